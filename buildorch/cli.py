@@ -1,0 +1,304 @@
+"""Command line: `buildorch doctor | plan | build`.
+
+`main(argv, env)` is testable without a subprocess; `main_entry` is the console script. Every
+BuildorchError becomes a message (what, why, fix) and its own exit code; a traceback is shown
+only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from buildorch import __version__, console
+from buildorch.config import Options, load_options, profile_name_from
+from buildorch.detect import HostView, LiveHost, detect_host, load_snapshot, save_snapshot
+from buildorch.errors import (
+    BuildFailedError,
+    BuildorchError,
+    EngineUnavailableError,
+    Interrupted,
+)
+from buildorch.executor import execute
+from buildorch.facts import HostFacts, ProjectFacts
+from buildorch.plan import Plan, Strategy
+from buildorch.planner import LOCAL_STRATEGIES, plan_build
+from buildorch.profiles import Profile, load_profiles, select_profile
+from buildorch.project import read_project
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in buildorch, not in the user's input
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-C",
+        "--project",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the project directory (default: the current one)",
+    )
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        metavar="SNAP",
+        help="replay a recorded host snapshot instead of probing this machine",
+    )
+    parser.add_argument("--profile", help="force a host profile (see profiles/)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--debug", action="store_true", help="show docker commands, tracebacks")
+
+
+def _build_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-t",
+        "--target",
+        action="append",
+        dest="targets",
+        metavar="PLATFORM",
+        help="target platform: arm64, amd64, linux/arm/v7, or a comma list (repeatable)",
+    )
+    parser.add_argument("-f", "--file", dest="dockerfile", help="Dockerfile (default: Dockerfile)")
+    parser.add_argument("--context", help="build context, relative to the project (default: .)")
+    parser.add_argument("--build-target", help="the Dockerfile stage to build")
+    parser.add_argument(
+        "--strategy",
+        choices=[s.value for s in LOCAL_STRATEGIES],
+        help="force a strategy instead of the cheapest one that works",
+    )
+    parser.add_argument(
+        "--build-arg", action="append", dest="build_args", metavar="KEY=VALUE", default=None
+    )
+    parser.add_argument("--builder", help="the buildx builder to use (default: the current one)")
+    parser.add_argument(
+        "--tag", action="append", dest="tags", metavar="NAME:TAG", help="image tag (repeatable)"
+    )
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--load", action="store_true", default=None, help="load into the engine")
+    out.add_argument("--push", action="store_true", default=None, help="push --tag to its registry")
+    out.add_argument(
+        "-o", "--output", dest="output_dir", metavar="DIR", help="write the final stage's files"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="buildorch",
+        description="Build Docker images for any architecture the fastest correct way this "
+        "host allows.",
+    )
+    parser.add_argument("--version", action="version", version=f"buildorch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    doctor = commands.add_parser("doctor", help="what this host is and what it means for builds")
+    _common(doctor)
+    doctor.add_argument(
+        "--save-snapshot", type=Path, metavar="SNAP", help="record this host for a bug report"
+    )
+
+    plan = commands.add_parser("plan", help="how each target would be built, and why")
+    _common(plan)
+    _build_inputs(plan)
+
+    build = commands.add_parser("build", help="build for the targets")
+    _common(build)
+    _build_inputs(build)
+    build.add_argument("--dry-run", action="store_true", help="plan and stop")
+    return parser
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    host: HostFacts
+    profile: Profile
+    view: HostView
+
+
+def _see_host(ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path) -> _Context:
+    view: HostView = (
+        load_snapshot(ns.snapshot) if ns.snapshot is not None else LiveHost(project_dir, env)
+    )
+    first = detect_host(view)
+    name = profile_name_from(_flags(ns), env, project_dir)
+    profile = select_profile(
+        load_profiles(), os=first.os, arch=first.arch, ci=first.ci, name=name
+    )
+    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    return _Context(host=host, profile=profile, view=view)
+
+
+def _flags(ns: argparse.Namespace) -> dict[str, object]:
+    """Only what the user typed: the cascade fills in the rest."""
+    flags: dict[str, object] = {}
+    for key in ("dockerfile", "context", "build_target", "builder", "profile"):
+        if getattr(ns, key, None) is not None:
+            flags[key] = getattr(ns, key)
+    if getattr(ns, "targets", None):
+        flags["targets"] = ns.targets
+    if getattr(ns, "tags", None):
+        flags["tags"] = ns.tags
+    if getattr(ns, "strategy", None):
+        flags["strategy"] = ns.strategy
+    if getattr(ns, "build_args", None):
+        flags["build_args"] = ns.build_args
+    if getattr(ns, "load", None):
+        flags["output"] = "load"
+    elif getattr(ns, "push", None):
+        flags["output"] = "push"
+    elif getattr(ns, "output_dir", None):
+        flags["output"] = "dir"
+        flags["output_dir"] = str(Path(ns.output_dir).absolute())
+    return flags
+
+
+def _prepare(
+    ns: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[_Context, Options, ProjectFacts, Plan]:
+    project_dir = (ns.project or Path.cwd()).absolute()
+    seen = _see_host(ns, env, project_dir)
+    options = load_options(
+        project_dir=project_dir, flags=_flags(ns), env=env, profile=seen.profile
+    )
+    project = read_project(
+        project_dir,
+        dockerfile=options.dockerfile,
+        context=options.context,
+        build_target=options.build_target,
+    )
+    return seen, options, project, plan_build(seen.host, project, options)
+
+
+def cmd_doctor(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project_dir = (ns.project or Path.cwd()).absolute()
+    seen = _see_host(ns, env, project_dir)
+    if ns.save_snapshot is not None:
+        assert isinstance(seen.view, LiveHost), "argparse keeps --snapshot and saving apart"
+        save_snapshot(seen.view, ns.save_snapshot)
+        console.err.print(f"snapshot of this host written to {ns.save_snapshot}")
+    if ns.json:
+        console.print_json({**seen.host.to_json(), "profile": seen.profile.name})
+    else:
+        console.doctor(seen.host, seen.profile.name)
+    return 0
+
+
+def cmd_plan(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    _, _, project, plan = _prepare(ns, env)
+    if ns.json:
+        console.print_json(plan.to_json())
+    else:
+        console.plan(plan, project)
+    return 0
+
+
+def cmd_build(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    seen, _, project, plan = _prepare(ns, env)
+    if ns.dry_run:
+        if ns.json:
+            console.print_json(plan.to_json())
+        else:
+            console.plan(plan, project)
+            console.out.print("[dim]dry run: nothing was built[/]")
+        return 0
+    if ns.snapshot is not None:
+        raise BuildorchError(
+            "a snapshot describes another host: buildorch cannot build on it",
+            fix="add --dry-run to see the plan, or drop --snapshot to build here",
+        )
+    _require_engine(seen.host, env)
+    if not ns.json:
+        console.plan(plan, project)
+    with console.LiveProgress(quiet=ns.json) as progress:
+        report = execute(plan, env, progress)
+    if ns.json:
+        console.print_json({"plan": plan.to_json(), "report": report.to_json()})
+    else:
+        console.summary(report)
+    failed = next((r for r in report.results if not r.ok), None)
+    if failed is not None:
+        raise BuildFailedError(
+            f"the build for {', '.join(failed.platforms)} failed",
+            why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),
+            fix="fix the Dockerfile step above; `buildorch plan` shows how the build was run",
+        )
+    return 0
+
+
+def _require_engine(host: HostFacts, env: Mapping[str, str]) -> None:
+    where = env.get("DOCKER_HOST") or f"context {host.docker.context or 'default'}"
+    if not host.docker.binary:
+        raise EngineUnavailableError(
+            "no docker CLI was found on PATH",
+            why="buildorch drives `docker buildx`",
+            fix="install Docker Desktop (macOS, Windows) or run `sudo scripts/provision-engine.sh` "
+            "(Debian/Ubuntu)",
+        )
+    if not host.docker.available:
+        raise EngineUnavailableError(
+            f"the Docker daemon ({where}) does not answer",
+            why=host.docker.error or "`docker info` failed",
+            fix="start Docker Desktop, or the engine (`sudo scripts/provision-engine.sh` starts "
+            "one on Debian/Ubuntu), then run `buildorch doctor`",
+        )
+    if not host.buildx.available:
+        raise EngineUnavailableError(
+            "docker buildx is missing",
+            why="every build goes through buildx (BuildKit)",
+            fix="install the buildx CLI plugin (Debian: `apt-get install docker-buildx`; "
+            "it ships with Docker Desktop)",
+        )
+
+
+_COMMANDS = {"doctor": cmd_doctor, "plan": cmd_plan, "build": cmd_build}
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    env = dict(os.environ if env is None else env)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    debug = ns.debug or env.get("BUILDORCH_DEBUG", "") not in ("", "0")
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    try:
+        return _COMMANDS[ns.command](ns, env)
+    except BuildorchError as exc:
+        if debug:
+            console.err.print_exception()
+        console.error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.error(
+            Interrupted(
+                "interrupted",
+                why="the running build was stopped and what buildorch created was removed",
+            )
+        )
+        return Interrupted.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        console.err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        console.err.print("[yellow]  fix:[/] rerun with --debug and report the traceback")
+        return EXIT_INTERNAL
+
+
+def main_entry() -> None:
+    # `kill` should clean up like Ctrl-C does
+    signal.signal(signal.SIGTERM, _interrupt)
+    sys.exit(main())
+
+
+__all__ = ["Strategy", "main", "main_entry"]

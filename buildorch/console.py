@@ -1,0 +1,203 @@
+"""Everything buildorch prints for people. Scripts use `--json` instead."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from buildorch.errors import BuildorchError
+from buildorch.executor import BuildReport, InvocationResult
+from buildorch.facts import HostFacts, ProjectFacts
+from buildorch.plan import Invocation, Plan
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    # plain print: rich would wrap long strings and break the JSON for `jq`
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def error(exc: BuildorchError) -> None:
+    err.print(f"[bold red]error:[/] {escape(exc.what)}")
+    if exc.why:
+        err.print(f"[red]  why:[/] {escape(exc.why)}")
+    if exc.fix:
+        err.print(f"[yellow]  fix:[/] {escape(exc.fix)}")
+
+
+def doctor(host: HostFacts, profile: str) -> None:
+    table = Table(title="buildorch doctor", show_lines=False, expand=False)
+    table.add_column("fact", style="bold")
+    table.add_column("value")
+    table.add_column("why / what it means", style="dim", overflow="fold")
+    why = dict(host.reasons)
+    docker = host.docker
+    table.add_row("host", f"{host.os} {host.arch}", why.get("os", "") + " " + why.get("arch", ""))
+    table.add_row("ci", host.ci or "-", why.get("ci", ""))
+    table.add_row("profile", profile, "thresholds and preferences for this host class")
+    if not docker.binary:
+        engine = "[red]no docker CLI[/]"
+    elif not docker.available:
+        engine = "[red]not reachable[/]"
+    else:
+        kind = "Docker Desktop" if docker.desktop else "engine"
+        engine = f"{kind} {docker.version} ({docker.arch})"
+    table.add_row("docker", engine, docker.error or why.get("docker", ""))
+    table.add_row("image store", docker.image_store or "-", why.get("image_store", ""))
+    table.add_row("context", docker.context or "-", "")
+    buildx = f"buildx {host.buildx.version}" if host.buildx.available else "[red]missing[/]"
+    table.add_row("buildx", buildx, "")
+    for builder in host.builders:
+        mark = "*" if builder.current else " "
+        table.add_row(
+            f"builder{mark}",
+            f"{builder.name} ({builder.driver}, {builder.status})",
+            ", ".join(builder.platforms),
+        )
+    for fact in host.emulation:
+        if fact.kind is not None:
+            table.add_row("runs", fact.platform, fact.kind)
+    table.add_row("emulation", "", why.get("emulation", ""))
+    source = host.source
+    stat = f"{source.stat_us:.1f} us/stat" if source.stat_us is not None else "not measured"
+    speed = "[red]slow share[/]" if source.slow else "fast"
+    table.add_row("sources", f"{source.fs} ({speed}, {stat})", why.get("source", source.path))
+    out.print(table)
+
+
+def plan(plan_: Plan, project: ProjectFacts) -> None:
+    for step in plan_.steps:
+        table = Table(
+            title=f"{step.platform}: [bold green]{step.strategy}[/] (about {step.cost:g}x native)",
+            show_header=True,
+            title_justify="left",
+        )
+        table.add_column("", width=8)
+        table.add_column("why", overflow="fold")
+        for reason in step.reasons:
+            table.add_row("[green]because[/]", escape(reason))
+        for rejected in step.rejected:
+            table.add_row(f"[dim]not {rejected.strategy}[/]", f"[dim]{escape(rejected.why)}[/]")
+        out.print(table)
+    builds = Table(title="builds", title_justify="left")
+    for column in ("build", "platforms", "output"):
+        builds.add_column(column)
+    for inv in plan_.invocations:
+        builds.add_row(inv.label, ", ".join(map(str, inv.platforms)), describe_output(inv))
+    if plan_.merge is not None:
+        builds.add_row("merge", "", "imagetools create " + " ".join(plan_.merge.tags))
+    out.print(builds)
+    if project.dockerfile is not None:
+        out.print(f"[dim]Dockerfile: {escape(project.dockerfile.path)}[/]")
+    for note in plan_.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def describe_output(inv: Invocation) -> str:
+    output = inv.output
+    match output.kind:
+        case "dir":
+            return f"files -> {output.dest}"
+        case "push":
+            return "push " + (", ".join(output.tags) or f"{output.dest} by digest")
+        case "load":
+            return "load " + (", ".join(output.tags) or "(untagged)")
+        case _:
+            return "build cache only"
+
+
+class LiveProgress:
+    """Live view of running builds: a spinner per build and the step buildx is on.
+
+    On a terminal it redraws in place; elsewhere (CI logs, pipes) it prints each buildx line
+    with the build's label, so the log reads like `docker buildx build --progress plain`.
+    """
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self._quiet = quiet
+        self._live: Live | None = None
+        self._current: dict[str, tuple[float, str, str]] = {}
+        self._done: list[InvocationResult] = []
+
+    def __enter__(self) -> LiveProgress:
+        if err.is_terminal and not self._quiet:
+            self._live = Live(self._render(), console=err, refresh_per_second=8, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def started(self, invocation: Invocation, strategies: str) -> None:
+        self._current[invocation.label] = (time.monotonic(), strategies, "starting")
+        if self._live is None and not self._quiet:
+            platforms = ", ".join(map(str, invocation.platforms))
+            err.print(f"[bold]==> build {invocation.label}[/] ({platforms}, {strategies})")
+        self._refresh()
+
+    def line(self, invocation: Invocation, text: str) -> None:
+        began, strategies, _ = self._current.get(invocation.label, (time.monotonic(), "", ""))
+        self._current[invocation.label] = (began, strategies, text)
+        if self._live is None and not self._quiet:
+            err.print(f"[dim]{invocation.label}[/] {escape(text)}")
+        self._refresh()
+
+    def finished(self, invocation: Invocation, result: InvocationResult) -> None:
+        self._current.pop(invocation.label, None)
+        self._done.append(result)
+        if not self._quiet:
+            mark = "[green]done[/]" if result.ok else "[red]failed[/]"
+            err.print(f"{mark} {invocation.label} in {result.seconds:.1f}s")
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> Group:
+        rows: list[Any] = []
+        now = time.monotonic()
+        for label, (began, strategies, text) in self._current.items():
+            spinner = Spinner(
+                "dots", text=Text.assemble((f"{label} ", "bold"), (f"{strategies} ", "cyan"))
+            )
+            rows.append(spinner)
+            rows.append(Text(f"   {now - began:5.1f}s  {text[:150]}", style="dim"))
+        return Group(*rows)
+
+
+def summary(report: BuildReport) -> None:
+    table = Table(title="build summary", title_justify="left")
+    for column in ("platform", "strategy", "time", "steps (cached)", "result", "output"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        table.add_row(
+            ", ".join(r.platforms),
+            r.strategies,
+            f"{r.seconds:.1f}s",
+            f"{r.steps} ({r.cached})",
+            "[green]ok[/]" if r.ok else "[red]failed[/]",
+            escape(r.output),
+        )
+    if report.merge is not None:
+        table.add_row(
+            "all",
+            "merge",
+            f"{report.merge.seconds:.1f}s",
+            "",
+            "[green]ok[/]",
+            "manifest list " + ", ".join(report.merge.tags),
+        )
+    table.add_row("", "", f"[bold]{report.seconds:.1f}s[/]", "", "", "total")
+    out.print(table)

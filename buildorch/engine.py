@@ -1,0 +1,258 @@
+"""The one module that talks to Docker.
+
+Everything goes through python-on-whales, so each call is one logged `docker ...` command
+whose failure keeps the command, exit code and stderr. Transient failures (a registry that
+is still starting, a daemon that is restarting) are retried with tenacity; build failures
+are never retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+from python_on_whales.utils import run
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineProbe:
+    """What the docker CLI printed, raw, so a snapshot can store it as it came."""
+
+    binary: bool
+    info_json: str | None = None
+    info_stderr: str | None = None
+    version_json: str | None = None
+    buildx_ls: str | None = None
+    """`docker buildx ls --format json`; None when buildx is missing."""
+    buildx_stderr: str | None = None
+
+
+def _docker_cmd(env: Mapping[str, str]) -> list[str]:
+    binary = env.get("BUILDORCH_DOCKER") or shutil.which("docker", path=env.get("PATH"))
+    return [binary or "docker"]
+
+
+def _capture(cmd: list[str], env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(stdout, stderr) of a command; stdout is kept even when it fails (docker info does)."""
+    try:
+        out, err = run(cmd, return_stderr=True, env=dict(env))
+        return out, err or None
+    except DockerException as exc:
+        return (exc.stdout or None), (exc.stderr or "").strip() or f"exit code {exc.return_code}"
+
+
+def probe_engine(env: Mapping[str, str]) -> EngineProbe:
+    """Ask the docker CLI about the engine, buildx and builders; never raises."""
+    docker = _docker_cmd(env)
+    if shutil.which(docker[0], path=env.get("PATH")) is None:
+        return EngineProbe(binary=False)
+    info, info_err = _capture([*docker, "info", "--format", "{{json .}}"], env)
+    version, _ = _capture([*docker, "version", "--format", "{{json .}}"], env)
+    buildx, buildx_err = _capture([*docker, "buildx", "ls", "--format", "json"], env)
+    if buildx is None and buildx_err and "--format" in buildx_err:
+        # buildx older than 0.13 has no --format; its absence is told by `docker buildx version`
+        _, buildx_err = _capture([*docker, "buildx", "version"], env)
+    return EngineProbe(
+        binary=True,
+        info_json=info,
+        info_stderr=info_err,
+        version_json=version,
+        buildx_ls=buildx,
+        buildx_stderr=buildx_err,
+    )
+
+
+def client(env: Mapping[str, str]) -> DockerClient:
+    return DockerClient(
+        client_call=_docker_cmd(env),
+        host=env.get("DOCKER_HOST") or None,
+        context=env.get("DOCKER_CONTEXT") or None,
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: the registry or daemon was not ready, not a real refusal."""
+    text = str(exc).lower()
+    return isinstance(exc, DockerException) and any(
+        sign in text for sign in ("connection refused", "connection reset", "i/o timeout", "eof")
+    )
+
+
+@retry(
+    retry=retry_if_exception(_transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.5, max=5),
+    reraise=True,
+)
+def join_manifest(tags: tuple[str, ...], sources: tuple[str, ...], env: Mapping[str, str]) -> None:
+    """Join per-platform images already in a registry into one manifest list per tag."""
+    client(env).buildx.imagetools.create(sources=list(sources), tags=list(tags))
+
+
+def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """`docker ... --format json` prints one object per line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildRequest:
+    """One `docker buildx build`, in the engine's terms."""
+
+    context: str
+    dockerfile: str
+    platforms: tuple[str, ...]
+    build_target: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    builder: str | None = None
+    tags: tuple[str, ...] = ()
+    load: bool = False
+    push: bool = False
+    output: tuple[tuple[str, str], ...] = ()
+    """`--output` as key=value pairs (type=local,dest=... or type=image,push-by-digest=...)."""
+    metadata_file: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildOutcome:
+    ok: bool
+    log_tail: tuple[str, ...]
+    """The last lines buildx printed: the build's own error when it failed."""
+    steps: int
+    cached: int
+    digest: str | None = None
+
+
+_TAIL = 40
+
+
+def build(
+    request: BuildRequest, env: Mapping[str, str], on_line: Callable[[str], None]
+) -> BuildOutcome:
+    """Run one build, streaming buildx's plain progress lines to `on_line`.
+
+    A failed build is an outcome, not an exception: the caller decides what it means. On
+    Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before the
+    KeyboardInterrupt goes on up.
+    """
+    docker = client(env)
+    tail: deque[str] = deque(maxlen=_TAIL)
+    vertices: set[str] = set()
+    cached: set[str] = set()
+    stream = docker.buildx.build(
+        request.context,
+        file=request.dockerfile,
+        platforms=list(request.platforms),
+        target=request.build_target,
+        build_args=dict(request.build_args),
+        builder=request.builder,
+        tags=list(request.tags),
+        load=request.load,
+        push=request.push,
+        output=dict(request.output),
+        metadata_file=request.metadata_file,
+        progress="plain",
+        stream_logs=True,
+    )
+    assert isinstance(stream, Iterator)
+    children_before = set(_children())
+    ok = True
+    try:
+        for line in stream:
+            text = line.rstrip("\n")
+            tail.append(text)
+            if step := _STEP.match(text):
+                vertices.add(step.group(1))
+            elif cached_step := _CACHED.match(text):
+                cached.add(cached_step.group(1))
+            on_line(text)
+    except DockerException as exc:
+        ok = False
+        if exc.stderr and not tail:
+            tail.extend(exc.stderr.splitlines()[-_TAIL:])
+    except KeyboardInterrupt:
+        _stop(set(_children()) - children_before)
+        raise
+    digest = _digest(request.metadata_file) if ok else None
+    return BuildOutcome(
+        ok=ok,
+        log_tail=tuple(tail),
+        steps=len(vertices),
+        cached=len(cached & vertices),
+        digest=digest,
+    )
+
+
+# `#7 [build 3/5] RUN make` names a Dockerfile step (not `#2 [internal] load ...`);
+# `#7 CACHED` says BuildKit reused it
+_STEP = re.compile(r"^#(\d+) \[(?!internal\]|auth\])")
+_CACHED = re.compile(r"^#(\d+) CACHED")
+
+
+def _digest(metadata_file: str | None) -> str | None:
+    if metadata_file is None:
+        return None
+    try:
+        data = json.loads(Path(metadata_file).read_text())
+    except (OSError, ValueError):
+        return None
+    digest = data.get("containerimage.digest")
+    return digest if isinstance(digest, str) else None
+
+
+def _children() -> list[int]:
+    """PIDs of this process's children (the buildx CLI python-on-whales started)."""
+    me = os.getpid()
+    proc = Path("/proc")
+    if proc.is_dir():
+        found = []
+        for entry in proc.iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                # the command name is in parentheses and may contain spaces
+                fields = stat.rsplit(")", 1)[-1].split()
+                if len(fields) > 1 and fields[1] == str(me):
+                    found.append(int(entry.name))
+        return found
+    try:
+        out = subprocess.run(["pgrep", "-P", str(me)], capture_output=True, text=True, check=False)
+    except OSError:
+        return []
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def _stop(pids: set[int], grace: float = 20.0) -> None:
+    """Interrupt the children like a terminal would, wait, then kill what is left."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    pending = set(pids)
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                pending.discard(pid)
+        time.sleep(0.1)
+    for pid in pending:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

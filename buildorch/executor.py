@@ -1,0 +1,206 @@
+"""Carry out a plan: one engine build per invocation, then the manifest join. Decides nothing.
+
+Outputs are published atomically: files are built into a private temporary sibling of the
+destination and moved into place only when the build succeeded. Whatever buildorch created
+for a run is removed when the run ends, whether it succeeded, failed or was interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol, assert_never
+
+from buildorch import engine
+from buildorch.plan import Invocation, Plan
+
+
+class Progress(Protocol):
+    """Where the executor reports what it is doing (the console, or nothing)."""
+
+    def started(self, invocation: Invocation, strategies: str) -> None: ...
+
+    def line(self, invocation: Invocation, text: str) -> None: ...
+
+    def finished(self, invocation: Invocation, result: InvocationResult) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvocationResult:
+    label: str
+    platforms: tuple[str, ...]
+    strategies: str
+    seconds: float
+    ok: bool
+    output: str
+    """Where the result went, in words a user can follow (a folder, tags, a digest)."""
+    steps: int = 0
+    cached: int = 0
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MergeResult:
+    tags: tuple[str, ...]
+    seconds: float
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildReport:
+    results: tuple[InvocationResult, ...]
+    merge: MergeResult | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 2),
+            "builds": [
+                {
+                    "label": r.label,
+                    "platforms": list(r.platforms),
+                    "strategy": r.strategies,
+                    "seconds": round(r.seconds, 2),
+                    "ok": r.ok,
+                    "output": r.output,
+                    "steps": r.steps,
+                    "cached": r.cached,
+                }
+                for r in self.results
+            ],
+            "merge": None
+            if self.merge is None
+            else {
+                "tags": list(self.merge.tags),
+                "sources": list(self.merge.sources),
+                "seconds": round(self.merge.seconds, 2),
+            },
+        }
+
+
+def execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildReport:
+    """Run every invocation; stop at the first failed one (later ones would not be used)."""
+    started = time.monotonic()
+    strategies = {str(step.platform): step.strategy.value for step in plan.steps}
+    results: list[InvocationResult] = []
+    with tempfile.TemporaryDirectory(prefix="buildorch-run-") as scratch:
+        for invocation in plan.invocations:
+            used = ",".join(sorted({strategies[str(p)] for p in invocation.platforms}))
+            progress.started(invocation, used)
+            result = _run(invocation, used, Path(scratch), env, progress)
+            progress.finished(invocation, result)
+            results.append(result)
+            if not result.ok:
+                break
+        merge = None
+        if plan.merge is not None and all(r.ok for r in results):
+            began = time.monotonic()
+            engine.join_manifest(plan.merge.tags, plan.merge.sources, env)
+            merge = MergeResult(
+                tags=plan.merge.tags, seconds=time.monotonic() - began, sources=plan.merge.sources
+            )
+    return BuildReport(results=tuple(results), merge=merge, seconds=time.monotonic() - started)
+
+
+def _run(
+    invocation: Invocation,
+    strategies: str,
+    scratch: Path,
+    env: Mapping[str, str],
+    progress: Progress,
+) -> InvocationResult:
+    out = invocation.output
+    metadata = scratch / f"{invocation.label}.metadata.json"
+    request = engine.BuildRequest(
+        context=invocation.context,
+        dockerfile=invocation.dockerfile,
+        platforms=tuple(str(p) for p in invocation.platforms),
+        build_target=invocation.build_target,
+        build_args=invocation.build_args,
+        builder=invocation.builder,
+        metadata_file=str(metadata),
+    )
+    began = time.monotonic()
+
+    def build(req: engine.BuildRequest) -> engine.BuildOutcome:
+        return engine.build(req, env, lambda text: progress.line(invocation, text))
+
+    match out.kind:
+        case "dir":
+            assert out.dest is not None
+            with _staged_dir(Path(out.dest)) as staging:
+                outcome = build(
+                    replace(request, output=(("type", "local"), ("dest", str(staging))))
+                )
+                if outcome.ok:
+                    _publish(staging, Path(out.dest))
+            where = out.dest
+        case "push":
+            outcome = build(replace(request, tags=out.tags, push=True))
+            where = "pushed " + ", ".join(out.tags)
+        case "load":
+            outcome = build(replace(request, tags=out.tags, load=True))
+            where = "loaded " + (", ".join(out.tags) or f"(untagged, {outcome.digest})")
+        case "none":
+            outcome = build(request)
+            where = "build cache only (pass --load, --push or --output)"
+        case _:
+            assert_never(out.kind)
+    return InvocationResult(
+        label=invocation.label,
+        platforms=tuple(str(p) for p in invocation.platforms),
+        strategies=strategies,
+        seconds=time.monotonic() - began,
+        ok=outcome.ok,
+        output=where if outcome.ok else "nothing written",
+        steps=outcome.steps,
+        cached=outcome.cached,
+        log_tail=outcome.log_tail,
+    )
+
+
+@contextlib.contextmanager
+def _staged_dir(dest: Path) -> Iterator[Path]:
+    """A private folder beside `dest` (same file system, so the final move is a rename)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.buildorch-", dir=dest.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, dest: Path) -> None:
+    """Move the staged files into `dest`, each entry by an atomic rename.
+
+    Entries of `dest` that the build did not produce are left alone; one the build replaces is
+    first moved aside, so a reader sees the old or the new version, never half of one.
+    """
+    if not dest.exists():
+        try:
+            staging.rename(dest)
+        except OSError:
+            pass  # another run created it meanwhile: merge into it below
+        else:
+            staging.mkdir()  # the context manager removes it again
+            return
+    dest.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=".buildorch-replaced-", dir=dest))
+    try:
+        for entry in staging.iterdir():
+            target = dest / entry.name
+            if target.exists() or target.is_symlink():
+                target.rename(aside / entry.name)
+            entry.rename(target)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)

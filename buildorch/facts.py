@@ -1,0 +1,217 @@
+"""What buildorch knows about the host and the project: plain frozen values.
+
+Detection fills these in; the planner reads them; `doctor --json` prints them. Each value that
+was inferred carries the reason it was inferred, so users can argue with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+OsClass = Literal["macos", "wsl2", "wsl1", "linux", "windows"]
+ImageStore = Literal["classic", "containerd"]
+# how a platform's binaries run on the engine: natively, through QEMU binfmt, through Rosetta
+EmulationKind = Literal["native", "qemu", "rosetta"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DockerFacts:
+    binary: bool
+    """A docker CLI was found."""
+    available: bool
+    """The daemon answered `docker info`."""
+    desktop: bool = False
+    version: str | None = None
+    arch: str | None = None
+    """The engine's own architecture in OCI names (not the shell's: Rosetta can disguise it)."""
+    image_store: ImageStore | None = None
+    context: str | None = None
+    operating_system: str | None = None
+    kernel: str | None = None
+    error: str | None = None
+    """Why the engine is not available, in the engine's own words."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildxFacts:
+    available: bool
+    version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuilderFacts:
+    name: str
+    driver: str
+    status: str
+    platforms: tuple[str, ...]
+    current: bool = False
+    endpoint: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmulationFact:
+    platform: str
+    kind: EmulationKind | None
+    """None: nothing here can run this platform's binaries."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceFacts:
+    path: str
+    mount_point: str | None
+    fs_type: str | None
+    """The mount's type as the kernel names it (`9p`, `fuse.grpcfuse`, `ext4`)."""
+    fs: str
+    """Its class: 9p, virtiofs, fakeowner, grpcfuse, osxfs, fuse, nfs, smb, drvfs or a native disk."""
+    slow: bool
+    stat_us: float | None
+    """Median microseconds per `stat` measured on the project directory."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostFacts:
+    os: OsClass
+    arch: str
+    """The CPU's architecture in OCI names (Rosetta-translated shells report the real CPU)."""
+    ci: str | None
+    docker: DockerFacts
+    buildx: BuildxFacts
+    builders: tuple[BuilderFacts, ...]
+    emulation: tuple[EmulationFact, ...]
+    source: SourceFacts
+    reasons: tuple[tuple[str, str], ...] = ()
+    """(fact, why) pairs: how each inferred value was reached."""
+
+    def emulation_for(self, platform: str) -> EmulationKind | None:
+        for fact in self.emulation:
+            if fact.platform == platform:
+                return fact.kind
+        return None
+
+    def reason(self, key: str) -> str:
+        return dict(self.reasons).get(key, "")
+
+    @property
+    def current_builder(self) -> BuilderFacts | None:
+        for builder in self.builders:
+            if builder.current:
+                return builder
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable `doctor --json` form."""
+        return {
+            "os": self.os,
+            "arch": self.arch,
+            "ci": self.ci,
+            "docker": {
+                "binary": self.docker.binary,
+                "available": self.docker.available,
+                "desktop": self.docker.desktop,
+                "version": self.docker.version,
+                "arch": self.docker.arch,
+                "image_store": self.docker.image_store,
+                "context": self.docker.context,
+                "operating_system": self.docker.operating_system,
+                "kernel": self.docker.kernel,
+                "error": self.docker.error,
+            },
+            "buildx": {"available": self.buildx.available, "version": self.buildx.version},
+            "builders": [
+                {
+                    "name": b.name,
+                    "driver": b.driver,
+                    "status": b.status,
+                    "platforms": list(b.platforms),
+                    "current": b.current,
+                    "endpoint": b.endpoint,
+                }
+                for b in self.builders
+            ],
+            "emulation": {e.platform: e.kind for e in self.emulation},
+            "source": {
+                "path": self.source.path,
+                "mount_point": self.source.mount_point,
+                "fs_type": self.source.fs_type,
+                "fs": self.source.fs,
+                "slow": self.source.slow,
+                "stat_us": self.source.stat_us,
+            },
+            "reasons": dict(self.reasons),
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageFacts:
+    index: int
+    name: str | None
+    base: str
+    """The FROM image as written (`golang:1.22`, `$BASE`, or an earlier stage's name)."""
+    platform: str | None
+    """The FROM --platform value as written (`$BUILDPLATFORM`), or None."""
+    on_build_platform: bool
+    """Runs on the machine doing the build whatever the target: never emulated."""
+    run_steps: int
+    uses_target_args: bool
+    """Reads TARGETPLATFORM/TARGETARCH/TARGETOS/TARGETVARIANT: it builds *for* the target."""
+    depends_on: tuple[int, ...] = ()
+    """Earlier stages it builds on (FROM stage, COPY --from=stage, RUN --mount from=stage)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DockerfileFacts:
+    path: str
+    stages: tuple[StageFacts, ...]
+    target_stage: int
+    """The stage that is built: the last, or the one `--build-target` names."""
+    cross_capable: bool
+    """A reached stage runs on $BUILDPLATFORM and builds for $TARGETARCH."""
+    emulated_run_steps: int
+    """RUN steps in reached stages that run on the target platform (emulated when foreign)."""
+    findings: tuple[str, ...] = ()
+    """Things worth telling the user about this Dockerfile."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProjectFacts:
+    dir: str
+    context: str
+    dockerfile: DockerfileFacts | None
+    languages: tuple[str, ...] = ()
+    context_files: int = 0
+    context_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        df = self.dockerfile
+        return {
+            "dir": self.dir,
+            "context": self.context,
+            "languages": list(self.languages),
+            "context_files": self.context_files,
+            "context_bytes": self.context_bytes,
+            "dockerfile": None
+            if df is None
+            else {
+                "path": df.path,
+                "cross_capable": df.cross_capable,
+                "emulated_run_steps": df.emulated_run_steps,
+                "target_stage": df.target_stage,
+                "findings": list(df.findings),
+                "stages": [
+                    {
+                        "index": s.index,
+                        "name": s.name,
+                        "base": s.base,
+                        "platform": s.platform,
+                        "on_build_platform": s.on_build_platform,
+                        "run_steps": s.run_steps,
+                        "uses_target_args": s.uses_target_args,
+                        "depends_on": list(s.depends_on),
+                    }
+                    for s in df.stages
+                ],
+            },
+        }
+
+

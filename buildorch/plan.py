@@ -1,0 +1,134 @@
+"""The plan: what will be built, how, and why. Frozen values the planner returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from buildorch.platforms import Platform
+
+
+class Strategy(StrEnum):
+    NATIVE = "native"
+    """The engine's own architecture: nothing emulated."""
+    CROSS = "cross"
+    """Compile stages run on $BUILDPLATFORM and cross-compile for the target."""
+    QEMU = "qemu"
+    """The whole build runs under an emulator (QEMU binfmt, or Rosetta on Docker Desktop)."""
+    REMOTE = "remote"
+    """A buildx builder with a node of the target's architecture."""
+    OFFLOAD = "offload"
+    """GitHub Actions' native runners."""
+
+
+class Sources(StrEnum):
+    DIRECT = "direct"
+    MIRROR = "mirror"
+    VOLUME = "volume"
+
+
+OutputKind = Literal["none", "load", "push", "dir"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rejected:
+    strategy: Strategy
+    why: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlatformStep:
+    """The decision for one target platform."""
+
+    platform: Platform
+    strategy: Strategy
+    sources: Sources
+    reasons: tuple[str, ...]
+    rejected: tuple[Rejected, ...]
+    cost: float
+    """Estimated build time relative to a native build of the same project."""
+    emulator: str | None = None
+    """`qemu` or `rosetta` when anything runs emulated for this platform."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Output:
+    kind: OutputKind
+    tags: tuple[str, ...] = ()
+    dest: str | None = None
+    """The folder files are written to, for kind `dir`."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Invocation:
+    """One `docker buildx build` call."""
+
+    platforms: tuple[Platform, ...]
+    context: str
+    dockerfile: str
+    build_target: str | None
+    build_args: tuple[tuple[str, str], ...]
+    builder: str | None
+    output: Output
+    """What this call writes: for one platform of a multi-platform push on the classic
+    store, that platform's own tag; for a folder, the folder (staged, then moved)."""
+    label: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Merge:
+    """Join the per-platform images already pushed into one manifest list per tag."""
+
+    tags: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    steps: tuple[PlatformStep, ...]
+    invocations: tuple[Invocation, ...]
+    merge: Merge | None
+    output: Output
+    notes: tuple[str, ...] = ()
+    """Host-wide findings: slow share, Dockerfile findings, how builds were grouped and why."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable `plan --json` form."""
+        return {
+            "steps": [
+                {
+                    "platform": str(step.platform),
+                    "strategy": step.strategy.value,
+                    "sources": step.sources.value,
+                    "emulator": step.emulator,
+                    "cost": step.cost,
+                    "reasons": list(step.reasons),
+                    "rejected": [
+                        {"strategy": r.strategy.value, "why": r.why} for r in step.rejected
+                    ],
+                }
+                for step in self.steps
+            ],
+            "builds": [
+                {
+                    "label": inv.label,
+                    "platforms": [str(p) for p in inv.platforms],
+                    "context": inv.context,
+                    "dockerfile": inv.dockerfile,
+                    "build_target": inv.build_target,
+                    "builder": inv.builder,
+                    "output": _output_json(inv.output),
+                }
+                for inv in self.invocations
+            ],
+            "merge": None
+            if self.merge is None
+            else {"tags": list(self.merge.tags), "sources": list(self.merge.sources)},
+            "output": _output_json(self.output),
+            "notes": list(self.notes),
+        }
+
+
+def _output_json(output: Output) -> dict[str, Any]:
+    return {"kind": output.kind, "tags": list(output.tags), "dest": output.dest}

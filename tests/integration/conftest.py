@@ -1,0 +1,117 @@
+"""Integration tests drive real engines, buildx, QEMU, a registry on loopback and FUSE.
+
+In CI (CI=true) a missing engine is a failure, never a skip: `scripts/provision-engine.sh`
+brings everything up. On a developer's machine without it, the tests are skipped with why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "hello-c"
+CLASSIC_HOST = os.environ.get("BUILDORCH_CLASSIC_HOST", "unix:///var/run/docker.sock")
+CONTAINERD_HOST = os.environ.get(
+    "BUILDORCH_CONTAINERD_HOST", "unix:///run/buildorch/containerd-engine/docker.sock"
+)
+REGISTRY = os.environ.get("BUILDORCH_REGISTRY", "localhost:5000")
+TOOLCHAIN = f"{REGISTRY}/buildorch/debian-gcc:bookworm"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+def _unavailable(what: str) -> None:
+    message = f"{what}; run scripts/provision-engine.sh (root) to bring it up"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _answers(host: str) -> bool:
+    result = subprocess.run(
+        ["docker", "-H", host, "info", "--format", "{{.ServerVersion}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    host: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDORCH_")}
+        env["DOCKER_HOST"] = self.host
+        env.update(extra)
+        return env
+
+
+@pytest.fixture(scope="session")
+def classic() -> Engine:
+    if not _answers(CLASSIC_HOST):
+        _unavailable(f"no Docker engine answers at {CLASSIC_HOST}")
+    return Engine("classic", CLASSIC_HOST)
+
+
+@pytest.fixture(scope="session")
+def containerd() -> Engine:
+    if not _answers(CONTAINERD_HOST):
+        _unavailable(f"no containerd-store engine answers at {CONTAINERD_HOST}")
+    return Engine("containerd", CONTAINERD_HOST)
+
+
+@pytest.fixture(params=["classic", "containerd"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return request.getfixturevalue(str(request.param))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def registry(classic: Engine) -> str:
+    result = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", TOOLCHAIN],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=classic.env(),
+    )
+    if result.returncode != 0:
+        _unavailable(f"the registry on {REGISTRY} does not serve {TOOLCHAIN}: {result.stderr}")
+    return REGISTRY
+
+
+@pytest.fixture(scope="session")
+def qemu_aarch64() -> Path:
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    runner = shutil.which("qemu-aarch64-static")
+    if not entry.exists() or runner is None:
+        _unavailable("QEMU user emulation for aarch64 is not registered")
+    assert runner is not None
+    return Path(runner)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A private copy of the example project (tests never write into the repo)."""
+    dest = tmp_path / "hello-c"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("out", "*.o", "hello"))
+    return dest
+
+
+@pytest.fixture
+def image_name(registry: str) -> Iterator[str]:
+    yield f"{registry}/buildorch-test/{uuid.uuid4().hex[:12]}"

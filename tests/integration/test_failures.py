@@ -1,0 +1,120 @@
+"""Bad input and interruptions: a clear message, a distinct exit code, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from tests.integration.conftest import Engine
+from tests.integration.helpers import buildorch, toolchain_args
+
+
+def _no_traceback(text: str) -> None:
+    assert "Traceback" not in text
+
+
+def test_missing_dockerfile(classic: Engine, tmp_path: Path) -> None:
+    run = buildorch("build", "-C", str(tmp_path), "--target", "amd64", env=classic.env())
+    assert run.code == 4
+    assert "Dockerfile" in run.err and "fix:" in run.err
+    _no_traceback(run.err)
+
+
+def test_failing_dockerfile_shows_the_build_error(
+    classic: Engine, registry: str, project: Path
+) -> None:
+    (project / "main.c").write_text("int main(void) { return undeclared_thing; }\n")
+    run = buildorch(
+        "build", "-C", str(project), "--target", "amd64", *toolchain_args(), env=classic.env()
+    )
+    assert run.code == 7
+    assert "undeclared_thing" in run.err  # the compiler's own words
+    _no_traceback(run.err + run.out)
+
+
+def test_unknown_target(classic: Engine, project: Path) -> None:
+    run = buildorch("plan", "-C", str(project), "--target", "linux/arm65", env=classic.env())
+    assert run.code == 4
+    assert "linux/arm65" in run.err and "did you mean" in run.err
+    _no_traceback(run.err)
+
+
+def test_no_docker_binary(project: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "BUILDORCH_"))}
+    env["PATH"] = str(Path(sys.executable).parent)  # python, but no docker
+    run = buildorch("build", "-C", str(project), "--target", "amd64", env=env)
+    assert run.code == 5
+    assert "no docker CLI" in run.err
+    _no_traceback(run.err)
+
+
+def test_daemon_down(project: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/nothing-listens.sock")
+    run = buildorch("build", "-C", str(project), "--target", "amd64", env=env)
+    assert run.code == 5
+    assert "does not answer" in run.err and "Cannot connect" in run.err
+    _no_traceback(run.err)
+
+
+def test_malformed_buildorch_yaml(classic: Engine, project: Path) -> None:
+    (project / "buildorch.yaml").write_text("targets: [arm64]\ndockerflie: Dockerfile\n")
+    run = buildorch("plan", "-C", str(project), env=classic.env())
+    assert run.code == 3
+    assert "dockerflie" in run.err and "dockerfile" in run.err
+    _no_traceback(run.err)
+
+
+def test_malformed_snapshot(project: Path, tmp_path: Path) -> None:
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "host.json").write_text("{not json")
+    run = buildorch("plan", "-C", str(project), "--snapshot", str(snap), env=dict(os.environ))
+    assert run.code == 8
+    _no_traceback(run.err)
+
+
+def test_ctrl_c_stops_the_build_and_leaves_nothing(
+    classic: Engine, registry: str, project: Path, tmp_path: Path
+) -> None:
+    # a fresh marker each run, so BuildKit has nothing cached to skip the step with
+    marker = f"sleeping-{uuid.uuid4().hex[:8]}"
+    (project / "Dockerfile.slow").write_text(
+        f"FROM {registry}/buildorch/debian-gcc:bookworm\nRUN echo {marker}-now && sleep 120\n"
+    )
+    out = tmp_path / "out"
+    # a terminal's Ctrl-C reaches the whole foreground process group: do the same
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "buildorch", "build", "-C", str(project), "-f",
+         "Dockerfile.slow", "--target", "amd64", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=classic.env(),
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        seen.append(line)
+        if f"{marker}-now" in line and "echo" not in line:
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert time.monotonic() - started < 30  # stopped, not run to the end
+    assert "interrupted" in rest
+    _no_traceback(rest)
+    # no staging folder, no output, and no buildx process left running
+    assert list(tmp_path.iterdir()) == [project]
+    leftover = subprocess.run(
+        ["pgrep", "-f", "Dockerfile.slow"], capture_output=True, text=True, check=False
+    )
+    assert leftover.stdout.strip() == ""

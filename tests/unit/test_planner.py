@@ -1,0 +1,279 @@
+"""The planner over hand-made facts: every strategy, every refusal, every grouping."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildorch.config import Options
+from buildorch.errors import PlanError
+from buildorch.facts import (
+    BuilderFacts,
+    BuildxFacts,
+    DockerFacts,
+    DockerfileFacts,
+    EmulationFact,
+    HostFacts,
+    ProjectFacts,
+    SourceFacts,
+    StageFacts,
+)
+from buildorch.plan import Strategy
+from buildorch.planner import plan_build
+from buildorch.platforms import parse_targets
+
+
+def host(
+    *,
+    arch: str = "amd64",
+    store: str = "classic",
+    emulation: dict[str, str | None] | None = None,
+    driver: str = "docker",
+    slow: bool = False,
+) -> HostFacts:
+    emulation = emulation if emulation is not None else {f"linux/{arch}": "native"}
+    return HostFacts(
+        os="linux",
+        arch=arch,
+        ci=None,
+        docker=DockerFacts(
+            binary=True, available=True, version="26.1.5", arch=arch, image_store=store  # type: ignore[arg-type]
+        ),
+        buildx=BuildxFacts(available=True, version="0.13.1"),
+        builders=(
+            BuilderFacts(
+                name="default",
+                driver=driver,
+                status="running",
+                platforms=tuple(emulation),
+                current=True,
+            ),
+        ),
+        emulation=tuple(
+            EmulationFact(platform=p, kind=k)  # type: ignore[arg-type]
+            for p, k in emulation.items()
+        ),
+        source=SourceFacts(
+            path="/src/app",
+            mount_point="/",
+            fs_type="9p" if slow else "ext4",
+            fs="9p" if slow else "ext4",
+            slow=slow,
+            stat_us=120.0 if slow else 3.0,
+        ),
+        reasons=(("emulation", "read from /proc/sys/fs/binfmt_misc"),),
+    )
+
+
+def stage(index: int, *, build_platform: bool, targets: bool, runs: int = 1) -> StageFacts:
+    return StageFacts(
+        index=index,
+        name=f"s{index}",
+        base="debian:bookworm",
+        platform="$BUILDPLATFORM" if build_platform else None,
+        on_build_platform=build_platform,
+        run_steps=runs,
+        uses_target_args=targets,
+        depends_on=(index - 1,) if index else (),
+    )
+
+
+def project(*, cross: bool, emulated_runs: int = 0) -> ProjectFacts:
+    if cross:
+        stages = (
+            stage(0, build_platform=True, targets=True, runs=2),
+            stage(1, build_platform=False, targets=False, runs=emulated_runs),
+        )
+    else:
+        stages = (stage(0, build_platform=False, targets=False, runs=3),)
+    return ProjectFacts(
+        dir="/src/app",
+        context="/src/app",
+        dockerfile=DockerfileFacts(
+            path="/src/app/Dockerfile",
+            stages=stages,
+            target_stage=len(stages) - 1,
+            cross_capable=cross,
+            emulated_run_steps=emulated_runs if cross else 3,
+        ),
+    )
+
+
+def options(targets: tuple[str, ...] = ("arm64",), **changes: Any) -> Options:
+    base = Options(
+        project_dir=Path("/src/app"),
+        targets=parse_targets(targets),
+        dockerfile=None,
+        context=".",
+        build_target=None,
+        tags=(),
+        output="none",
+        output_dir=None,
+        strategy=None,
+        prefer=(Strategy.NATIVE, Strategy.CROSS, Strategy.QEMU),
+        build_args=(),
+        builder=None,
+        profile="linux-amd64",
+        slow_stat_us=30.0,
+        cost_cross=1.05,
+        cost_qemu=13.5,
+        cost_rosetta=1.6,
+        profile_notes=(),
+        sources=(),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+QEMU_ARM64 = {"linux/amd64": "native", "linux/arm64": "qemu"}
+
+
+def test_native_target_builds_natively() -> None:
+    plan = plan_build(host(), project(cross=False), options(("amd64",)))
+    (step,) = plan.steps
+    assert step.strategy is Strategy.NATIVE
+    assert step.cost == 1.0
+
+
+def test_cross_capable_dockerfile_cross_compiles_instead_of_emulating() -> None:
+    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=True), options())
+    (step,) = plan.steps
+    assert step.strategy is Strategy.CROSS
+    assert step.emulator is None
+    rejected = {r.strategy: r.why for r in step.rejected}
+    assert "pins its compile stages" in rejected[Strategy.QEMU]
+    assert "not linux/arm64" in rejected[Strategy.NATIVE]
+
+
+def test_plain_dockerfile_falls_back_to_qemu_with_the_cost() -> None:
+    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=False), options())
+    (step,) = plan.steps
+    assert step.strategy is Strategy.QEMU
+    assert step.cost == 13.5
+    assert step.emulator == "qemu"
+
+
+def test_cross_with_final_stage_run_steps_needs_an_emulator() -> None:
+    with pytest.raises(PlanError) as failure:
+        plan_build(host(), project(cross=True, emulated_runs=2), options())
+    assert failure.value.exit_code == 6
+    assert "RUN step(s) run on linux/arm64" in failure.value.why
+    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=True, emulated_runs=2), options())
+    assert plan.steps[0].strategy is Strategy.CROSS
+    assert plan.steps[0].emulator == "qemu"
+
+
+def test_no_way_to_build_says_what_to_do() -> None:
+    with pytest.raises(PlanError) as failure:
+        plan_build(host(), project(cross=False), options())
+    message = str(failure.value)
+    assert "no way to build linux/arm64" in message
+    assert "binfmt" in message and "$BUILDPLATFORM" in message and "ubuntu-24.04-arm" in message
+
+
+def test_forced_strategy_that_cannot_apply_is_refused() -> None:
+    with pytest.raises(PlanError) as failure:
+        plan_build(
+            host(emulation=QEMU_ARM64), project(cross=False), options(strategy=Strategy.CROSS)
+        )
+    assert "--strategy cross" in failure.value.what
+    assert "--strategy qemu" in failure.value.fix
+
+
+def test_cross_on_apple_silicon_emulates_the_final_stage_with_rosetta() -> None:
+    apple = {"linux/arm64": "native", "linux/amd64": "rosetta"}
+    plan = plan_build(
+        host(arch="arm64", emulation=apple),
+        project(cross=True, emulated_runs=1),
+        options(("amd64",)),
+    )
+    assert plan.steps[0].strategy is Strategy.CROSS
+    assert plan.steps[0].emulator == "rosetta"
+
+
+def test_rosetta_is_cheaper_than_qemu_for_a_plain_dockerfile() -> None:
+    apple = {"linux/arm64": "native", "linux/amd64": "rosetta"}
+    plan = plan_build(host(arch="arm64", emulation=apple), project(cross=False), options(("amd64",)))
+    assert plan.steps[0].strategy is Strategy.QEMU
+    assert plan.steps[0].cost == 1.6
+
+
+def test_classic_store_builds_one_platform_per_call_and_merges_pushes() -> None:
+    plan = plan_build(
+        host(emulation=QEMU_ARM64),
+        project(cross=True),
+        options(("arm64", "amd64"), output="push", tags=("localhost:5000/app:1",)),
+    )
+    assert [inv.label for inv in plan.invocations] == ["linux-arm64", "linux-amd64"]
+    # the docker driver cannot push by digest: one tag per platform, then one manifest list
+    assert [inv.output.tags for inv in plan.invocations] == [
+        ("localhost:5000/app:1-linux-arm64",),
+        ("localhost:5000/app:1-linux-amd64",),
+    ]
+    assert plan.merge is not None
+    assert plan.merge.tags == ("localhost:5000/app:1",)
+    assert plan.merge.sources == (
+        "localhost:5000/app:1-linux-arm64",
+        "localhost:5000/app:1-linux-amd64",
+    )
+    assert any("one build per platform" in note for note in plan.notes)
+
+
+def test_containerd_store_builds_all_platforms_at_once() -> None:
+    plan = plan_build(
+        host(emulation=QEMU_ARM64, store="containerd"),
+        project(cross=True),
+        options(("arm64", "amd64"), output="dir", output_dir="/tmp/out"),
+    )
+    (invocation,) = plan.invocations
+    assert [str(p) for p in invocation.platforms] == ["linux/arm64", "linux/amd64"]
+    assert plan.merge is None
+
+
+def test_classic_store_per_platform_folders_and_tags() -> None:
+    facts, proj = host(emulation=QEMU_ARM64), project(cross=True)
+    dirs = plan_build(facts, proj, options(("arm64", "amd64"), output="dir", output_dir="/o"))
+    assert [inv.output.dest for inv in dirs.invocations] == ["/o/linux_arm64", "/o/linux_amd64"]
+    loads = plan_build(facts, proj, options(("arm64", "amd64"), output="load", tags=("app:1",)))
+    assert [inv.output.tags for inv in loads.invocations] == [
+        ("app:1-linux-arm64",),
+        ("app:1-linux-amd64",),
+    ]
+
+
+def test_no_targets_means_the_engines_own_platform() -> None:
+    plan = plan_build(host(arch="arm64"), project(cross=False), options(()))
+    assert [str(s.platform) for s in plan.steps] == ["linux/arm64"]
+
+
+def test_slow_share_is_noted() -> None:
+    plan = plan_build(host(slow=True), project(cross=False), options(("amd64",)))
+    assert any("slow share (9p, 120 us per stat)" in note for note in plan.notes)
+
+
+def test_plan_json_has_the_stable_keys() -> None:
+    data = plan_build(host(emulation=QEMU_ARM64), project(cross=True), options()).to_json()
+    (step,) = data["steps"]
+    assert set(step) >= {"platform", "strategy", "sources", "reasons", "rejected"}
+    assert step["sources"] == "direct"
+    assert {r["strategy"] for r in step["rejected"]} == {"native", "qemu", "remote", "offload"}
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("app", "app:latest-linux-arm64"),
+        ("app:1.0", "app:1.0-linux-arm64"),
+        ("localhost:5000/team/app", "localhost:5000/team/app:latest-linux-arm64"),
+        ("localhost:5000/app:dev", "localhost:5000/app:dev-linux-arm64"),
+    ],
+)
+def test_platform_tags_keep_the_registry_port(tag: str, expected: str) -> None:
+    plan = plan_build(
+        host(emulation=QEMU_ARM64),
+        project(cross=True),
+        options(("arm64", "amd64"), output="load", tags=(tag,)),
+    )
+    assert plan.invocations[0].output.tags == (expected,)
