@@ -128,9 +128,7 @@ def _see_host(ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path)
     )
     first = detect_host(view)
     name = profile_name_from(_flags(ns), env, project_dir)
-    profile = select_profile(
-        load_profiles(), os=first.os, arch=first.arch, ci=first.ci, name=name
-    )
+    profile = select_profile(load_profiles(), os=first.os, arch=first.arch, ci=first.ci, name=name)
     host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
     return _Context(host=host, profile=profile, view=view)
 
@@ -164,9 +162,7 @@ def _prepare(
 ) -> tuple[_Context, Options, ProjectFacts, Plan]:
     project_dir = (ns.project or Path.cwd()).absolute()
     seen = _see_host(ns, env, project_dir)
-    options = load_options(
-        project_dir=project_dir, flags=_flags(ns), env=env, profile=seen.profile
-    )
+    options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=seen.profile)
     project = read_project(
         project_dir,
         dockerfile=options.dockerfile,

@@ -63,7 +63,7 @@ class SourceFacts:
     fs_type: str | None
     """The mount's type as the kernel names it (`9p`, `fuse.grpcfuse`, `ext4`)."""
     fs: str
-    """Its class: 9p, virtiofs, fakeowner, grpcfuse, osxfs, fuse, nfs, smb, drvfs or a native disk."""
+    """Its class: 9p, virtiofs, fakeowner, grpcfuse, osxfs, fuse, nfs, smb, drvfs, or a disk."""
     slow: bool
     stat_us: float | None
     """Median microseconds per `stat` measured on the project directory."""
@@ -213,5 +213,3 @@ class ProjectFacts:
                 ],
             },
         }
-
-

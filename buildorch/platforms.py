@@ -83,7 +83,7 @@ def parse_platform(text: str) -> Platform:
     """Parse `arm64`, `aarch64`, `linux/arm64`, `linux/arm/v7` into a known platform."""
     raw = text.strip().lower()
     candidate = raw
-    if "/" not in raw or raw.count("/") == 1 and raw.startswith("arm/"):
+    if "/" not in raw or (raw.count("/") == 1 and raw.startswith("arm/")):
         arch = _MACHINE_TO_ARCH.get(raw, raw)
         candidate = f"linux/{arch}"
     elif raw.startswith("linux/"):

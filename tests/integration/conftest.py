@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,6 +114,28 @@ def project(tmp_path: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(Path(__file__).parent / "registry" / "docker-compose.yml")
+
+
+@pytest.fixture(scope="session")
+def test_registry(registry: str, docker_services: Any) -> str:
+    """A registry of the tests' own on an ephemeral loopback port (pytest-docker)."""
+    port = docker_services.port_for("registry", 5000)
+    address = f"localhost:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    docker_services.wait_until_responsive(check=answers, timeout=60.0, pause=0.5)
+    return address
+
+
 @pytest.fixture
-def image_name(registry: str) -> Iterator[str]:
-    yield f"{registry}/buildorch-test/{uuid.uuid4().hex[:12]}"
+def image_name(test_registry: str) -> Iterator[str]:
+    yield f"{test_registry}/buildorch-test/{uuid.uuid4().hex[:12]}"

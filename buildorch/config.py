@@ -1,0 +1,267 @@
+"""Options, from five layers: built-in < host profile < buildorch.yaml < BUILDORCH_* < flags.
+
+Each layer is a partial mapping of option names to raw values; they are merged in order and
+then validated once, so a value is checked the same way wherever it came from. Unknown keys
+in any layer are errors with a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import yaml
+
+from buildorch.errors import ConfigError
+from buildorch.plan import OutputKind, Strategy
+from buildorch.platforms import Platform, parse_targets
+from buildorch.profiles import Profile
+
+CONFIG_FILE = "buildorch.yaml"
+
+# buildorch.yaml keys and the BUILDORCH_* variable of each
+_KEYS = {
+    "targets": "BUILDORCH_TARGETS",
+    "dockerfile": "BUILDORCH_DOCKERFILE",
+    "context": "BUILDORCH_CONTEXT",
+    "build_target": "BUILDORCH_BUILD_TARGET",
+    "tags": "BUILDORCH_TAGS",
+    "output": "BUILDORCH_OUTPUT",
+    "strategy": "BUILDORCH_STRATEGY",
+    "prefer": "BUILDORCH_PREFER",
+    "build_args": "BUILDORCH_BUILD_ARGS",
+    "builder": "BUILDORCH_BUILDER",
+    "profile": "BUILDORCH_PROFILE",
+}
+# read elsewhere, but legitimate
+_OTHER_ENV = {"BUILDORCH_DEBUG", "BUILDORCH_DOCKER"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Options:
+    project_dir: Path
+    targets: tuple[Platform, ...]
+    """Empty: the engine's own platform."""
+    dockerfile: str | None
+    context: str
+    build_target: str | None
+    tags: tuple[str, ...]
+    output: OutputKind
+    output_dir: str | None
+    strategy: Strategy | None
+    prefer: tuple[Strategy, ...]
+    build_args: tuple[tuple[str, str], ...]
+    builder: str | None
+    profile: str
+    slow_stat_us: float
+    cost_cross: float
+    cost_qemu: float
+    cost_rosetta: float
+    profile_notes: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]
+    """(option, where its value came from): default, profile NAME, buildorch.yaml, env X, flag."""
+
+
+def profile_name_from(
+    flags: Mapping[str, object], env: Mapping[str, str], project_dir: Path
+) -> str | None:
+    """The profile the user asked for, if any: flag > env > buildorch.yaml."""
+    if flags.get("profile"):
+        return str(flags["profile"])
+    if env.get("BUILDORCH_PROFILE"):
+        return env["BUILDORCH_PROFILE"]
+    value = _read_file(project_dir).get("profile")
+    return str(value) if value else None
+
+
+def load_options(
+    *,
+    project_dir: Path,
+    flags: Mapping[str, object],
+    env: Mapping[str, str],
+    profile: Profile,
+) -> Options:
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        ("default", {"context": ".", "output": "none", "targets": (), "tags": ()}),
+        (f"profile {profile.name}", {"prefer": profile.prefer}),
+        (CONFIG_FILE, _read_file(project_dir)),
+        *_env_layers(env),
+        ("flag", flags),
+    ]
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name, layer in layers:
+        for key, value in layer.items():
+            if value is not None:
+                merged[key] = value
+                origin[key] = name
+    return _validate(merged, origin, project_dir, profile)
+
+
+def _read_file(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path} is not valid YAML{line}",
+            why=str(getattr(exc, "problem", exc)),
+            fix=f"repair {CONFIG_FILE}; `buildorch plan` checks it",
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must be a mapping of option names to values",
+            why=f"it holds a {type(data).__name__}",
+            fix="write it as `key: value` lines, e.g. `targets: [linux/arm64]`",
+        )
+    for key in data:
+        if key not in _KEYS:
+            raise ConfigError(
+                f"unknown key `{key}` in {path}",
+                why="known keys: " + ", ".join(_KEYS),
+                fix=_did_you_mean(str(key), list(_KEYS)),
+            )
+    if isinstance(data.get("output"), dict):
+        output = data["output"]
+        if set(output) != {"dir"} or not isinstance(output["dir"], str):
+            raise ConfigError(
+                f"`output` in {path} must be load, push, none or {{dir: PATH}}",
+                why=f"it is {output!r}",
+                fix="write e.g. `output: {dir: out}`",
+            )
+        # a folder named in buildorch.yaml is the project's own
+        data = {**data, "output": "dir", "output_dir": str(project_dir / output["dir"])}
+    return cast(dict[str, Any], data)
+
+
+def _env_layers(env: Mapping[str, str]) -> list[tuple[str, Mapping[str, Any]]]:
+    known = {variable: key for key, variable in _KEYS.items()}
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    for variable, value in sorted(env.items()):
+        if not variable.startswith("BUILDORCH_") or variable in _OTHER_ENV:
+            continue
+        if variable not in known:
+            raise ConfigError(
+                f"unknown environment variable {variable}",
+                why="buildorch reads " + ", ".join([*known, *sorted(_OTHER_ENV)]),
+                fix=_did_you_mean(variable, [*known, *_OTHER_ENV]) + f"; or unset {variable}",
+            )
+        key = known[variable]
+        layer: dict[str, Any] = {key: value}
+        if key == "output" and value.startswith("dir:"):
+            layer = {"output": "dir", "output_dir": str(Path(value[4:]).absolute())}
+        elif key == "build_args":
+            layer = {key: [item for item in value.split(",") if item]}
+        layers.append((f"env {variable}", layer))
+    return layers
+
+
+def _validate(
+    merged: dict[str, Any], origin: dict[str, str], project_dir: Path, profile: Profile
+) -> Options:
+    def fail(key: str, why: str, fix: str) -> ConfigError:
+        where = origin.get(key, "default")
+        return ConfigError(f"bad value for `{key}` (from {where})", why=why, fix=fix)
+
+    targets_raw = merged.get("targets", ())
+    if isinstance(targets_raw, str):
+        targets_raw = [targets_raw]
+    if not isinstance(targets_raw, list | tuple) or not all(
+        isinstance(t, str) for t in targets_raw
+    ):
+        raise fail("targets", f"got {targets_raw!r}", "give platforms, e.g. [linux/arm64, amd64]")
+    targets = parse_targets(list(targets_raw))
+
+    tags_raw = merged.get("tags", ())
+    if isinstance(tags_raw, str):
+        tags_raw = [t for t in tags_raw.split(",") if t]
+    if not isinstance(tags_raw, list | tuple) or not all(isinstance(t, str) for t in tags_raw):
+        raise fail("tags", f"got {tags_raw!r}", "give image names, e.g. [registry/app:1.0]")
+    tags = tuple(tags_raw)
+
+    output = merged.get("output", "none")
+    if output not in ("none", "load", "push", "dir"):
+        raise fail("output", f"got {output!r}", "use load, push, none, or {dir: PATH}")
+    if output == "push" and not tags:
+        raise ConfigError(
+            "--push needs a tag to push to",
+            why="the registry and repository come from the tag",
+            fix="add --tag REGISTRY/NAME:TAG (or `tags:` in buildorch.yaml)",
+        )
+
+    strategy = _strategy(merged.get("strategy"), fail)
+    prefer_raw = merged.get("prefer", ())
+    if isinstance(prefer_raw, str):
+        prefer_raw = [p for p in prefer_raw.split(",") if p]
+    if not isinstance(prefer_raw, list | tuple):
+        raise fail("prefer", f"got {prefer_raw!r}", "give strategies, e.g. [native, cross, qemu]")
+    prefer = tuple(s for s in (_strategy(p, fail, key="prefer") for p in prefer_raw) if s)
+
+    build_args = _build_args(merged.get("build_args", {}), fail)
+    for key in ("dockerfile", "context", "build_target", "builder"):
+        if key in merged and not isinstance(merged[key], str):
+            raise fail(key, f"got {merged[key]!r}", f"give `{key}` as a string")
+
+    return Options(
+        project_dir=project_dir,
+        targets=targets,
+        dockerfile=merged.get("dockerfile"),
+        context=merged.get("context", "."),
+        build_target=merged.get("build_target"),
+        tags=tags,
+        output=cast(Literal["none", "load", "push", "dir"], output),
+        output_dir=merged.get("output_dir"),
+        strategy=strategy,
+        prefer=prefer,
+        build_args=build_args,
+        builder=merged.get("builder"),
+        profile=profile.name,
+        slow_stat_us=profile.thresholds.slow_stat_us,
+        cost_cross=profile.costs.cross,
+        cost_qemu=profile.costs.qemu,
+        cost_rosetta=profile.costs.rosetta,
+        profile_notes=profile.notes,
+        sources=tuple(sorted(origin.items())),
+    )
+
+
+def _strategy(value: object, fail: Any, key: str = "strategy") -> Strategy | None:
+    if value is None:
+        return None
+    try:
+        return Strategy(str(value))
+    except ValueError:
+        names = [s.value for s in Strategy]
+        raise fail(
+            key,
+            f"`{value}` is not a strategy ({', '.join(names)})",
+            _did_you_mean(str(value), names),
+        ) from None
+
+
+def _build_args(value: object, fail: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, dict):
+        return tuple((str(k), str(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        pairs = []
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                raise fail("build_args", f"`{item}` is not KEY=VALUE", "write KEY=VALUE")
+            key, _, val = item.partition("=")
+            pairs.append((key, val))
+        return tuple(pairs)
+    raise fail("build_args", f"got {value!r}", "give a mapping or KEY=VALUE items")
+
+
+def _did_you_mean(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
+    return f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(known)

@@ -1,0 +1,391 @@
+"""Reading the project: its Dockerfile's stages, the languages it is written in, its context.
+
+What matters to the planner is where each stage runs: a stage `FROM --platform=$BUILDPLATFORM`
+runs on the machine doing the build whatever the target (never emulated), and if it also
+reads $TARGETARCH it cross-compiles. RUN steps of the other stages that the target stage
+reaches run on the target platform, under an emulator when the target is foreign.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from dockerfile_parse import DockerfileParser
+
+from buildorch.errors import ProjectError
+from buildorch.facts import DockerfileFacts, ProjectFacts, StageFacts
+
+_BUILD_PLATFORM = re.compile(r"^\$\{?BUILDPLATFORM\}?$")
+_TARGET_ARGS = re.compile(r"\$\{?TARGET(PLATFORM|ARCH|OS|VARIANT)\b")
+_TARGET_ARG_DECL = re.compile(r"^TARGET(PLATFORM|ARCH|OS|VARIANT)\b")
+_MAX_CONTEXT_FILES = 200_000
+
+_MANIFESTS = {
+    "Cargo.toml": "rust",
+    "go.mod": "go",
+    "CMakeLists.txt": "cmake",
+    "configure": "autotools",
+    "configure.ac": "autotools",
+    "Makefile": "make",
+    "package.json": "node",
+    "pyproject.toml": "python",
+    "setup.py": "python",
+}
+_C_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".h", ".hpp"}
+
+
+def read_project(
+    project_dir: Path, *, dockerfile: str | None, context: str, build_target: str | None
+) -> ProjectFacts:
+    """Facts about the project on this machine. Reads only; never writes."""
+    if not project_dir.is_dir():
+        raise ProjectError(
+            f"the project directory {project_dir} does not exist",
+            fix="pass -C with the project's directory",
+        )
+    context_dir = (project_dir / context).resolve()
+    if not context_dir.is_dir():
+        raise ProjectError(
+            f"the build context {context_dir} is not a directory",
+            fix="set --context (or `context:` in buildorch.yaml) relative to the project",
+        )
+    path = (project_dir / (dockerfile or "Dockerfile")).resolve()
+    if not path.is_file():
+        raise ProjectError(
+            f"no Dockerfile at {path}",
+            why="buildorch builds what a Dockerfile describes",
+            fix="write one (cross-capable templates are in dockerfiles/), or pass -f/--file "
+            "with the Dockerfile's path relative to the project",
+        )
+    files, size = _context_size(context_dir)
+    return ProjectFacts(
+        dir=str(project_dir),
+        context=str(context_dir),
+        dockerfile=analyse_dockerfile(path.read_text(encoding="utf-8"), str(path), build_target),
+        languages=_languages(project_dir),
+        context_files=files,
+        context_bytes=size,
+    )
+
+
+def analyse_dockerfile(text: str, path: str, build_target: str | None) -> DockerfileFacts:
+    """Stages, where each runs, and what that means for foreign targets. Pure."""
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
+    try:
+        structure = parser.structure
+    except Exception as exc:  # dockerfile-parse raises bare errors on broken input
+        raise ProjectError(f"cannot read {path}", why=str(exc), fix="fix the Dockerfile") from exc
+    findings: list[str] = []
+    if re.match(r"^\s*#\s*syntax\s*=", text, re.IGNORECASE):
+        findings.append(
+            "a `# syntax=` line makes BuildKit pull a frontend image before every build"
+        )
+    stages, names = _read_stages(structure, path)
+    target = len(stages) - 1
+    if build_target is not None:
+        if build_target.lower() not in names:
+            raise ProjectError(
+                f"no stage `{build_target}` in {path}",
+                why="stages: " + (", ".join(s.name for s in stages if s.name) or "(none named)"),
+                fix="pass --build-target with one of those",
+            )
+        target = names[build_target.lower()]
+
+    reached = _reached(stages, target)
+    cross = False
+    emulated = 0
+    for stage in stages:
+        if stage.index not in reached:
+            continue
+        label = f"`{stage.name}`" if stage.name else str(stage.index)
+        if stage.on_build_platform:
+            if stage.uses_target_args:
+                cross = True
+                findings.append(
+                    f"stage {label} compiles on $BUILDPLATFORM for $TARGETARCH: "
+                    "cross-compiling, no emulation"
+                )
+        elif stage.run_steps:
+            emulated += stage.run_steps
+            findings.append(
+                f"{stage.run_steps} RUN step(s) in stage {label} run on the target platform: "
+                "emulated for a foreign target"
+            )
+    for stage in stages:
+        if stage.index in reached and stage.uses_target_args:
+            findings.extend(_colliding_mounts(structure, stage))
+    return DockerfileFacts(
+        path=path,
+        stages=tuple(stages),
+        target_stage=target,
+        cross_capable=cross,
+        emulated_run_steps=emulated,
+        findings=tuple(findings),
+    )
+
+
+def _read_stages(
+    structure: list[dict[str, Any]], path: str
+) -> tuple[list[StageFacts], dict[str, int]]:
+    """The stages in order, and the index of each named one (names are case-insensitive)."""
+    stages: list[StageFacts] = []
+    names: dict[str, int] = {}
+    current: dict[str, object] | None = None
+
+    def close() -> None:
+        if current is not None:
+            stages.append(_stage(current, stages))
+
+    for instruction in structure:
+        kind = instruction["instruction"]
+        value = instruction["value"]
+        line = instruction["startline"] + 1
+        if kind == "FROM":
+            close()
+            platform, base, name = _parse_from(value, path, line)
+            depends = (names[base.lower()],) if base.lower() in names else ()
+            current = {
+                "index": len(stages),
+                "name": name,
+                "base": base,
+                "platform": platform,
+                "line": line,
+                "runs": 0,
+                "targets": bool(_TARGET_ARGS.search(value)),
+                "depends": list(depends),
+                "cache_mounts": [],
+            }
+            if name:
+                names[name.lower()] = len(stages)
+            continue
+        if current is None:
+            if kind not in ("ARG", "COMMENT"):
+                raise ProjectError(
+                    f"{path}:{line}: {kind} before the first FROM",
+                    fix="start the Dockerfile with FROM (only ARG may come before it)",
+                )
+            continue
+        if kind == "RUN":
+            current["runs"] = int(str(current["runs"])) + 1
+            cast_list(current["cache_mounts"]).extend(_cache_mounts(value, line))
+        if kind in ("RUN", "ENV", "COPY", "ADD") and _TARGET_ARGS.search(value):
+            current["targets"] = True
+        if kind == "ARG" and _TARGET_ARG_DECL.match(value.strip()):
+            current["targets"] = True
+        if kind in ("COPY", "ADD", "RUN"):
+            for source in _stage_references(value):
+                index = names.get(source.lower())
+                if index is None and source.isdigit() and int(source) < len(stages):
+                    index = int(source)
+                if index is not None:
+                    cast_list(current["depends"]).append(index)
+    close()
+    if not stages:
+        raise ProjectError(
+            f"{path} has no FROM instruction", fix="a Dockerfile starts with FROM IMAGE"
+        )
+    return stages, names
+
+
+def cast_list(value: object) -> list[object]:
+    assert isinstance(value, list)
+    return value
+
+
+def _stage(raw: dict[str, object], earlier: list[StageFacts]) -> StageFacts:
+    platform = raw["platform"]
+    assert platform is None or isinstance(platform, str)
+    depends = tuple(sorted({int(str(d)) for d in cast_list(raw["depends"])}))
+    on_build = bool(platform and _BUILD_PLATFORM.match(platform))
+    base = str(raw["base"])
+    if platform is None:
+        # a stage built on an earlier stage runs where that stage runs
+        parent = next((s for s in earlier if s.name and s.name.lower() == base.lower()), None)
+        on_build = parent.on_build_platform if parent is not None else False
+    return StageFacts(
+        index=int(str(raw["index"])),
+        name=raw["name"] if isinstance(raw["name"], str) else None,
+        base=base,
+        platform=platform,
+        on_build_platform=on_build,
+        run_steps=int(str(raw["runs"])),
+        uses_target_args=bool(raw["targets"]),
+        depends_on=depends,
+    )
+
+
+def _parse_from(value: str, path: str, line: int) -> tuple[str | None, str, str | None]:
+    words = value.split()
+    platform = None
+    rest = []
+    for word in words:
+        if word.startswith("--platform="):
+            platform = word.removeprefix("--platform=")
+        elif not word.startswith("--"):
+            rest.append(word)
+    if not rest:
+        raise ProjectError(
+            f"{path}:{line}: FROM without an image", fix="write FROM IMAGE [AS NAME]"
+        )
+    name = rest[2] if len(rest) >= 3 and rest[1].lower() == "as" else None
+    return platform, rest[0], name
+
+
+def _stage_references(value: str) -> list[str]:
+    found = re.findall(r"--from=([^\s]+)", value)
+    for mount in re.findall(r"--mount=([^\s]+)", value):
+        for part in mount.split(","):
+            if part.startswith("from="):
+                found.append(part.removeprefix("from="))
+    return found
+
+
+def _cache_mounts(value: str, line: int) -> list[tuple[int, str, str]]:
+    mounts = []
+    for mount in re.findall(r"--mount=([^\s]+)", value):
+        fields = dict(
+            part.split("=", 1) if "=" in part else (part, "") for part in mount.split(",")
+        )
+        if fields.get("type") == "cache":
+            target = fields.get("target") or fields.get("dst") or fields.get("destination", "")
+            mounts.append((line, fields.get("id", ""), target))
+    return mounts
+
+
+def _colliding_mounts(structure: list[dict[str, object]], stage: StageFacts) -> list[str]:
+    """Cache mounts of a stage building for the target, whose id is the same for all targets."""
+    findings = []
+    index = -1
+    for instruction in structure:
+        if instruction["instruction"] == "FROM":
+            index += 1
+        if index != stage.index or instruction["instruction"] != "RUN":
+            continue
+        for _line, mount_id, target in _cache_mounts(str(instruction["value"]), 0):
+            key = mount_id or target
+            if not _TARGET_ARGS.search(key):
+                findings.append(
+                    f"cache mount {target} is shared between platforms: key it per platform "
+                    f"with id={(mount_id or target.strip('/').replace('/', '-'))}-$TARGETPLATFORM"
+                )
+    return findings
+
+
+def _reached(stages: list[StageFacts], target: int) -> set[int]:
+    reached: set[int] = set()
+    pending = [target]
+    while pending:
+        index = pending.pop()
+        if index in reached:
+            continue
+        reached.add(index)
+        pending.extend(stages[index].depends_on)
+    return reached
+
+
+def _languages(project_dir: Path) -> tuple[str, ...]:
+    found = [lang for manifest, lang in _MANIFESTS.items() if (project_dir / manifest).is_file()]
+    for folder in (project_dir, project_dir / "src"):
+        if folder.is_dir() and any(p.suffix in _C_SUFFIXES for p in folder.iterdir()):
+            found.append("c")
+            break
+    return tuple(dict.fromkeys(found))
+
+
+def _context_size(context_dir: Path) -> tuple[int, int]:
+    """Files and bytes `docker build` would send, after .dockerignore, bounded."""
+    ignore = DockerIgnore.read(context_dir)
+    files = size = 0
+    pending = [context_dir]
+    while pending and files < _MAX_CONTEXT_FILES:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            relative = Path(entry.path).relative_to(context_dir).as_posix()
+            if ignore.excludes(relative):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            else:
+                files += 1
+                size += entry.stat(follow_symlinks=False).st_size
+    return files, size
+
+
+class DockerIgnore:
+    """`.dockerignore` as Docker reads it: patterns from the context root, `**` for any
+    depth, `!` re-includes, the last matching line wins."""
+
+    def __init__(self, patterns: list[tuple[bool, re.Pattern[str]]]) -> None:
+        self._patterns = patterns
+
+    @classmethod
+    def read(cls, context_dir: Path) -> DockerIgnore:
+        path = context_dir / ".dockerignore"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        return cls.parse(lines)
+
+    @classmethod
+    def parse(cls, lines: list[str]) -> DockerIgnore:
+        patterns = []
+        for raw in lines:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
+            patterns.append((negate, re.compile(_translate(pattern))))
+        return cls(patterns)
+
+    def excludes(self, relative: str) -> bool:
+        excluded = False
+        for negate, pattern in self._patterns:
+            # a pattern matching a parent folder excludes what is inside it too
+            if pattern.match(relative) or any(
+                pattern.match(parent) for parent in _parents(relative)
+            ):
+                excluded = not negate
+        return excluded
+
+
+def _parents(relative: str) -> list[str]:
+    parts = relative.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _translate(pattern: str) -> str:
+    """Go filepath.Match syntax with `**`, as a regular expression."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+                out.append("(?:.*/)?")
+            else:
+                out.append(".*")
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", i)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                out.append("[" + pattern[i + 1 : end].replace("^", "\\^", 0) + "]")
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "^" + "".join(out) + "$"

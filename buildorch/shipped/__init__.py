@@ -1,0 +1,1 @@
+"""Data files shipped with buildorch: profiles/ and dockerfiles/ of the repository."""
