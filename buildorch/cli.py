@@ -24,12 +24,13 @@ from buildorch.detect import HostView, LiveHost, detect_host, load_snapshot, sav
 from buildorch.errors import (
     BuildFailedError,
     BuildorchError,
+    ConfigError,
     EngineUnavailableError,
     Interrupted,
 )
 from buildorch.executor import execute
 from buildorch.facts import HostFacts, ProjectFacts
-from buildorch.plan import Plan, Strategy
+from buildorch.plan import Plan
 from buildorch.planner import LOCAL_STRATEGIES, plan_build
 from buildorch.profiles import Profile, load_profiles, select_profile
 from buildorch.project import read_project
@@ -205,7 +206,7 @@ def cmd_build(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
             console.out.print("[dim]dry run: nothing was built[/]")
         return 0
     if ns.snapshot is not None:
-        raise BuildorchError(
+        raise ConfigError(
             "a snapshot describes another host: buildorch cannot build on it",
             fix="add --dry-run to see the plan, or drop --snapshot to build here",
         )
@@ -295,6 +296,3 @@ def main_entry() -> None:
     # `kill` should clean up like Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())
-
-
-__all__ = ["Strategy", "main", "main_entry"]

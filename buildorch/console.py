@@ -82,7 +82,7 @@ def plan(plan_: Plan, project: ProjectFacts) -> None:
             show_header=True,
             title_justify="left",
         )
-        table.add_column("", width=8)
+        table.add_column("", width=12, no_wrap=True)
         table.add_column("why", overflow="fold")
         for reason in step.reasons:
             table.add_row("[green]because[/]", escape(reason))
@@ -149,8 +149,9 @@ class LiveProgress:
     def line(self, invocation: Invocation, text: str) -> None:
         began, strategies, _ = self._current.get(invocation.label, (time.monotonic(), "", ""))
         self._current[invocation.label] = (began, strategies, text)
-        if self._live is None and not self._quiet:
-            err.print(f"[dim]{invocation.label}[/] {escape(text)}")
+        if self._live is None and not self._quiet and text.strip():
+            # one log line per line, as `--progress plain` prints it: no wrapping
+            err.print(f"[dim]{invocation.label}[/] {escape(text)}", soft_wrap=True)
         self._refresh()
 
     def finished(self, invocation: Invocation, result: InvocationResult) -> None:
@@ -199,5 +200,5 @@ def summary(report: BuildReport) -> None:
             "[green]ok[/]",
             "manifest list " + ", ".join(report.merge.tags),
         )
-    table.add_row("", "", f"[bold]{report.seconds:.1f}s[/]", "", "", "total")
+    table.add_row("[bold]total[/]", "", f"[bold]{report.seconds:.1f}s[/]", "", "", "")
     out.print(table)

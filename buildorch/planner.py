@@ -201,6 +201,10 @@ def _evaluate(
                 "a native build",
                 emulator=emulation,
             )
+        case Strategy.REMOTE if is_native:
+            return _Candidate(strategy, None, f"the engine here builds {platform} natively")
+        case Strategy.OFFLOAD if is_native:
+            return _Candidate(strategy, None, f"the engine here builds {platform} natively")
         case Strategy.REMOTE:
             return _Candidate(
                 strategy,

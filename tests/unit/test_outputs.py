@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from buildorch.executor import _publish, _staged_dir
 
 
@@ -43,11 +45,8 @@ def test_failed_build_leaves_the_destination_untouched(tmp_path: Path) -> None:
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "hello").write_text("old")
-    try:
-        with _staged_dir(dest) as staging:
-            (staging / "hello").write_text("half")
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        pass
+    with pytest.raises(KeyboardInterrupt), _staged_dir(dest) as staging:
+        (staging / "hello").write_text("half")
+        raise KeyboardInterrupt
     assert (dest / "hello").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

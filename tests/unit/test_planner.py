@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def host(
     *,
     arch: str = "amd64",
     store: str = "classic",
-    emulation: dict[str, str | None] | None = None,
+    emulation: Mapping[str, str | None] | None = None,
     driver: str = "docker",
     slow: bool = False,
 ) -> HostFacts:
@@ -40,7 +41,11 @@ def host(
         arch=arch,
         ci=None,
         docker=DockerFacts(
-            binary=True, available=True, version="26.1.5", arch=arch, image_store=store  # type: ignore[arg-type]
+            binary=True,
+            available=True,
+            version="26.1.5",
+            arch=arch,
+            image_store=store,  # type: ignore[arg-type]
         ),
         buildx=BuildxFacts(available=True, version="0.13.1"),
         builders=(
@@ -82,6 +87,7 @@ def stage(index: int, *, build_platform: bool, targets: bool, runs: int = 1) -> 
 
 
 def project(*, cross: bool, emulated_runs: int = 0) -> ProjectFacts:
+    stages: tuple[StageFacts, ...]
     if cross:
         stages = (
             stage(0, build_platform=True, targets=True, runs=2),
@@ -195,7 +201,9 @@ def test_cross_on_apple_silicon_emulates_the_final_stage_with_rosetta() -> None:
 
 def test_rosetta_is_cheaper_than_qemu_for_a_plain_dockerfile() -> None:
     apple = {"linux/arm64": "native", "linux/amd64": "rosetta"}
-    plan = plan_build(host(arch="arm64", emulation=apple), project(cross=False), options(("amd64",)))
+    plan = plan_build(
+        host(arch="arm64", emulation=apple), project(cross=False), options(("amd64",))
+    )
     assert plan.steps[0].strategy is Strategy.QEMU
     assert plan.steps[0].cost == 1.6
 

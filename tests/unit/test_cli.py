@@ -1,0 +1,203 @@
+"""The command line over recorded hosts: what each host class gets, and every refusal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from buildorch.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOTS = REPO / "tests" / "snapshots"
+EXAMPLE = REPO / "examples" / "hello-c"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "hello-c"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("out"))
+    return dest
+
+
+def run(
+    capsys: pytest.CaptureFixture[str], *argv: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    code = main(list(argv), env or {"PATH": "/usr/bin"})
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def plan_json(
+    capsys: pytest.CaptureFixture[str], snapshot: str, project: Path, *extra: str
+) -> dict[str, object]:
+    code, out, err = run(
+        capsys, "plan", "--snapshot", str(SNAPSHOTS / snapshot), "-C", str(project), "--json",
+        *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert isinstance(data, dict)
+    return data
+
+
+def strategies(data: dict[str, object]) -> dict[str, str]:
+    steps = data["steps"]
+    assert isinstance(steps, list)
+    return {s["platform"]: s["strategy"] for s in steps}
+
+
+# host class -> strategy for arm64 and amd64, with the cross-capable and the plain Dockerfile
+@pytest.mark.parametrize(
+    ("snapshot", "cross_capable", "plain"),
+    [
+        ("wsl2-mnt-c-9p", {"linux/arm64": "cross", "linux/amd64": "native"},
+         {"linux/arm64": "qemu", "linux/amd64": "native"}),
+        ("macos-arm64-desktop-virtiofs-rosetta", {"linux/arm64": "native", "linux/amd64": "cross"},
+         {"linux/arm64": "native", "linux/amd64": "qemu"}),
+        ("macos-intel-desktop", {"linux/arm64": "cross", "linux/amd64": "native"},
+         {"linux/arm64": "qemu", "linux/amd64": "native"}),
+        ("linux-arm64", {"linux/arm64": "native", "linux/amd64": "cross"},
+         {"linux/arm64": "native", "linux/amd64": "qemu"}),
+        ("linux-amd64-no-qemu", {"linux/arm64": "cross", "linux/amd64": "native"}, None),
+        ("github-actions-ubuntu", {"linux/arm64": "cross", "linux/amd64": "native"}, None),
+    ],
+)  # fmt: skip
+def test_strategy_per_host_class(
+    capsys: pytest.CaptureFixture[str],
+    project: Path,
+    snapshot: str,
+    cross_capable: dict[str, str],
+    plain: dict[str, str] | None,
+) -> None:
+    targets = ("--target", "arm64,amd64")
+    assert strategies(plan_json(capsys, snapshot, project, *targets)) == cross_capable
+    if plain is None:
+        code, _, err = run(
+            capsys, "plan", "--snapshot", str(SNAPSHOTS / snapshot), "-C", str(project),
+            "-f", "Dockerfile.plain", *targets,
+        )  # fmt: skip
+        assert code == 6
+        assert "no way to build linux/arm64" in err
+    else:
+        data = plan_json(capsys, snapshot, project, "-f", "Dockerfile.plain", *targets)
+        assert strategies(data) == plain
+
+
+def test_containerd_store_plans_one_build(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    data = plan_json(
+        capsys, "macos-arm64-desktop-virtiofs-rosetta", project, "--target", "arm64,amd64",
+        "--push", "--tag", "registry.test/app:1",
+    )  # fmt: skip
+    assert len(data["builds"]) == 1  # type: ignore[arg-type]
+    assert data["merge"] is None
+
+
+def test_slow_share_is_reported_in_the_plan(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    data = plan_json(capsys, "wsl2-mnt-c-9p", project, "--target", "arm64")
+    notes = data["notes"]
+    assert isinstance(notes, list)
+    assert any("slow share (9p, 142 us per stat)" in note for note in notes)
+
+
+def test_build_dry_run_replays_a_snapshot(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "build", "--dry-run", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"),
+        "-C", str(project), "--target", "arm64",
+    )  # fmt: skip
+    assert code == 0
+    assert "cross" in out and "dry run: nothing was built" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "words"),
+    [
+        (["plan", "--target", "linux/arm65"], 4, "did you mean `linux/arm64`"),
+        (["plan", "-f", "Nope.Dockerfile"], 4, "no Dockerfile at"),
+        (["plan", "--build-target", "nope"], 4, "no stage `nope`"),
+        (["plan", "--strategy", "qemu", "--target", "arm64"], 6, "--strategy qemu"),
+        (["plan", "--push"], 3, "--push needs a tag"),
+        (["plan", "--profile", "macos-arm46"], 3, "did you mean `macos-arm64`"),
+        (["build", "--target", "arm64"], 3, "add --dry-run"),
+    ],
+)
+def test_bad_input_is_refused_clearly(
+    capsys: pytest.CaptureFixture[str], project: Path, argv: list[str], code: int, words: str
+) -> None:
+    result, out, err = run(
+        capsys, *argv, "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C", str(project)
+    )
+    assert result == code, err
+    assert words in err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "words"),
+    [
+        ("no-docker", "no docker CLI was found"),
+        ("daemon-down", "Cannot connect to the Docker daemon"),
+    ],
+)
+def test_engine_problems_stop_a_build(
+    capsys: pytest.CaptureFixture[str], project: Path, snapshot: str, words: str
+) -> None:
+    from buildorch.cli import _require_engine
+    from buildorch.detect import detect_host, load_snapshot
+    from buildorch.errors import EngineUnavailableError
+
+    facts = detect_host(load_snapshot(SNAPSHOTS / snapshot))
+    with pytest.raises(EngineUnavailableError) as failure:
+        _require_engine(facts, {})
+    assert failure.value.exit_code == 5
+    assert words in str(failure.value)
+
+
+def test_buildx_missing_stops_a_build(tmp_path: Path) -> None:
+    from buildorch.cli import _require_engine
+    from buildorch.detect import detect_host, load_snapshot
+    from buildorch.errors import EngineUnavailableError
+
+    snap = tmp_path / "snap"
+    shutil.copytree(SNAPSHOTS / "linux-amd64-qemu", snap)
+    (snap / "docker" / "buildx-ls.json").unlink()
+    facts = detect_host(load_snapshot(snap))
+    with pytest.raises(EngineUnavailableError) as failure:
+        _require_engine(facts, {})
+    assert "buildx is missing" in failure.value.what
+
+
+def test_environment_and_yaml_feed_the_plan(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    (project / "buildorch.yaml").write_text("targets: [linux/amd64]\n")
+    snapshot = ("--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"))
+    code, out, _ = run(capsys, "plan", *snapshot, "-C", str(project), "--json")
+    assert code == 0 and strategies(json.loads(out)) == {"linux/amd64": "native"}
+    env = {"PATH": "/usr/bin", "BUILDORCH_TARGETS": "arm64"}
+    code, out, _ = run(capsys, "plan", *snapshot, "-C", str(project), "--json", env=env)
+    assert code == 0 and strategies(json.loads(out)) == {"linux/arm64": "cross"}
+    code, out, _ = run(
+        capsys, "plan", *snapshot, "-C", str(project), "--json", "--target", "amd64", env=env
+    )
+    assert code == 0 and strategies(json.loads(out)) == {"linux/amd64": "native"}
+
+
+def test_unknown_environment_variable_is_refused(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    env = {"PATH": "/usr/bin", "BUILDORCH_TARGET": "arm64"}
+    code, _, err = run(
+        capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C", str(project),
+        env=env,
+    )  # fmt: skip
+    assert code == 3
+    assert "BUILDORCH_TARGET" in err and "did you mean `BUILDORCH_TARGETS`" in err
