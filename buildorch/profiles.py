@@ -54,6 +54,9 @@ class Profile(_Strict):
     notes: tuple[str, ...] = ()
 
 
+_PROFILE_KEYS = [key for model in (Profile, Match, Thresholds, Costs) for key in model.model_fields]
+
+
 def load_profiles() -> dict[str, Profile]:
     """Every profile shipped with buildorch, by name."""
     profiles: dict[str, Profile] = {}
@@ -87,7 +90,7 @@ def parse_profile(text: str, source: str) -> Profile:
     except ValidationError as exc:
         raise ConfigError(
             f"profile {source} is malformed",
-            why=describe_validation(exc, known=list(Profile.model_fields)),
+            why=describe_validation(exc, known=_PROFILE_KEYS),
             fix=f"repair profiles/{source}",
         ) from exc
 

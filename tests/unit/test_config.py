@@ -1,0 +1,151 @@
+"""The option cascade: each layer wins over the one below, and bad values are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildorch.config import load_options, profile_name_from
+from buildorch.errors import ConfigError
+from buildorch.plan import Strategy
+from buildorch.profiles import Profile, load_profiles, parse_profile, select_profile
+
+
+@pytest.fixture
+def profile() -> Profile:
+    return load_profiles()["linux-amd64"]
+
+
+def options(
+    tmp_path: Path,
+    profile: Profile,
+    *,
+    yaml: str | None = None,
+    env: dict[str, str] | None = None,
+    flags: dict[str, object] | None = None,
+) -> object:
+    if yaml is not None:
+        (tmp_path / "buildorch.yaml").write_text(yaml)
+    return load_options(project_dir=tmp_path, flags=flags or {}, env=env or {}, profile=profile)
+
+
+def test_defaults_and_profile(tmp_path: Path, profile: Profile) -> None:
+    opts = load_options(project_dir=tmp_path, flags={}, env={}, profile=profile)
+    assert opts.targets == ()
+    assert opts.output == "none"
+    assert opts.context == "."
+    assert opts.prefer == profile.prefer
+    assert opts.cost_qemu == profile.costs.qemu
+    assert dict(opts.sources)["prefer"] == "profile linux-amd64"
+    assert dict(opts.sources)["output"] == "default"
+
+
+def test_each_layer_wins_over_the_one_below(tmp_path: Path, profile: Profile) -> None:
+    (tmp_path / "buildorch.yaml").write_text(
+        "targets: [linux/arm64]\ndockerfile: Dockerfile.a\nprefer: [qemu, cross]\n"
+        "tags: [app:yaml]\n"
+    )
+    from_file = load_options(project_dir=tmp_path, flags={}, env={}, profile=profile)
+    assert [str(t) for t in from_file.targets] == ["linux/arm64"]
+    assert from_file.prefer == (Strategy.QEMU, Strategy.CROSS)
+    assert dict(from_file.sources)["targets"] == "buildorch.yaml"
+
+    env = {"BUILDORCH_TARGETS": "amd64,arm64", "BUILDORCH_DOCKERFILE": "Dockerfile.b"}
+    from_env = load_options(project_dir=tmp_path, flags={}, env=env, profile=profile)
+    assert [str(t) for t in from_env.targets] == ["linux/amd64", "linux/arm64"]
+    assert from_env.dockerfile == "Dockerfile.b"
+    assert from_env.tags == ("app:yaml",)
+    assert dict(from_env.sources)["targets"] == "env BUILDORCH_TARGETS"
+
+    flags: dict[str, object] = {"targets": ["arm/v7"], "dockerfile": "Dockerfile.c"}
+    from_flags = load_options(project_dir=tmp_path, flags=flags, env=env, profile=profile)
+    assert [str(t) for t in from_flags.targets] == ["linux/arm/v7"]
+    assert from_flags.dockerfile == "Dockerfile.c"
+    assert dict(from_flags.sources)["dockerfile"] == "flag"
+
+
+def test_output_forms(tmp_path: Path, profile: Profile) -> None:
+    (tmp_path / "buildorch.yaml").write_text("output: {dir: out}\n")
+    opts = load_options(project_dir=tmp_path, flags={}, env={}, profile=profile)
+    assert (opts.output, opts.output_dir) == ("dir", str(tmp_path / "out"))
+    env = {"BUILDORCH_OUTPUT": "dir:/tmp/x"}
+    opts = load_options(project_dir=tmp_path, flags={}, env=env, profile=profile)
+    assert (opts.output, opts.output_dir) == ("dir", "/tmp/x")
+
+
+def test_build_args_as_mapping_or_pairs(tmp_path: Path, profile: Profile) -> None:
+    (tmp_path / "buildorch.yaml").write_text("build_args: {A: '1', B: two}\n")
+    opts = load_options(project_dir=tmp_path, flags={}, env={}, profile=profile)
+    assert opts.build_args == (("A", "1"), ("B", "two"))
+    flags: dict[str, object] = {"build_args": ["C=3=3"]}
+    opts = load_options(project_dir=tmp_path, flags=flags, env={}, profile=profile)
+    assert opts.build_args == (("C", "3=3"),)
+
+
+@pytest.mark.parametrize(
+    ("yaml", "env", "flags", "words"),
+    [
+        ("dockerflie: Dockerfile\n", {}, {}, "did you mean `dockerfile`"),
+        ("targets: [arm64\n", {}, {}, "not valid YAML at line"),
+        ("- just\n- a list\n", {}, {}, "must be a mapping"),
+        ("strategy: qemuu\n", {}, {}, "did you mean `qemu`"),
+        ("output: {folder: out}\n", {}, {}, "load, push, none or {dir: PATH}"),
+        ("targets: 7\n", {}, {}, "bad value for `targets`"),
+        ("output: push\n", {}, {}, "--push needs a tag"),
+        (None, {"BUILDORCH_STRATEGIE": "qemu"}, {}, "did you mean `BUILDORCH_STRATEGY`"),
+        (None, {"BUILDORCH_PREFER": "native,fast"}, {}, "`fast` is not a strategy"),
+        (None, {}, {"build_args": ["NOEQUALS"]}, "not KEY=VALUE"),
+    ],
+)
+def test_bad_configuration_is_refused(
+    tmp_path: Path,
+    profile: Profile,
+    yaml: str | None,
+    env: dict[str, str],
+    flags: dict[str, object],
+    words: str,
+) -> None:
+    if yaml is not None:
+        (tmp_path / "buildorch.yaml").write_text(yaml)
+    with pytest.raises(ConfigError) as failure:
+        load_options(project_dir=tmp_path, flags=flags, env=env, profile=profile)
+    assert failure.value.exit_code == 3
+    assert words in str(failure.value)
+
+
+def test_profile_name_precedence(tmp_path: Path) -> None:
+    (tmp_path / "buildorch.yaml").write_text("profile: wsl2-amd64\n")
+    assert profile_name_from({}, {}, tmp_path) == "wsl2-amd64"
+    assert profile_name_from({}, {"BUILDORCH_PROFILE": "macos-arm64"}, tmp_path) == "macos-arm64"
+    flags: dict[str, object] = {"profile": "linux-arm64"}
+    assert profile_name_from(flags, {"BUILDORCH_PROFILE": "x"}, tmp_path) == "linux-arm64"
+
+
+def test_every_host_class_has_a_profile() -> None:
+    profiles = load_profiles()
+    for os_class, arch in [
+        ("macos", "arm64"), ("macos", "amd64"), ("wsl2", "amd64"), ("wsl2", "arm64"),
+        ("linux", "amd64"), ("linux", "arm64"),
+    ]:  # fmt: skip
+        chosen = select_profile(profiles, os=os_class, arch=arch, ci=None, name=None)
+        assert chosen.name == f"{os_class}-{arch}"
+    ci = select_profile(profiles, os="linux", arch="amd64", ci="github", name=None)
+    assert ci.name == "github-actions"
+    assert select_profile(profiles, os="linux", arch="s390x", ci=None, name=None).name == (
+        "linux-amd64"
+    )
+    for profile in profiles.values():
+        assert 1.0 <= profile.costs.cross < profile.costs.rosetta < profile.costs.qemu
+
+
+def test_malformed_profile_names_the_key() -> None:
+    text = (
+        "name: x\ndescription: d\nmatch: {os: linux, arch: amd64}\n"
+        "thresholds: {slow_stat_uss: 30}\ncosts: {cross: 1, qemu: 10, rosetta: 2}\n"
+        "prefer: [native]\n"
+    )
+    with pytest.raises(ConfigError) as failure:
+        parse_profile(text, "x.yaml")
+    assert "thresholds.slow_stat_uss" in failure.value.why
+    assert "did you mean `slow_stat_us`" in failure.value.why

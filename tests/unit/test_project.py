@@ -1,0 +1,160 @@
+"""Reading Dockerfiles: where each stage runs, what would be emulated, what collides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildorch.errors import ProjectError
+from buildorch.project import DockerIgnore, analyse_dockerfile, read_project
+
+GO_CROSS = """
+FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ARG TARGETOS TARGETARCH
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,id=gobuild-$TARGETPLATFORM,target=/root/.cache/go-build \\
+    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /out/app .
+FROM scratch
+COPY --from=build /out/app /app
+"""
+
+C_CROSS_WITH_RUNTIME = """
+FROM --platform=${BUILDPLATFORM} debian:bookworm AS build
+RUN apt-get update && apt-get install -y gcc-aarch64-linux-gnu
+RUN --mount=type=cache,target=/root/.cache/sccache make CC=$TARGETARCH-gcc
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y libssl3
+COPY --from=build /src/app /usr/bin/app
+"""
+
+PLAIN = """
+FROM rust:1.80
+WORKDIR /src
+COPY . .
+RUN cargo build --release
+"""
+
+UNREACHED = """
+FROM debian AS tools
+RUN apt-get update
+RUN apt-get install -y heavy
+FROM --platform=$BUILDPLATFORM golang AS build
+ARG TARGETARCH
+RUN GOARCH=$TARGETARCH go build -o /app
+FROM build AS test
+RUN go test ./...
+FROM scratch AS final
+COPY --from=1 /app /app
+"""
+
+
+def test_go_cross_compiles_with_nothing_emulated() -> None:
+    facts = analyse_dockerfile(GO_CROSS, "Dockerfile", None)
+    assert facts.cross_capable is True
+    assert facts.emulated_run_steps == 0
+    assert [s.on_build_platform for s in facts.stages] == [True, False]
+    assert facts.stages[1].depends_on == (0,)
+    # the module cache has no platform in its id: it collides between platforms
+    collisions = [f for f in facts.findings if "shared between platforms" in f]
+    assert collisions == [
+        "cache mount /root/go/pkg/mod is shared between platforms: key it per platform with "
+        "id=root-go-pkg-mod-$TARGETPLATFORM"
+    ]
+
+
+def test_runtime_stage_run_steps_are_counted_as_emulated() -> None:
+    facts = analyse_dockerfile(C_CROSS_WITH_RUNTIME, "Dockerfile", None)
+    assert facts.cross_capable is True
+    assert facts.emulated_run_steps == 1
+    assert any("1 RUN step(s) in stage 1 run on the target platform" in f for f in facts.findings)
+
+
+def test_plain_dockerfile_cannot_cross() -> None:
+    facts = analyse_dockerfile(PLAIN, "Dockerfile", None)
+    assert facts.cross_capable is False
+    assert facts.emulated_run_steps == 1
+
+
+def test_only_reached_stages_count_and_build_target_selects() -> None:
+    final = analyse_dockerfile(UNREACHED, "Dockerfile", None)
+    assert final.target_stage == 3
+    assert final.cross_capable is True
+    assert final.emulated_run_steps == 0  # `tools` and `test` are not reached
+    test = analyse_dockerfile(UNREACHED, "Dockerfile", "test")
+    assert test.target_stage == 2
+    # `test` builds on `build`, so it runs on the build platform too
+    assert test.stages[2].on_build_platform is True
+    assert test.emulated_run_steps == 0
+    tools = analyse_dockerfile(UNREACHED, "Dockerfile", "tools")
+    assert tools.cross_capable is False
+    assert tools.emulated_run_steps == 2
+
+
+def test_unknown_build_target_lists_the_stages() -> None:
+    with pytest.raises(ProjectError) as failure:
+        analyse_dockerfile(UNREACHED, "Dockerfile", "release")
+    assert "no stage `release`" in failure.value.what
+    assert "tools, build, test, final" in failure.value.why
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("# just a comment\n", "no FROM"),
+        ("RUN echo hi\nFROM debian\n", "RUN before the first FROM"),
+    ],
+)
+def test_broken_dockerfiles(text: str, words: str) -> None:
+    with pytest.raises(ProjectError) as failure:
+        analyse_dockerfile(text, "Dockerfile", None)
+    assert words in failure.value.what
+
+
+def test_syntax_directive_is_reported() -> None:
+    facts = analyse_dockerfile("# syntax=docker/dockerfile:1\nFROM alpine\n", "Dockerfile", None)
+    assert any("frontend image" in f for f in facts.findings)
+
+
+def test_read_project_languages_and_context(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(PLAIN)
+    (tmp_path / "Cargo.toml").write_text("[package]\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.rs").write_text("fn main() {}\n")
+    (tmp_path / "target" / "debug").mkdir(parents=True)
+    (tmp_path / "target" / "debug" / "big").write_bytes(b"x" * 10_000)
+    (tmp_path / ".dockerignore").write_text("target\n")
+    facts = read_project(tmp_path, dockerfile=None, context=".", build_target=None)
+    assert facts.languages == ("rust",)
+    assert facts.context_files == 4  # Dockerfile, Cargo.toml, src/main.rs, .dockerignore
+    assert facts.context_bytes < 10_000
+
+
+def test_read_project_without_dockerfile(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError) as failure:
+        read_project(tmp_path, dockerfile=None, context=".", build_target=None)
+    assert failure.value.exit_code == 4
+    assert "no Dockerfile at" in failure.value.what
+    assert "dockerfiles/" in failure.value.fix
+
+
+@pytest.mark.parametrize(
+    ("lines", "path", "excluded"),
+    [
+        (["node_modules"], "node_modules/a/b.js", True),
+        (["*.o"], "main.o", True),
+        (["*.o"], "src/main.o", False),  # Docker patterns are rooted
+        (["**/*.o"], "src/deep/main.o", True),
+        (["**/*.o"], "main.o", True),
+        (["target", "!target/keep"], "target/keep", False),
+        (["target", "!target/keep"], "target/other", True),
+        (["/build/"], "build/x", True),
+        (["docs/?.md"], "docs/a.md", True),
+        (["docs/?.md"], "docs/ab.md", False),
+    ],
+)
+def test_dockerignore_semantics(lines: list[str], path: str, excluded: bool) -> None:
+    assert DockerIgnore.parse(lines).excludes(path) is excluded
