@@ -202,3 +202,8 @@ def summary(report: BuildReport) -> None:
         )
     table.add_row("[bold]total[/]", "", f"[bold]{report.seconds:.1f}s[/]", "", "", "")
     out.print(table)
+    for r in report.results:
+        if r.slowest:
+            out.print(f"[dim]slowest steps of {r.label}:[/]")
+            for name, seconds in r.slowest:
+                out.print(f"[dim]  {seconds:6.1f}s  {escape(name)}[/]", soft_wrap=True)

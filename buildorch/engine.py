@@ -133,6 +133,8 @@ class BuildOutcome:
     """The last lines buildx printed: the build's own error when it failed."""
     steps: int
     cached: int
+    slowest: tuple[tuple[str, float], ...] = ()
+    """The Dockerfile steps that took longest: where the time went."""
     digest: str | None = None
 
 
@@ -150,8 +152,7 @@ def build(
     """
     docker = client(env)
     tail: deque[str] = deque(maxlen=_TAIL)
-    vertices: set[str] = set()
-    cached: set[str] = set()
+    steps = _StepLog()
     stream = docker.buildx.build(
         request.context,
         file=request.dockerfile,
@@ -174,10 +175,7 @@ def build(
         for line in stream:
             text = line.rstrip("\n")
             tail.append(text)
-            if step := _STEP.match(text):
-                vertices.add(step.group(1))
-            elif cached_step := _CACHED.match(text):
-                cached.add(cached_step.group(1))
+            steps.feed(text)
             on_line(text)
     except DockerException as exc:
         ok = False
@@ -190,16 +188,43 @@ def build(
     return BuildOutcome(
         ok=ok,
         log_tail=tuple(tail),
-        steps=len(vertices),
-        cached=len(cached & vertices),
+        steps=len(steps.names),
+        cached=len(steps.cached & steps.names.keys()),
+        slowest=steps.slowest(),
         digest=digest,
     )
 
 
 # `#7 [build 3/5] RUN make` names a Dockerfile step (not `#2 [internal] load ...`);
-# `#7 CACHED` says BuildKit reused it
-_STEP = re.compile(r"^#(\d+) \[(?!internal\]|auth\])")
+# `#7 CACHED` says BuildKit reused it; `#7 DONE 41.2s` how long it took
+_STEP = re.compile(r"^#(\d+) (\[(?!internal\]|auth\]).*)$")
 _CACHED = re.compile(r"^#(\d+) CACHED")
+_DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s")
+
+
+class _StepLog:
+    """What buildx's plain progress says about each Dockerfile step."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.cached: set[str] = set()
+        self.seconds: dict[str, float] = {}
+
+    def feed(self, text: str) -> None:
+        if step := _STEP.match(text):
+            self.names.setdefault(step.group(1), step.group(2))
+        elif cached := _CACHED.match(text):
+            self.cached.add(cached.group(1))
+        elif done := _DONE.match(text):
+            self.seconds[done.group(1)] = float(done.group(2))
+
+    def slowest(self, count: int = 3) -> tuple[tuple[str, float], ...]:
+        timed = [
+            (" ".join(self.names[v].split())[:90], seconds)
+            for v, seconds in self.seconds.items()
+            if v in self.names and v not in self.cached and seconds >= 0.1
+        ]
+        return tuple(sorted(timed, key=lambda item: -item[1])[:count])
 
 
 def _digest(metadata_file: str | None) -> str | None:

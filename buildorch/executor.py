@@ -41,6 +41,7 @@ class InvocationResult:
     """Where the result went, in words a user can follow (a folder, tags, a digest)."""
     steps: int = 0
     cached: int = 0
+    slowest: tuple[tuple[str, float], ...] = ()
     log_tail: tuple[str, ...] = ()
 
 
@@ -75,6 +76,7 @@ class BuildReport:
                     "output": r.output,
                     "steps": r.steps,
                     "cached": r.cached,
+                    "slowest": [{"step": name, "seconds": sec} for name, sec in r.slowest],
                 }
                 for r in self.results
             ],
@@ -165,6 +167,7 @@ def _run(
         output=where if outcome.ok else "nothing written",
         steps=outcome.steps,
         cached=outcome.cached,
+        slowest=outcome.slowest,
         log_tail=outcome.log_tail,
     )
 

@@ -118,3 +118,27 @@ def test_ctrl_c_stops_the_build_and_leaves_nothing(
         ["pgrep", "-f", "Dockerfile.slow"], capture_output=True, text=True, check=False
     )
     assert leftover.stdout.strip() == ""
+
+
+def test_two_runs_at_once_do_not_clobber_each_other(
+    classic: Engine, registry: str, project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "buildorch", "build", "-C", str(project), "-o", str(out),
+            "--build-arg", f"TOOLCHAIN_IMAGE={registry}/buildorch/debian-gcc:bookworm"]  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            [*args, "--target", target],
+            env=classic.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        for target in ("arm64", "amd64")
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    # one of the two won the folder, whole: a complete binary, and no staging left over
+    assert (out / "hello").read_bytes()[:4] == b"\x7fELF"
+    assert sorted(p.name for p in out.iterdir()) == ["hello"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hello-c", "out"]

@@ -158,3 +158,14 @@ def test_read_project_without_dockerfile(tmp_path: Path) -> None:
 )
 def test_dockerignore_semantics(lines: list[str], path: str, excluded: bool) -> None:
     assert DockerIgnore.parse(lines).excludes(path) is excluded
+
+
+TEMPLATES = sorted((Path(__file__).resolve().parents[2] / "dockerfiles").glob("*.Dockerfile"))
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t.name for t in TEMPLATES])
+def test_templates_cross_compile_with_nothing_emulated(template: Path) -> None:
+    facts = analyse_dockerfile(template.read_text(), str(template), None)
+    assert facts.cross_capable is True
+    assert facts.emulated_run_steps == 0
+    assert not [f for f in facts.findings if "shared between platforms" in f]
