@@ -133,7 +133,7 @@ def test_two_runs_at_once_do_not_clobber_each_other(
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         for target in ("arm64", "amd64")
     ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
