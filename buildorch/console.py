@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console, Group
@@ -126,7 +128,7 @@ class LiveProgress:
     def __init__(self, *, quiet: bool = False) -> None:
         self._quiet = quiet
         self._live: Live | None = None
-        self._current: dict[str, tuple[float, str, str]] = {}
+        self._current: dict[str, _Running] = {}
         self._done: list[InvocationResult] = []
 
     def __enter__(self) -> LiveProgress:
@@ -140,15 +142,18 @@ class LiveProgress:
             self._live.__exit__(None, None, None)
 
     def started(self, invocation: Invocation, strategies: str) -> None:
-        self._current[invocation.label] = (time.monotonic(), strategies, "starting")
+        self._current[invocation.label] = _Running(time.monotonic(), strategies)
         if self._live is None and not self._quiet:
             platforms = ", ".join(map(str, invocation.platforms))
             err.print(f"[bold]==> build {invocation.label}[/] ({platforms}, {strategies})")
         self._refresh()
 
     def line(self, invocation: Invocation, text: str) -> None:
-        began, strategies, _ = self._current.get(invocation.label, (time.monotonic(), "", ""))
-        self._current[invocation.label] = (began, strategies, text)
+        running = self._current.get(invocation.label)
+        if running is not None and text.strip():
+            if _STEP_NAME.match(text):
+                running.step = text.split(" ", 1)[1]
+            running.last = text
         if self._live is None and not self._quiet and text.strip():
             # one log line per line, as `--progress plain` prints it: no wrapping
             err.print(f"[dim]{invocation.label}[/] {escape(text)}", soft_wrap=True)
@@ -169,13 +174,29 @@ class LiveProgress:
     def _render(self) -> Group:
         rows: list[Any] = []
         now = time.monotonic()
-        for label, (began, strategies, text) in self._current.items():
-            spinner = Spinner(
-                "dots", text=Text.assemble((f"{label} ", "bold"), (f"{strategies} ", "cyan"))
+        for label, running in self._current.items():
+            title = Text.assemble(
+                (f"{label} ", "bold"),
+                (f"{running.strategies} ", "cyan"),
+                (f"{now - running.began:5.1f}s ", ""),
+                (running.step[:100], ""),
             )
-            rows.append(spinner)
-            rows.append(Text(f"   {now - began:5.1f}s  {text[:150]}", style="dim"))
+            rows.append(Spinner("dots", text=title))
+            rows.append(Text(f"    {running.last[:140]}", style="dim"))
         return Group(*rows)
+
+
+@dataclass
+class _Running:
+    """A build under way: when it began, the Dockerfile step it is on, its last line."""
+
+    began: float
+    strategies: str
+    step: str = "starting"
+    last: str = ""
+
+
+_STEP_NAME = re.compile(r"^#\d+ \[")
 
 
 def summary(report: BuildReport) -> None:
