@@ -33,7 +33,8 @@ from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.plan import Plan
 from buildorch.planner import LOCAL_STRATEGIES, plan_build
 from buildorch.profiles import Profile, load_profiles, select_profile
-from buildorch.project import read_project
+from buildorch.project import project_languages, read_project
+from buildorch.templates import write_init
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in buildorch, not in the user's input
 
@@ -108,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="how each target would be built, and why")
     _common(plan)
     _build_inputs(plan)
+
+    init = commands.add_parser(
+        "init", help="write a cross-capable Dockerfile.buildorch and buildorch.yaml"
+    )
+    init.add_argument("-C", "--project", type=Path, default=None, metavar="DIR")
+    init.add_argument("--force", action="store_true", help="replace files init wrote before")
+    init.add_argument("--json", action="store_true", help="print JSON for scripts")
+    init.add_argument("--debug", action="store_true", help="show tracebacks")
 
     build = commands.add_parser("build", help="build for the targets")
     _common(build)
@@ -254,7 +263,19 @@ def _require_engine(host: HostFacts, env: Mapping[str, str]) -> None:
         )
 
 
-_COMMANDS = {"doctor": cmd_doctor, "plan": cmd_plan, "build": cmd_build}
+def cmd_init(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project_dir = (ns.project or Path.cwd()).absolute()
+    written = write_init(project_dir, project_languages(project_dir), force=ns.force)
+    if ns.json:
+        console.print_json([{"path": str(path), "why": why} for path, why in written])
+    else:
+        for path, why in written:
+            console.out.print(f"wrote {path}: {why}")
+        console.out.print("next: `buildorch plan` shows how each target will be built")
+    return 0
+
+
+_COMMANDS = {"doctor": cmd_doctor, "plan": cmd_plan, "build": cmd_build, "init": cmd_init}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:

@@ -224,6 +224,13 @@ def summary(report: BuildReport) -> None:
     table.add_row("[bold]total[/]", "", f"[bold]{report.seconds:.1f}s[/]", "", "", "")
     out.print(table)
     for r in report.results:
+        for cache in r.compiler_cache:
+            if cache.rate is not None:
+                out.print(
+                    f"compiler cache of {r.label}: {cache.hits}/{cache.hits + cache.misses} hits "
+                    f"({cache.rate:.0%}) in {escape(cache.step)}",
+                    soft_wrap=True,
+                )
         if r.slowest:
             out.print(f"[dim]slowest steps of {r.label}:[/]")
             for name, seconds in r.slowest:

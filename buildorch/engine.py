@@ -127,6 +127,20 @@ class BuildRequest:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CacheRate:
+    """How often the compiler cache (sccache) answered in one Dockerfile step."""
+
+    step: str
+    hits: int
+    misses: int
+
+    @property
+    def rate(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BuildOutcome:
     ok: bool
     log_tail: tuple[str, ...]
@@ -135,6 +149,7 @@ class BuildOutcome:
     cached: int
     slowest: tuple[tuple[str, float], ...] = ()
     """The Dockerfile steps that took longest: where the time went."""
+    compiler_cache: tuple[CacheRate, ...] = ()
     digest: str | None = None
 
 
@@ -191,6 +206,7 @@ def build(
         steps=len(steps.names),
         cached=len(steps.cached & steps.names.keys()),
         slowest=steps.slowest(),
+        compiler_cache=steps.cache_rates(),
         digest=digest,
     )
 
@@ -200,6 +216,8 @@ def build(
 _STEP = re.compile(r"^#(\d+) (\[(?!internal\]|auth\]).*)$")
 _CACHED = re.compile(r"^#(\d+) CACHED")
 _DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s")
+# what the templates print after `sccache --show-stats`: `#9 4.1 sccache: Cache hits 12`
+_SCCACHE = re.compile(r"^#(\d+) [\d.]+ sccache: Cache (hits|misses) (\d+)$")
 
 
 class _StepLog:
@@ -209,6 +227,7 @@ class _StepLog:
         self.names: dict[str, str] = {}
         self.cached: set[str] = set()
         self.seconds: dict[str, float] = {}
+        self.compiler_cache: dict[str, dict[str, int]] = {}
 
     def feed(self, text: str) -> None:
         if step := _STEP.match(text):
@@ -217,6 +236,19 @@ class _StepLog:
             self.cached.add(cached.group(1))
         elif done := _DONE.match(text):
             self.seconds[done.group(1)] = float(done.group(2))
+        elif stats := _SCCACHE.match(text):
+            counts = self.compiler_cache.setdefault(stats.group(1), {})
+            counts[stats.group(2)] = int(stats.group(3))
+
+    def cache_rates(self) -> tuple[CacheRate, ...]:
+        return tuple(
+            CacheRate(
+                step=" ".join(self.names.get(v, f"#{v}").split())[:90],
+                hits=counts.get("hits", 0),
+                misses=counts.get("misses", 0),
+            )
+            for v, counts in self.compiler_cache.items()
+        )
 
     def slowest(self, count: int = 3) -> tuple[tuple[str, float], ...]:
         timed = [

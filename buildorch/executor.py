@@ -42,6 +42,7 @@ class InvocationResult:
     steps: int = 0
     cached: int = 0
     slowest: tuple[tuple[str, float], ...] = ()
+    compiler_cache: tuple[engine.CacheRate, ...] = ()
     log_tail: tuple[str, ...] = ()
 
 
@@ -77,6 +78,10 @@ class BuildReport:
                     "steps": r.steps,
                     "cached": r.cached,
                     "slowest": [{"step": name, "seconds": sec} for name, sec in r.slowest],
+                    "compiler_cache": [
+                        {"step": c.step, "hits": c.hits, "misses": c.misses, "rate": c.rate}
+                        for c in r.compiler_cache
+                    ],
                 }
                 for r in self.results
             ],
@@ -168,6 +173,7 @@ def _run(
         steps=outcome.steps,
         cached=outcome.cached,
         slowest=outcome.slowest,
+        compiler_cache=outcome.compiler_cache,
         log_tail=outcome.log_tail,
     )
 

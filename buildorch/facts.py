@@ -179,6 +179,8 @@ class ProjectFacts:
     context: str
     dockerfile: DockerfileFacts | None
     languages: tuple[str, ...] = ()
+    template: str | None = None
+    """The template used because the project has no Dockerfile (name: why)."""
     context_files: int = 0
     context_bytes: int = 0
 
@@ -188,6 +190,7 @@ class ProjectFacts:
             "dir": self.dir,
             "context": self.context,
             "languages": list(self.languages),
+            "template": self.template,
             "context_files": self.context_files,
             "context_bytes": self.context_bytes,
             "dockerfile": None

@@ -60,6 +60,8 @@ def plan_build(host: HostFacts, project: ProjectFacts, options: Options) -> Plan
     steps = tuple(_plan_platform(p, native, host, project, options) for p in targets)
     invocations, merge, grouping = _group(steps, host, project, options)
     notes = [*grouping, *_source_notes(host)]
+    if project.template is not None:
+        notes.append(f"the project has no Dockerfile: building it with the {project.template}")
     if project.dockerfile is not None:
         notes.extend(project.dockerfile.findings)
     if not host.docker.available:

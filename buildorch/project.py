@@ -18,6 +18,7 @@ from dockerfile_parse import DockerfileParser
 
 from buildorch.errors import ProjectError
 from buildorch.facts import DockerfileFacts, ProjectFacts, StageFacts
+from buildorch.templates import template_for
 
 _BUILD_PLATFORM = re.compile(r"^\$\{?BUILDPLATFORM\}?$")
 _TARGET_ARGS = re.compile(r"\$\{?TARGET(PLATFORM|ARCH|OS|VARIANT)\b")
@@ -53,20 +54,31 @@ def read_project(
             f"the build context {context_dir} is not a directory",
             fix="set --context (or `context:` in buildorch.yaml) relative to the project",
         )
+    languages = project_languages(project_dir)
     path = (project_dir / (dockerfile or "Dockerfile")).resolve()
+    template = None
     if not path.is_file():
-        raise ProjectError(
-            f"no Dockerfile at {path}",
-            why="buildorch builds what a Dockerfile describes",
-            fix="write one (cross-capable templates are in dockerfiles/), or pass -f/--file "
-            "with the Dockerfile's path relative to the project",
-        )
+        # with no Dockerfile of its own, a project buildorch knows gets a cross-capable template
+        template = template_for(languages) if dockerfile is None else None
+        if template is None:
+            raise ProjectError(
+                f"no Dockerfile at {path}",
+                why="buildorch builds what a Dockerfile describes, and no template fits "
+                "this project"
+                if dockerfile is None
+                else "buildorch builds what a Dockerfile describes",
+                fix="write one (`buildorch init` writes a cross-capable one for make, CMake, "
+                "autotools, Go and Rust projects; templates in dockerfiles/), or pass -f/--file "
+                "with the Dockerfile's path relative to the project",
+            )
+        path = template.path
     files, size = _context_size(context_dir)
     return ProjectFacts(
         dir=str(project_dir),
         context=str(context_dir),
         dockerfile=analyse_dockerfile(path.read_text(encoding="utf-8"), str(path), build_target),
-        languages=_languages(project_dir),
+        languages=languages,
+        template=None if template is None else f"{template.name}: {template.why}",
         context_files=files,
         context_bytes=size,
     )
@@ -257,7 +269,13 @@ def _cache_mounts(value: str, line: int) -> list[tuple[int, str, str]]:
 
 
 def _colliding_mounts(structure: list[dict[str, object]], stage: StageFacts) -> list[str]:
-    """Cache mounts of a stage building for the target, whose id is the same for all targets."""
+    """Cache mounts of a stage building for the target that every platform would share.
+
+    A mount is kept apart per platform when the command uses a folder per platform inside
+    it (`SCCACHE_DIR=/cache/sccache/$TARGETARCH`), which every BuildKit honours; an
+    `id=...-$TARGETARCH` works too, but only where BuildKit expands variables in mount
+    options (0.10 and later: Docker 23+), so that one is reported as a caveat.
+    """
     findings = []
     index = -1
     for instruction in structure:
@@ -265,13 +283,28 @@ def _colliding_mounts(structure: list[dict[str, object]], stage: StageFacts) -> 
             index += 1
         if index != stage.index or instruction["instruction"] != "RUN":
             continue
-        for _line, mount_id, target in _cache_mounts(str(instruction["value"]), 0):
-            key = mount_id or target
-            if not _TARGET_ARGS.search(key):
+        command = str(instruction["value"])
+        for _line, mount_id, target in _cache_mounts(command, 0):
+            per_folder = re.search(
+                re.escape(target.rstrip("/")) + r"/[^\s\"';]*\$\{?TARGET(PLATFORM|ARCH|OS|VARIANT)",
+                command,
+            )
+            if per_folder:
+                continue
+            if _TARGET_ARGS.search(mount_id):
                 findings.append(
-                    f"cache mount {target} is shared between platforms: key it per platform "
-                    f"with id={(mount_id or target.strip('/').replace('/', '-'))}-$TARGETPLATFORM"
+                    f"cache mount {target} is keyed by id={mount_id}: BuildKit before 0.10 "
+                    "(Docker 20.10) does not expand variables there and shares it between "
+                    f"platforms; a folder per platform inside it ({target}/$TARGETARCH) works "
+                    "everywhere"
                 )
+                continue
+            findings.append(
+                f"cache mount {target} is shared between platforms: keep a folder per "
+                f"platform inside it ({target}/$TARGETARCH), or key it with "
+                f"id={(mount_id or target.strip('/').replace('/', '-'))}-$TARGETARCH "
+                "(BuildKit 0.10 and later)"
+            )
     return findings
 
 
@@ -287,7 +320,8 @@ def _reached(stages: list[StageFacts], target: int) -> set[int]:
     return reached
 
 
-def _languages(project_dir: Path) -> tuple[str, ...]:
+def project_languages(project_dir: Path) -> tuple[str, ...]:
+    """Languages and build systems, from the manifests at the project's top."""
     found = [lang for manifest, lang in _MANIFESTS.items() if (project_dir / manifest).is_file()]
     for folder in (project_dir, project_dir / "src"):
         if folder.is_dir() and any(p.suffix in _C_SUFFIXES for p in folder.iterdir()):

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fetches the upstream sources of real third-party projects for the benchmarks from Debian's
+# source packages, into bench/.sources/NAME (not tracked). Idempotent.
+#   bench/fetch-sources.sh lua5.4 [more source package names]
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dest="$here/.sources"
+mkdir -p "$dest"
+state="$dest/.apt"
+mkdir -p "$state/lists/partial"
+
+# the archive this machine already uses (never a hard-coded host)
+uri=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
+[[ -n $uri ]] || uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null)
+[[ -n $uri ]] || { echo "no Debian archive URI in this machine's apt sources" >&2; exit 1; }
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $codename main" > "$state/sources.list"
+apt_opts=(-oDir::Etc::SourceList="$state/sources.list" -oDir::Etc::SourceParts=/dev/null
+          -oDir::State::Lists="$state/lists" -oAPT::Sandbox::User=root)
+
+updated=""
+for package in "$@"; do
+  if [[ -d $dest/$package ]]; then echo "ok: $package"; continue; fi
+  if [[ -z $updated ]]; then apt-get "${apt_opts[@]}" -qq update; updated=1; fi
+  work=$(mktemp -d "$dest/.fetch-XXXXXX")
+  (cd "$work" && apt-get "${apt_opts[@]}" -qq source --download-only "$package")
+  orig=$(ls "$work"/*.orig.tar.* | head -n1)
+  mkdir "$work/src" && tar -xf "$orig" -C "$work/src" --strip-components=1
+  mv "$work/src" "$dest/$package"
+  rm -rf "$work"
+  echo "fetched: $package ($(basename "$orig"))"
+done

@@ -1,0 +1,168 @@
+"""Foreign-architecture builds at native speed, on real third-party code, side by side.
+
+    bench/fetch-sources.sh lua5.4          # once: Debian's upstream sources
+    python bench/native_speed.py [--project lua] [--toolchain IMAGE]
+
+For each project, in one run on this machine:
+- cold: native amd64 (the project's plain Dockerfile), arm64 the naive way (the same plain
+  Dockerfile, so the compiler runs under QEMU), and arm64 through buildorch (its template:
+  cross-compiled on the build platform, with sccache);
+- warm: the same three again after a one-line change in one source file.
+
+Build caches are pruned before the cold round (`docker buildx prune --filter
+type=exec.cachemount`): run it on a machine whose caches you can spare. Each arm64 result
+is checked: an aarch64 ELF that passes the project's smoke test under qemu-aarch64-static.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = REPO / "bench" / ".sources"
+TEMPLATES = REPO / "dockerfiles"
+
+PLAIN_MAKE = """\
+ARG TOOLCHAIN_IMAGE=debian:bookworm
+FROM ${{TOOLCHAIN_IMAGE}} AS build
+WORKDIR /src
+COPY . .
+RUN make -j"$(nproc)" {make_args}
+FROM scratch
+COPY --from=build /src/{artifact} /
+"""
+
+
+@dataclass(frozen=True)
+class Project:
+    source: str
+    template: str
+    make_args: str
+    artifact: str
+    edit: str
+    """The file a one-line change goes into for the warm round."""
+    smoke: tuple[str, ...]
+    expect: str
+    build_args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def binary(self) -> str:
+        return Path(self.artifact).name
+
+
+PROJECTS = {
+    "lua": Project(
+        source="lua5.4",
+        template="c-make.Dockerfile",
+        make_args="linux",
+        artifact="src/lua",
+        edit="src/lua.c",
+        smoke=("-e", "local t = {} for i = 1, 10 do t[i] = i * i end print(table.concat(t, ','))"),
+        expect="1,4,9,16,25,36,49,64,81,100",
+    ),
+}
+
+ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
+
+
+def run_build(project_dir: Path, args: list[str]) -> float:
+    result = subprocess.run(
+        [sys.executable, "-m", "buildorch", "build", "-C", str(project_dir), "--json", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"build failed ({' '.join(args)}):\n{result.stderr[-3000:]}")
+    report = json.loads(result.stdout)["report"]
+    for build in report["builds"]:
+        for cache in build.get("compiler_cache", []):
+            print(f"    compiler cache: {cache['hits']} hits, {cache['misses']} misses")
+    return float(sum(build["seconds"] for build in report["builds"]))
+
+
+def check_arm64(binary: Path, project: Project) -> None:
+    machine = int.from_bytes(binary.read_bytes()[18:20], "little")
+    if ELF_MACHINES.get(machine) != "aarch64":
+        sys.exit(f"{binary} is not an aarch64 ELF (e_machine {machine})")
+    qemu = shutil.which("qemu-aarch64-static") or "qemu-aarch64-static"
+    out = subprocess.run(
+        [qemu, str(binary), *project.smoke], capture_output=True, text=True, check=False
+    )
+    if out.stdout.strip() != project.expect:
+        sys.exit(f"smoke test of {binary} failed: {out.stdout!r} {out.stderr!r}")
+
+
+def bench(name: str, project: Project, toolchain: str, scratch: Path) -> dict[str, float]:
+    source = SOURCES / project.source
+    if not source.is_dir():
+        sys.exit(f"no sources for {name}: run bench/fetch-sources.sh {project.source}")
+    work = scratch / name
+    shutil.copytree(source, work)
+    (work / "Dockerfile.plain").write_text(
+        PLAIN_MAKE.format(make_args=project.make_args, artifact=project.artifact)
+    )
+    common = ["--build-arg", f"TOOLCHAIN_IMAGE={toolchain}"]
+    template = [
+        "-f", str(TEMPLATES / project.template),
+        "--build-arg", f"MAKE_ARGS={project.make_args}",
+        "--build-arg", f"ARTIFACT={project.artifact}",
+    ]  # fmt: skip
+    ways = {
+        "native amd64": ["-f", "Dockerfile.plain", "--target", "amd64", "--strategy", "native"],
+        "arm64 naive (QEMU)": ["-f", "Dockerfile.plain", "--target", "arm64"],
+        "arm64 buildorch": [*template, "--target", "arm64"],
+    }
+    subprocess.run(
+        ["docker", "buildx", "prune", "-f", "--filter", "type=exec.cachemount"],
+        capture_output=True,
+        check=False,
+    )
+    times: dict[str, float] = {}
+    for round_ in ("cold", "warm"):
+        if round_ == "warm":
+            with (work / project.edit).open("a") as edited:
+                edited.write(f'\nstatic const char *bench_edit = "{uuid.uuid4().hex}";\n')
+        # a new file in the context makes every build start from the sources again
+        (work / ".bench-round").write_text(uuid.uuid4().hex)
+        for way, args in ways.items():
+            out = scratch / f"{name}-{round_}-{way.split()[0]}-{uuid.uuid4().hex[:6]}"
+            print(f"  {round_:4} {way} ...", flush=True)
+            times[f"{round_} {way}"] = run_build(work, [*common, *args, "-o", str(out)])
+            if way.startswith("arm64"):
+                check_arm64(out / project.binary, project)
+    return times
+
+
+def report(name: str, times: dict[str, float]) -> None:
+    native = times["cold native amd64"]
+    print(f"\n{name}: seconds, and ratio to the cold native amd64 build")
+    for key, seconds in times.items():
+        print(f"  {key:28} {seconds:7.1f}s {seconds / native:6.2f}x")
+    naive, ours = times["cold arm64 naive (QEMU)"], times["cold arm64 buildorch"]
+    print(f"  arm64 through buildorch: {ours / native:.2f}x native, {naive / ours:.1f}x faster "
+          f"than the naive arm64 build")  # fmt: skip
+    print(f"  warm rebuild through buildorch: {times['warm arm64 buildorch'] / ours:.0%} of cold")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--project", choices=sorted(PROJECTS), action="append")
+    parser.add_argument("--toolchain", default="localhost:5000/buildorch/toolchain:bookworm")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="buildorch-bench-") as scratch:
+        for name in args.project or sorted(PROJECTS):
+            print(f"{name}:", flush=True)
+            report(name, bench(name, PROJECTS[name], args.toolchain, Path(scratch)))
+
+
+if __name__ == "__main__":
+    main()

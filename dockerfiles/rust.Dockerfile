@@ -1,0 +1,65 @@
+# Cross-capable template for Rust programs.
+#
+# cargo cross-compiles on the build machine ($BUILDPLATFORM) for the target's Rust triple,
+# linking with the C cross compiler of $TARGETARCH (which also builds the C code of -sys
+# crates), so nothing is emulated. Dependencies are compiled in a layer of their own from
+# Cargo.toml and Cargo.lock alone (a stub main, in the manner of cargo-chef), before the
+# sources are copied: a source edit recompiles only the crate. rustc goes through sccache,
+# with one cache folder per platform.
+#
+#   RUST_IMAGE  an image with cargo and rustc, and the target's standard library
+#               (Debian: libstd-rust-dev:<arch>; rustup: rustup target add)
+#   BIN         the binary to keep (default: the package's name)
+ARG RUST_IMAGE=rust:bookworm
+
+FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS toolchain
+ARG TARGETARCH
+RUN set -eu; \
+    case "$TARGETARCH" in \
+      amd64) triple=x86_64-linux-gnu; rust=x86_64-unknown-linux-gnu; deb=amd64 ;; \
+      arm64) triple=aarch64-linux-gnu; rust=aarch64-unknown-linux-gnu; deb=arm64 ;; \
+      arm) triple=arm-linux-gnueabihf; rust=armv7-unknown-linux-gnueabihf; deb=armhf ;; \
+      riscv64) triple=riscv64-linux-gnu; rust=riscv64gc-unknown-linux-gnu; deb=riscv64 ;; \
+      *) echo "no Rust cross target known for $TARGETARCH" >&2; exit 1 ;; \
+    esac; \
+    cross="$(echo "$triple" | tr _ -)"; need=""; \
+    command -v "$triple-gcc" >/dev/null || need="gcc-$cross libc6-dev-$deb-cross"; \
+    command -v sccache >/dev/null || need="$need sccache"; \
+    if [ -n "$need" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends $need; \
+      rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    if command -v rustup >/dev/null; then rustup target add "$rust"; fi; \
+    linker="CARGO_TARGET_$(echo "$rust" | tr a-z- A-Z_)_LINKER"; \
+    printf 'export CARGO_BUILD_TARGET=%s %s=%s-gcc CC_%s=%s-gcc CXX_%s=%s-g++\n' \
+      "$rust" "$linker" "$triple" "$(echo "$rust" | tr - _)" "$triple" \
+      "$(echo "$rust" | tr - _)" "$triple" > /etc/buildorch-rust.env
+
+FROM toolchain AS deps
+WORKDIR /src
+# the dependency layer: only the manifests, with stub sources, so dependencies compile once
+COPY Cargo.toml Cargo.lock* ./
+COPY .cargo* ./.cargo/
+RUN --mount=type=cache,target=/root/.cache/buildorch \
+    set -eu; . /etc/buildorch-rust.env; \
+    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
+    mkdir -p src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs; \
+    cargo build --release --locked 2>/dev/null || cargo build --release; \
+    rm -rf src
+
+FROM deps AS build
+ARG BIN=""
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/buildorch \
+    set -eu; . /etc/buildorch-rust.env; \
+    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
+    sccache --zero-stats >/dev/null; \
+    touch src/main.rs; \
+    cargo build --release; \
+    mkdir -p /out; \
+    find "target/$CARGO_BUILD_TARGET/release" -maxdepth 1 -type f -perm -u+x \
+      ${BIN:+-name "$BIN"} -exec cp {} /out/ \; ; \
+    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'
+
+FROM scratch
+COPY --from=build /out/ /
