@@ -81,6 +81,12 @@ def _build_inputs(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--builder", help="the buildx builder to use (default: the current one)")
     parser.add_argument(
+        "--use-template",
+        action="store_true",
+        default=None,
+        help="build with buildorch's cross-compiling template when the Dockerfile cannot cross",
+    )
+    parser.add_argument(
         "--tag", action="append", dest="tags", metavar="NAME:TAG", help="image tag (repeatable)"
     )
     out = parser.add_mutually_exclusive_group()
@@ -157,6 +163,8 @@ def _flags(ns: argparse.Namespace) -> dict[str, object]:
         flags["strategy"] = ns.strategy
     if getattr(ns, "build_args", None):
         flags["build_args"] = ns.build_args
+    if getattr(ns, "use_template", None):
+        flags["use_template"] = True
     if getattr(ns, "load", None):
         flags["output"] = "load"
     elif getattr(ns, "push", None):
@@ -178,6 +186,7 @@ def _prepare(
         dockerfile=options.dockerfile,
         context=options.context,
         build_target=options.build_target,
+        use_template=options.use_template,
     )
     return seen, options, project, plan_build(seen.host, project, options)
 

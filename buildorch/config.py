@@ -35,6 +35,7 @@ _KEYS = {
     "build_args": "BUILDORCH_BUILD_ARGS",
     "builder": "BUILDORCH_BUILDER",
     "profile": "BUILDORCH_PROFILE",
+    "use_template": "BUILDORCH_USE_TEMPLATE",
 }
 # read elsewhere, but legitimate
 _OTHER_ENV = {"BUILDORCH_DEBUG", "BUILDORCH_DOCKER"}
@@ -61,6 +62,8 @@ class Options:
     cost_qemu: float
     cost_rosetta: float
     profile_notes: tuple[str, ...]
+    use_template: bool
+    """Build with buildorch's template when the project's Dockerfile cannot cross-compile."""
     sources: tuple[tuple[str, str], ...]
     """(option, where its value came from): default, profile NAME, buildorch.yaml, env X, flag."""
 
@@ -230,6 +233,7 @@ def _validate(
         cost_qemu=profile.costs.qemu,
         cost_rosetta=profile.costs.rosetta,
         profile_notes=profile.notes,
+        use_template=_boolean(merged.get("use_template", False), fail),
         sources=tuple(sorted(origin.items())),
     )
 
@@ -260,6 +264,24 @@ def _build_args(value: object, fail: Any) -> tuple[tuple[str, str], ...]:
             pairs.append((key, val))
         return tuple(pairs)
     raise fail("build_args", f"got {value!r}", "give a mapping or KEY=VALUE items")
+
+
+def _boolean(value: object, fail: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+        "",
+    ):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise fail("use_template", f"got {value!r}", "use true or false")
 
 
 def _did_you_mean(word: str, known: list[str]) -> str:

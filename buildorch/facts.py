@@ -180,7 +180,9 @@ class ProjectFacts:
     dockerfile: DockerfileFacts | None
     languages: tuple[str, ...] = ()
     template: str | None = None
-    """The template used because the project has no Dockerfile (name: why)."""
+    """Why a template is built instead of a Dockerfile of the project's, when one is."""
+    template_hint: str | None = None
+    """A template that would cross-compile a project whose Dockerfile cannot."""
     context_files: int = 0
     context_bytes: int = 0
 
@@ -191,6 +193,7 @@ class ProjectFacts:
             "context": self.context,
             "languages": list(self.languages),
             "template": self.template,
+            "template_hint": self.template_hint,
             "context_files": self.context_files,
             "context_bytes": self.context_bytes,
             "dockerfile": None

@@ -61,7 +61,7 @@ def plan_build(host: HostFacts, project: ProjectFacts, options: Options) -> Plan
     invocations, merge, grouping = _group(steps, host, project, options)
     notes = [*grouping, *_source_notes(host)]
     if project.template is not None:
-        notes.append(f"the project has no Dockerfile: building it with the {project.template}")
+        notes.append(project.template)
     if project.dockerfile is not None:
         notes.extend(project.dockerfile.findings)
     if not host.docker.available:
@@ -147,11 +147,17 @@ def _evaluate(
             return _Candidate(strategy, None, f"the engine is {native}, not {platform}")
         case Strategy.CROSS:
             if dockerfile is None or not dockerfile.cross_capable:
+                hint = (
+                    f"; --use-template would build it with the {project.template_hint} "
+                    f"template, which cross-compiles (about {options.cost_cross:g}x native)"
+                    if project.template_hint
+                    else ""
+                )
                 return _Candidate(
                     strategy,
                     None,
                     "no stage of the Dockerfile runs on $BUILDPLATFORM and builds for "
-                    "$TARGETARCH, so every step would run on the target platform",
+                    f"$TARGETARCH, so every step would run on the target platform{hint}",
                 )
             if is_native:
                 return _Candidate(strategy, None, f"{platform} builds natively, no need to cross")
@@ -200,7 +206,7 @@ def _evaluate(
                 strategy,
                 emulator_cost,
                 f"every step runs on {platform} under {emulation}, about {emulator_cost:g}x "
-                "a native build",
+                f"a native build (profile {options.profile}'s figure)",
                 emulator=emulation,
             )
         case Strategy.REMOTE if is_native:

@@ -40,7 +40,12 @@ _C_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".h", ".hpp"}
 
 
 def read_project(
-    project_dir: Path, *, dockerfile: str | None, context: str, build_target: str | None
+    project_dir: Path,
+    *,
+    dockerfile: str | None,
+    context: str,
+    build_target: str | None,
+    use_template: bool = False,
 ) -> ProjectFacts:
     """Facts about the project on this machine. Reads only; never writes."""
     if not project_dir.is_dir():
@@ -55,11 +60,12 @@ def read_project(
             fix="set --context (or `context:` in buildorch.yaml) relative to the project",
         )
     languages = project_languages(project_dir)
+    fitting = template_for(languages)
     path = (project_dir / (dockerfile or "Dockerfile")).resolve()
-    template = None
+    used: str | None = None
     if not path.is_file():
         # with no Dockerfile of its own, a project buildorch knows gets a cross-capable template
-        template = template_for(languages) if dockerfile is None else None
+        template = fitting if dockerfile is None else None
         if template is None:
             raise ProjectError(
                 f"no Dockerfile at {path}",
@@ -72,13 +78,28 @@ def read_project(
                 "with the Dockerfile's path relative to the project",
             )
         path = template.path
+        used = f"the project has no Dockerfile: building it with the {template.name} template"
+    facts = analyse_dockerfile(path.read_text(encoding="utf-8"), str(path), build_target)
+    hint = None
+    if not facts.cross_capable and fitting is not None and used is None:
+        if use_template and build_target is None:
+            facts = analyse_dockerfile(
+                fitting.path.read_text(encoding="utf-8"), str(fitting.path), None
+            )
+            used = (
+                f"{path.name} compiles on the target platform: building with the "
+                f"{fitting.name} template instead, as asked (use_template)"
+            )
+        else:
+            hint = fitting.name
     files, size = _context_size(context_dir)
     return ProjectFacts(
         dir=str(project_dir),
         context=str(context_dir),
-        dockerfile=analyse_dockerfile(path.read_text(encoding="utf-8"), str(path), build_target),
+        dockerfile=facts,
         languages=languages,
-        template=None if template is None else f"{template.name}: {template.why}",
+        template=used,
+        template_hint=hint,
         context_files=files,
         context_bytes=size,
     )

@@ -201,3 +201,25 @@ def test_unknown_environment_variable_is_refused(
     )  # fmt: skip
     assert code == 3
     assert "BUILDORCH_TARGET" in err and "did you mean `BUILDORCH_TARGETS`" in err
+
+
+def test_use_template_turns_an_emulated_build_into_a_cross_build(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    emulated = plan_json(
+        capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64"
+    )
+    steps = emulated["steps"]
+    assert isinstance(steps, list)
+    (step,) = steps
+    assert step["strategy"] == "qemu"
+    why_not_cross = {r["strategy"]: r["why"] for r in step["rejected"]}["cross"]
+    assert "--use-template would build it with the c-make.Dockerfile template" in why_not_cross
+    crossed = plan_json(
+        capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64",
+        "--use-template",
+    )  # fmt: skip
+    assert strategies(crossed) == {"linux/arm64": "cross"}
+    notes = crossed["notes"]
+    assert isinstance(notes, list)
+    assert any("building with the c-make.Dockerfile template instead" in n for n in notes)

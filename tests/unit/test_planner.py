@@ -128,6 +128,7 @@ def options(targets: tuple[str, ...] = ("arm64",), **changes: Any) -> Options:
         cost_qemu=13.5,
         cost_rosetta=1.6,
         profile_notes=(),
+        use_template=False,
         sources=(),
     )
     return dataclasses.replace(base, **changes)

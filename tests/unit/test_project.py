@@ -186,8 +186,23 @@ def test_project_without_dockerfile_gets_the_template_that_fits(tmp_path: Path) 
     (tmp_path / "go.mod").write_text("module example.com/app\n\ngo 1.19\n")
     (tmp_path / "main.go").write_text("package main\n\nfunc main() {}\n")
     facts = read_project(tmp_path, dockerfile=None, context=".", build_target=None)
-    assert facts.template is not None and facts.template.startswith("go.Dockerfile")
+    assert facts.template is not None and "go.Dockerfile template" in facts.template
     assert facts.dockerfile is not None and facts.dockerfile.cross_capable
     # a Dockerfile named on purpose is never replaced by a template
     with pytest.raises(ProjectError):
         read_project(tmp_path, dockerfile="Dockerfile.release", context=".", build_target=None)
+
+
+def test_use_template_replaces_a_dockerfile_that_cannot_cross(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("app: main.c\n\tcc -o app main.c\n")
+    (tmp_path / "main.c").write_text("int main(void) { return 0; }\n")
+    (tmp_path / "Dockerfile").write_text(PLAIN)
+    plain = read_project(tmp_path, dockerfile=None, context=".", build_target=None)
+    assert plain.dockerfile is not None and not plain.dockerfile.cross_capable
+    assert plain.template_hint == "c-make.Dockerfile"
+    assert plain.template is None
+    swapped = read_project(
+        tmp_path, dockerfile=None, context=".", build_target=None, use_template=True
+    )
+    assert swapped.dockerfile is not None and swapped.dockerfile.cross_capable
+    assert swapped.template is not None and "instead, as asked" in swapped.template
