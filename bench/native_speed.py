@@ -11,7 +11,8 @@ For each project, in one run on this machine:
 
 Build caches are pruned before the cold round (`docker buildx prune --filter
 type=exec.cachemount`): run it on a machine whose caches you can spare. Each arm64 result
-is checked: an aarch64 ELF that passes the project's smoke test under qemu-aarch64-static.
+is checked: an aarch64 ELF that passes the project's smoke test, run under QEMU in an arm64
+container.
 """
 
 from __future__ import annotations
@@ -86,22 +87,28 @@ def run_build(project_dir: Path, args: list[str]) -> float:
     for build in report["builds"]:
         for cache in build.get("compiler_cache", []):
             print(f"    compiler cache: {cache['hits']} hits, {cache['misses']} misses")
+        for step in build.get("slowest", [])[:2]:
+            print(f"    {step['seconds']:6.1f}s {step['step'][:70]}")
     return float(sum(build["seconds"] for build in report["builds"]))
 
 
-def check_arm64(binary: Path, project: Project) -> None:
+def check_arm64(binary: Path, project: Project, image: str) -> None:
     machine = int.from_bytes(binary.read_bytes()[18:20], "little")
     if ELF_MACHINES.get(machine) != "aarch64":
         sys.exit(f"{binary} is not an aarch64 ELF (e_machine {machine})")
-    qemu = shutil.which("qemu-aarch64-static") or "qemu-aarch64-static"
+    # run under QEMU in an arm64 image, for the C library a dynamic binary needs
     out = subprocess.run(
-        [qemu, str(binary), *project.smoke], capture_output=True, text=True, check=False
-    )
+        ["docker", "run", "--rm", "--platform", "linux/arm64",
+         "-v", f"{binary}:/usr/local/bin/{binary.name}:ro", image, binary.name, *project.smoke],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     if out.stdout.strip() != project.expect:
         sys.exit(f"smoke test of {binary} failed: {out.stdout!r} {out.stderr!r}")
 
 
-def bench(name: str, project: Project, toolchain: str, scratch: Path) -> dict[str, float]:
+def bench(
+    name: str, project: Project, toolchain: str, plain_image: str, scratch: Path
+) -> dict[str, float]:
     source = SOURCES / project.source
     if not source.is_dir():
         sys.exit(f"no sources for {name}: run bench/fetch-sources.sh {project.source}")
@@ -110,15 +117,16 @@ def bench(name: str, project: Project, toolchain: str, scratch: Path) -> dict[st
     (work / "Dockerfile.plain").write_text(
         PLAIN_MAKE.format(make_args=project.make_args, artifact=project.artifact)
     )
-    common = ["--build-arg", f"TOOLCHAIN_IMAGE={toolchain}"]
+    plain = ["-f", "Dockerfile.plain", "--build-arg", f"TOOLCHAIN_IMAGE={plain_image}"]
     template = [
+        "--build-arg", f"TOOLCHAIN_IMAGE={toolchain}",
         "-f", str(TEMPLATES / project.template),
         "--build-arg", f"MAKE_ARGS={project.make_args}",
         "--build-arg", f"ARTIFACT={project.artifact}",
     ]  # fmt: skip
     ways = {
-        "native amd64": ["-f", "Dockerfile.plain", "--target", "amd64", "--strategy", "native"],
-        "arm64 naive (QEMU)": ["-f", "Dockerfile.plain", "--target", "arm64"],
+        "native amd64": [*plain, "--target", "amd64", "--strategy", "native"],
+        "arm64 naive (QEMU)": [*plain, "--target", "arm64"],
         "arm64 buildorch": [*template, "--target", "arm64"],
     }
     subprocess.run(
@@ -136,9 +144,9 @@ def bench(name: str, project: Project, toolchain: str, scratch: Path) -> dict[st
         for way, args in ways.items():
             out = scratch / f"{name}-{round_}-{way.split()[0]}-{uuid.uuid4().hex[:6]}"
             print(f"  {round_:4} {way} ...", flush=True)
-            times[f"{round_} {way}"] = run_build(work, [*common, *args, "-o", str(out)])
+            times[f"{round_} {way}"] = run_build(work, [*args, "-o", str(out)])
             if way.startswith("arm64"):
-                check_arm64(out / project.binary, project)
+                check_arm64(out / project.binary, project, plain_image)
     return times
 
 
@@ -156,12 +164,22 @@ def report(name: str, times: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--project", choices=sorted(PROJECTS), action="append")
-    parser.add_argument("--toolchain", default="localhost:5000/buildorch/toolchain:bookworm")
+    parser.add_argument(
+        "--toolchain",
+        default="localhost:5000/buildorch/toolchain:bookworm",
+        help="the image buildorch's template compiles in",
+    )
+    parser.add_argument(
+        "--plain-image",
+        default="localhost:5000/buildorch/debian-gcc:bookworm",
+        help="the stock image the project's plain Dockerfile builds on",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="buildorch-bench-") as scratch:
         for name in args.project or sorted(PROJECTS):
             print(f"{name}:", flush=True)
-            report(name, bench(name, PROJECTS[name], args.toolchain, Path(scratch)))
+            times = bench(name, PROJECTS[name], args.toolchain, args.plain_image, Path(scratch))
+            report(name, times)
 
 
 if __name__ == "__main__":

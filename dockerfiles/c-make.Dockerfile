@@ -1,15 +1,22 @@
 # Cross-capable template for C and C++ projects built with make.
 #
-# The compile stage runs on the machine doing the build ($BUILDPLATFORM) with a cross
+# The compile stage runs on the machine doing the build ($BUILDPLATFORM) with the cross
 # compiler for $TARGETARCH, so an arm64 build on an amd64 host runs at native speed instead
-# of running the compiler under QEMU. Only the built files reach the final stage.
+# of running the compiler under QEMU. sccache keeps compiled objects between builds, in a
+# cache mount with one folder per platform (shared folders would mix architectures). Only
+# the artefact reaches the final stage.
 #
-#   TOOLCHAIN_IMAGE  any Debian-based image; the cross compiler is installed when missing
-#   MAKE_TARGET      what `make` builds            ARTIFACT  the file the final stage keeps
+#   TOOLCHAIN_IMAGE  any Debian-based image; missing tools are installed for the target
+#   PACKAGES         -dev packages the project links against (installed for the target)
+#   MAKE_ARGS        what to pass to make (targets, variables)
+#   ARTIFACT         the file or folder (relative to the sources) the final stage keeps
 ARG TOOLCHAIN_IMAGE=debian:bookworm
 
 FROM --platform=$BUILDPLATFORM ${TOOLCHAIN_IMAGE} AS toolchain
 ARG TARGETARCH
+ARG PACKAGES=""
+# the dependency layer: toolchain and libraries, before any source is copied; and since
+# Makefiles call plain `ar`, `ranlib` and `strip`, those of the target come first in PATH
 RUN set -eu; \
     case "$TARGETARCH" in \
       amd64) triple=x86_64-linux-gnu; deb=amd64 ;; \
@@ -20,18 +27,33 @@ RUN set -eu; \
       s390x) triple=s390x-linux-gnu; deb=s390x ;; \
       *) echo "no cross compiler known for $TARGETARCH" >&2; exit 1 ;; \
     esac; \
-    if ! command -v "$triple-gcc" >/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends make \
-        "gcc-$(echo "$triple" | tr _ -)" "g++-$(echo "$triple" | tr _ -)" "libc6-dev-$deb-cross"; \
+    cross="$(echo "$triple" | tr _ -)"; need=""; \
+    command -v "$triple-gcc" >/dev/null || need="gcc-$cross g++-$cross libc6-dev-$deb-cross"; \
+    command -v make >/dev/null || need="$need make"; \
+    command -v sccache >/dev/null || need="$need sccache"; \
+    libs=""; for p in $PACKAGES; do libs="$libs $p:$deb"; done; \
+    if [ -n "$need$libs" ]; then \
+      [ -z "$libs" ] || dpkg --add-architecture "$deb"; \
+      apt-get update && apt-get install -y --no-install-recommends $need $libs; \
+      rm -rf /var/lib/apt/lists/*; \
     fi; \
-    echo "$triple" > /triple
+    mkdir -p /opt/buildorch/bin; \
+    for tool in ar ranlib strip nm objcopy; do \
+      ln -sf "$(command -v "$triple-$tool")" "/opt/buildorch/bin/$tool"; \
+    done; \
+    echo "$triple" > /etc/buildorch-triple
 
 FROM toolchain AS build
-ARG MAKE_TARGET=all
+ARG TARGETARCH
+ARG MAKE_ARGS=""
 WORKDIR /src
 COPY . .
-RUN triple="$(cat /triple)"; \
-    make CC="$triple-gcc" CXX="$triple-g++" AR="$triple-ar" STRIP="$triple-strip" "$MAKE_TARGET"
+RUN --mount=type=cache,target=/root/.cache/buildorch \
+    set -eu; triple="$(cat /etc/buildorch-triple)"; \
+    export PATH="/opt/buildorch/bin:$PATH" SCCACHE_DIR=/root/.cache/buildorch/sccache/$TARGETARCH; \
+    sccache --zero-stats >/dev/null; \
+    make -j"$(nproc)" CC="sccache $triple-gcc" CXX="sccache $triple-g++" $MAKE_ARGS; \
+    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'
 
 FROM scratch
 ARG ARTIFACT=app

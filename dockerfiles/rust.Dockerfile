@@ -39,7 +39,6 @@ FROM toolchain AS deps
 WORKDIR /src
 # the dependency layer: only the manifests, with stub sources, so dependencies compile once
 COPY Cargo.toml Cargo.lock* ./
-COPY .cargo* ./.cargo/
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \

@@ -61,6 +61,7 @@ REGISTRY_PIDFILE=/run/buildorch/registry.pid
 
 BUSYBOX_REF=$BUILDORCH_REGISTRY/buildorch/busybox:1
 DEBIAN_GCC_REF=$BUILDORCH_REGISTRY/buildorch/debian-gcc:bookworm
+TOOLCHAIN_REF=$BUILDORCH_REGISTRY/buildorch/toolchain:bookworm
 ARCHES=(amd64 arm64)
 
 export DEBIAN_FRONTEND=noninteractive
@@ -539,6 +540,43 @@ if ! has_image "$DEBIAN_GCC_REF"; then
 fi
 ok "$DEBIAN_GCC_REF: $(image_platforms "$DEBIAN_GCC_REF")"
 
+step "image $TOOLCHAIN_REF"
+# debian-gcc plus what buildorch's templates compile with: C++, CMake, autotools, Go, Rust,
+# sccache, and the other architecture's cross toolchains (Rust's standard library through
+# multiarch). Installed from the Debian archive the rootfs already points at, so the build
+# needs the host's network (--network host); the arm64 variant installs under QEMU.
+if ! has_image "$TOOLCHAIN_REF"; then
+  ctx=$(mktemp -d "$CACHE/ctx.XXXX")
+  cat >"$ctx/Dockerfile" <<'EOF'
+ARG BASE
+FROM ${BASE}
+ARG TARGETARCH
+RUN set -eu; \
+    case "$TARGETARCH" in \
+      amd64) other=arm64; cross="g++-aarch64-linux-gnu" ;; \
+      arm64) other=amd64; cross="gcc-x86-64-linux-gnu g++-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \
+    esac; \
+    dpkg --add-architecture "$other"; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      g++ cmake autoconf automake libtool pkg-config ca-certificates \
+      golang-go rustc cargo sccache $cross "libstd-rust-dev:$other"; \
+    apt-get clean; rm -rf /var/lib/apt/lists/*
+EOF
+  for arch in "${ARCHES[@]}"; do
+    log=$LOGS/image-build.log
+    echo "building $TOOLCHAIN_REF-$arch (log: $log)"
+    echo "--- $(date -Is) $TOOLCHAIN_REF-$arch" >>"$log"
+    DOCKER_HOST=$CLASSIC_HOST docker buildx build --progress=plain --network host \
+      --platform "linux/$arch" --build-arg "BASE=$DEBIAN_GCC_REF" -t "$TOOLCHAIN_REF-$arch" \
+      --push "$ctx" >>"$log" 2>&1 ||
+      { rm -rf "$ctx"; show_log "$log"; die "building $TOOLCHAIN_REF-$arch failed"; }
+  done
+  rm -rf "$ctx"
+  join_image "$TOOLCHAIN_REF"
+fi
+ok "$TOOLCHAIN_REF: $(image_platforms "$TOOLCHAIN_REF")"
+
 # ---------------------------------------------------------------------------------------------
 step "both engines pull from the registry and run arm64 under QEMU"
 for host in "$CLASSIC_HOST" "$CD_HOST"; do
@@ -560,5 +598,6 @@ qemu-aarch64       flags: $QEMU_FLAGS
 registry           http://$REGISTRY_ADDR (as $BUILDORCH_REGISTRY)
 images             $BUSYBOX_REF ($(image_platforms "$BUSYBOX_REF"))
                    $DEBIAN_GCC_REF ($(image_platforms "$DEBIAN_GCC_REF"))
+                   $TOOLCHAIN_REF ($(image_platforms "$TOOLCHAIN_REF"))
 environment        source $here/engine-env.sh
 EOF

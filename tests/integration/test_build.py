@@ -139,18 +139,3 @@ def test_load_arm64_image_runs_under_qemu(
         assert answer.stdout.strip() == "hello-c on aarch64: 25 primes below 100"
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], env=engine.env(), check=False)
-
-
-def test_c_template_builds_the_example_for_arm64(
-    engine: Engine, registry: str, project: Path, tmp_path: Path
-) -> None:
-    template = Path(__file__).resolve().parents[2] / "dockerfiles" / "c-make.Dockerfile"
-    out = tmp_path / "out"
-    run = buildorch(
-        "build", "-C", str(project), "-f", str(template), "--target", "arm64", "-o", str(out),
-        "--json", "--build-arg", "MAKE_TARGET=hello", "--build-arg", "ARTIFACT=hello",
-        *toolchain_args(), env=engine.env(),
-    )  # fmt: skip
-    assert run.code == 0, run.err
-    assert _strategies(run.json()) == {"linux/arm64": "cross"}
-    assert elf_machine(out / "hello") == "aarch64"

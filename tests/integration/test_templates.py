@@ -1,0 +1,90 @@
+"""Every template builds a real project for both targets, with the locally built toolchain."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import REPO, Engine
+from tests.integration.helpers import buildorch, elf_machine
+
+PROJECTS = Path(__file__).parent / "projects"
+TEMPLATES = REPO / "dockerfiles"
+ARCH_NAMES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+# template, fixture project, extra build args, artefact (relative to the output), answer
+CASES = [
+    ("c-make.Dockerfile", REPO / "examples" / "hello-c",
+     {"MAKE_ARGS": "hello", "ARTIFACT": "hello"}, "hello", "9592 primes below 100000"),
+    ("c-cmake.Dockerfile", PROJECTS / "hello-cmake", {}, "usr/bin/hello-cmake", "385"),
+    ("c-autotools.Dockerfile", PROJECTS / "hello-autotools", {}, "usr/bin/hello-autotools",
+     "5050"),
+    ("go.Dockerfile", PROJECTS / "hello-go", {}, "hello-go", "3025"),
+    ("rust.Dockerfile", PROJECTS / "hello-rust", {}, "hello-rust", "511524"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def toolchain(registry: str, classic: Engine) -> str:
+    image = f"{registry}/buildorch/toolchain:bookworm"
+    found = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", image],
+        capture_output=True,
+        check=False,
+        env=classic.env(),
+    )
+    if found.returncode != 0:
+        pytest.fail(f"{image} is missing: run scripts/provision-engine.sh")
+    return image
+
+
+def _run(binary: Path, arch: str, registry: str, engine: Engine) -> str:
+    if arch == "amd64":
+        return subprocess.run([binary], capture_output=True, text=True, check=True).stdout
+    # arm64 programs run in the arm64 base image, under QEMU, with its C library
+    return subprocess.run(
+        ["docker", "run", "--rm", "--platform", "linux/arm64", "-v", f"{binary}:/artefact:ro",
+         f"{registry}/buildorch/debian-gcc:bookworm", "/artefact"],
+        capture_output=True, text=True, check=True, env=engine.env(),
+    ).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+@pytest.mark.parametrize(
+    ("template", "source", "args", "artefact", "answer"), CASES, ids=[c[0] for c in CASES]
+)
+def test_template_builds_for_both_targets(
+    template: str,
+    source: Path,
+    args: dict[str, str],
+    artefact: str,
+    answer: str,
+    arch: str,
+    classic: Engine,
+    registry: str,
+    toolchain: str,
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / source.name
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns("out", "target"))
+    out = tmp_path / "out"
+    build_args = {"TOOLCHAIN_IMAGE": toolchain, "GO_IMAGE": toolchain, "RUST_IMAGE": toolchain}
+    build_args.update(args)
+    flags = [
+        flag for key, value in build_args.items() for flag in ("--build-arg", f"{key}={value}")
+    ]
+    run = buildorch(
+        "build", "-C", str(project), "-f", str(TEMPLATES / template), "--target", arch,
+        "-o", str(out), "--json", *flags, env=classic.env(),
+    )  # fmt: skip
+    assert run.code == 0, run.err[-4000:]
+    step = run.json()["plan"]["steps"][0]
+    assert step["strategy"] == ("native" if arch == "amd64" else "cross")
+    binary = out / artefact
+    assert elf_machine(binary) == ARCH_NAMES[arch]
+    printed = _run(binary, arch, registry, classic)
+    assert answer in printed
+    assert arch in printed or ARCH_NAMES[arch] in printed  # Go says arm64, C says aarch64
