@@ -1,7 +1,7 @@
 """Foreign-architecture builds at native speed, on real third-party code, side by side.
 
     bench/fetch-sources.sh lua5.4          # once: Debian's upstream sources
-    python bench/native_speed.py [--project lua] [--toolchain IMAGE]
+    python bench/native_speed.py [--project lua] [--rounds 3] [--toolchain IMAGE]
 
 For each project, in one run on this machine:
 - cold: native amd64 (the project's plain Dockerfile), arm64 the naive way (the same plain
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,12 +108,24 @@ def check_arm64(binary: Path, project: Project, image: str) -> None:
 
 
 def bench(
+    name: str, project: Project, toolchain: str, plain_image: str, scratch: Path, rounds: int
+) -> dict[str, float]:
+    """Median seconds of each way over `rounds` runs, each from a fresh copy and empty caches."""
+    runs = [
+        bench_once(name, project, toolchain, plain_image, scratch / f"round-{n}")
+        for n in range(rounds)
+    ]
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def bench_once(
     name: str, project: Project, toolchain: str, plain_image: str, scratch: Path
 ) -> dict[str, float]:
     source = SOURCES / project.source
     if not source.is_dir():
         sys.exit(f"no sources for {name}: run bench/fetch-sources.sh {project.source}")
     work = scratch / name
+    scratch.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, work)
     (work / "Dockerfile.plain").write_text(
         PLAIN_MAKE.format(make_args=project.make_args, artifact=project.artifact)
@@ -152,7 +165,7 @@ def bench(
 
 def report(name: str, times: dict[str, float]) -> None:
     native = times["cold native amd64"]
-    print(f"\n{name}: seconds, and ratio to the cold native amd64 build")
+    print(f"\n{name}: median seconds, and ratio to the cold native amd64 build")
     for key, seconds in times.items():
         print(f"  {key:28} {seconds:7.1f}s {seconds / native:6.2f}x")
     naive, ours = times["cold arm64 naive (QEMU)"], times["cold arm64 buildorch"]
@@ -164,6 +177,7 @@ def report(name: str, times: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--project", choices=sorted(PROJECTS), action="append")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each way (median)")
     parser.add_argument(
         "--toolchain",
         default="localhost:5000/buildorch/toolchain:bookworm",
@@ -178,7 +192,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="buildorch-bench-") as scratch:
         for name in args.project or sorted(PROJECTS):
             print(f"{name}:", flush=True)
-            times = bench(name, PROJECTS[name], args.toolchain, args.plain_image, Path(scratch))
+            times = bench(
+                name, PROJECTS[name], args.toolchain, args.plain_image, Path(scratch), args.rounds
+            )
             report(name, times)
 
 

@@ -8,17 +8,18 @@ only with --debug.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from buildorch import __version__, console
+from buildorch import __version__, console, history
 from buildorch.config import Options, load_options, profile_name_from
 from buildorch.detect import HostView, LiveHost, detect_host, load_snapshot, save_snapshot
 from buildorch.errors import (
@@ -28,7 +29,7 @@ from buildorch.errors import (
     EngineUnavailableError,
     Interrupted,
 )
-from buildorch.executor import execute
+from buildorch.executor import BuildReport, execute
 from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.plan import Plan
 from buildorch.planner import LOCAL_STRATEGIES, plan_build
@@ -188,7 +189,56 @@ def _prepare(
         build_target=options.build_target,
         use_template=options.use_template,
     )
+    options = _with_measured_costs(options, project, env)
     return seen, options, project, plan_build(seen.host, project, options)
+
+
+def _with_measured_costs(
+    options: Options, project: ProjectFacts, env: Mapping[str, str]
+) -> Options:
+    """This host's own emulation factor for this project, where earlier builds measured it."""
+    path = history.history_file(env)
+    if path is None or project.dockerfile is None:
+        return options
+    measured = history.emulation_factors(
+        history.read(path), project=project.dir, dockerfile=project.dockerfile.path
+    )
+    if not measured:
+        return options
+    return replace(
+        options,
+        cost_qemu=measured["qemu"].factor if "qemu" in measured else options.cost_qemu,
+        cost_rosetta=measured["rosetta"].factor if "rosetta" in measured else options.cost_rosetta,
+        cost_origin=tuple((name, m.why) for name, m in measured.items()),
+    )
+
+
+def _remember(
+    plan: Plan, report: BuildReport, project: ProjectFacts, env: Mapping[str, str]
+) -> None:
+    """Keep what this build measured, for the next plans on this host."""
+    path = history.history_file(env)
+    if path is None or project.dockerfile is None:
+        return
+    steps = {str(step.platform): step for step in plan.steps}
+    entries = [
+        history.entry(
+            project=project.dir,
+            dockerfile=project.dockerfile.path,
+            platform=result.platforms[0],
+            strategy=steps[result.platforms[0]].strategy.value,
+            emulator=steps[result.platforms[0]].emulator,
+            seconds=result.seconds,
+            steps=result.steps,
+            cached=result.cached,
+        )
+        for result in report.results
+        # a build of several platforms at once cannot say what each one cost
+        if result.ok and len(result.platforms) == 1
+    ]
+    if entries:
+        with contextlib.suppress(OSError):  # a read-only home must not fail the build
+            history.record(path, entries)
 
 
 def cmd_doctor(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -233,6 +283,7 @@ def cmd_build(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
         console.plan(plan, project)
     with console.LiveProgress(quiet=ns.json) as progress:
         report = execute(plan, env, progress)
+    _remember(plan, report, project, env)
     if ns.json:
         console.print_json({"plan": plan.to_json(), "report": report.to_json()})
     else:

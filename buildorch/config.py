@@ -64,6 +64,8 @@ class Options:
     profile_notes: tuple[str, ...]
     use_template: bool
     """Build with buildorch's template when the project's Dockerfile cannot cross-compile."""
+    cost_origin: tuple[tuple[str, str], ...] = ()
+    """(emulator, where its cost figure comes from) when not the profile: a measurement."""
     sources: tuple[tuple[str, str], ...]
     """(option, where its value came from): default, profile NAME, buildorch.yaml, env X, flag."""
 

@@ -206,7 +206,11 @@ def _evaluate(
                 strategy,
                 emulator_cost,
                 f"every step runs on {platform} under {emulation}, about {emulator_cost:g}x "
-                f"a native build (profile {options.profile}'s figure)",
+                "a native build ("
+                + dict(options.cost_origin).get(
+                    str(emulation), f"profile {options.profile}'s figure"
+                )
+                + ")",
                 emulator=emulation,
             )
         case Strategy.REMOTE if is_native:

@@ -543,8 +543,11 @@ ok "$DEBIAN_GCC_REF: $(image_platforms "$DEBIAN_GCC_REF")"
 step "image $TOOLCHAIN_REF"
 # debian-gcc plus what buildorch's templates compile with: C++, CMake, autotools, Go, Rust,
 # sccache, and the other architecture's cross toolchains (Rust's standard library through
-# multiarch). Installed from the Debian archive the rootfs already points at, so the build
-# needs the host's network (--network host); the arm64 variant installs under QEMU.
+# multiarch, so that cargo --target links with <triple>-gcc). Installed from the Debian archive
+# the rootfs already points at (debootstrap wrote the mirror() URI into its sources.list), so
+# the build needs the host's network (--network host); the arm64 variant installs under QEMU
+# (about 3 minutes, against under 2 for amd64). The classic engine's docker driver builds one
+# platform at a time: each is pushed as REF-ARCH, then joined.
 if ! has_image "$TOOLCHAIN_REF"; then
   ctx=$(mktemp -d "$CACHE/ctx.XXXX")
   cat >"$ctx/Dockerfile" <<'EOF'
@@ -553,15 +556,19 @@ FROM ${BASE}
 ARG TARGETARCH
 RUN set -eu; \
     case "$TARGETARCH" in \
-      amd64) other=arm64; cross="g++-aarch64-linux-gnu" ;; \
+      amd64) other=arm64; cross="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
       arm64) other=amd64; cross="gcc-x86-64-linux-gnu g++-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \
+      *) echo "no toolchain recipe for $TARGETARCH" >&2; exit 1 ;; \
     esac; \
+    src=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true); \
+    [ -n "$src" ] || { echo "the base image has no apt source" >&2; exit 1; }; \
+    echo "apt source: $src"; \
     dpkg --add-architecture "$other"; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ cmake autoconf automake libtool pkg-config ca-certificates \
+      gcc g++ make file cmake autoconf automake libtool pkg-config ca-certificates \
       golang-go rustc cargo sccache $cross "libstd-rust-dev:$other"; \
-    apt-get clean; rm -rf /var/lib/apt/lists/*
+    apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
 EOF
   for arch in "${ARCHES[@]}"; do
     log=$LOGS/image-build.log
@@ -571,6 +578,8 @@ EOF
       --platform "linux/$arch" --build-arg "BASE=$DEBIAN_GCC_REF" -t "$TOOLCHAIN_REF-$arch" \
       --push "$ctx" >>"$log" 2>&1 ||
       { rm -rf "$ctx"; show_log "$log"; die "building $TOOLCHAIN_REF-$arch failed"; }
+    # the docker driver also loads what it pushes: drop the local tag (the registry has it)
+    DOCKER_HOST=$CLASSIC_HOST docker rmi "$TOOLCHAIN_REF-$arch" >>"$log" 2>&1 || true
   done
   rm -rf "$ctx"
   join_image "$TOOLCHAIN_REF"

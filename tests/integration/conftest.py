@@ -55,26 +55,29 @@ def _answers(host: str) -> bool:
 class Engine:
     name: str
     host: str
+    cache: str
+    """The tests' own XDG_CACHE_HOME: build history never lands in the real home."""
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDORCH_")}
         env["DOCKER_HOST"] = self.host
+        env["XDG_CACHE_HOME"] = self.cache
         env.update(extra)
         return env
 
 
 @pytest.fixture(scope="session")
-def classic() -> Engine:
+def classic(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     if not _answers(CLASSIC_HOST):
         _unavailable(f"no Docker engine answers at {CLASSIC_HOST}")
-    return Engine("classic", CLASSIC_HOST)
+    return Engine("classic", CLASSIC_HOST, str(tmp_path_factory.mktemp("cache-classic")))
 
 
 @pytest.fixture(scope="session")
-def containerd() -> Engine:
+def containerd(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     if not _answers(CONTAINERD_HOST):
         _unavailable(f"no containerd-store engine answers at {CONTAINERD_HOST}")
-    return Engine("containerd", CONTAINERD_HOST)
+    return Engine("containerd", CONTAINERD_HOST, str(tmp_path_factory.mktemp("cache-cd")))
 
 
 @pytest.fixture(params=["classic", "containerd"])

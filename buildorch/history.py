@@ -1,0 +1,122 @@
+"""Build times measured on this host, so plans can use this host's own emulation factor.
+
+After each build buildorch appends what it measured (project, Dockerfile, platform, strategy,
+seconds, cached steps) to a small JSON file in the user's cache folder. When a project has
+been built from scratch both natively and under an emulator, the ratio of the two is this
+host's emulation factor for it: better than a profile's figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_KEEP = 500  # records kept: enough for many projects, small enough to read at every start
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Measured:
+    """An emulation factor measured on this host for one project."""
+
+    factor: float
+    emulator: str
+    why: str
+
+
+def history_file(env: Mapping[str, str]) -> Path | None:
+    """Where this user's measurements live; None when the environment names no home."""
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "buildorch" / "history.json"
+    if env.get("HOME"):
+        return Path(env["HOME"]) / ".cache" / "buildorch" / "history.json"
+    return None
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # a missing or damaged history only means nothing was measured yet
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def record(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Append entries; concurrent runs take turns through a lock file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_suffix(".lock")):
+        records = [*read(path), *entries][-_KEEP:]
+        handle, temporary = tempfile.mkstemp(prefix=".history.", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(records, stream)
+        Path(temporary).replace(path)
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    with lock.open("a") as stream:
+        fcntl.flock(stream, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)
+
+
+def entry(
+    *, project: str, dockerfile: str, platform: str, strategy: str, emulator: str | None,
+    seconds: float, steps: int, cached: int,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "project": project,
+        "dockerfile": dockerfile,
+        "platform": platform,
+        "strategy": strategy,
+        "emulator": emulator,
+        "seconds": round(seconds, 2),
+        "steps": steps,
+        "cached": cached,
+        "at": int(time.time()),
+    }
+
+
+def emulation_factors(
+    records: list[dict[str, Any]], *, project: str, dockerfile: str
+) -> dict[str, Measured]:
+    """Per emulator, the median emulated build time over the median native one, for builds of
+    this project and Dockerfile where nothing came from the cache."""
+    cold = [
+        r
+        for r in records
+        if r.get("project") == project
+        and r.get("dockerfile") == dockerfile
+        and r.get("cached") == 0
+        and isinstance(r.get("seconds"), int | float)
+        and r["seconds"] > 0
+    ]
+    native = [float(r["seconds"]) for r in cold if r.get("strategy") == "native"]
+    if not native:
+        return {}
+    factors: dict[str, Measured] = {}
+    for emulator in ("qemu", "rosetta"):
+        emulated = [
+            float(r["seconds"])
+            for r in cold
+            if r.get("strategy") == "qemu" and r.get("emulator") == emulator
+        ]
+        if emulated:
+            factor = round(statistics.median(emulated) / statistics.median(native), 1)
+            factors[emulator] = Measured(
+                factor=factor,
+                emulator=emulator,
+                why=f"measured on this host: {len(emulated)} uncached build(s) of this "
+                f"Dockerfile under {emulator} took {factor:g}x its native build",
+            )
+    return factors
