@@ -3,62 +3,44 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from buildorch.detect.view import HostView
-from buildorch.facts import BuilderFacts, DockerFacts, EmulationFact, EmulationKind
+from buildorch.facts import BuilderFacts, DockerFacts, EmulationFact, EmulationKind, OsClass
 from buildorch.platforms import BINFMT_ENTRIES, KNOWN_PLATFORMS
 
 BINFMT = "/proc/sys/fs/binfmt_misc"
-_ROSETTA_KEYS = ("UseVirtualizationFrameworkRosetta", "useVirtualizationFrameworkRosetta")
-_DESKTOP_SETTINGS = "Library/Group Containers/group.com.docker"
+DESKTOP_SETTINGS_DIR = "Library/Group Containers/group.com.docker"
+# newer Docker Desktop writes settings-store.json (PascalCase), older settings.json (camelCase)
+DESKTOP_SETTINGS_FILES = ("settings-store.json", "settings.json")
+_REREGISTER = (
+    "`sudo update-binfmts --enable` (qemu-user-static) or "
+    "`docker run --privileged --rm tonistiigi/binfmt --install all` re-registers it with F"
+)
+# 32-bit arm runs on an arm64 CPU only when the CPU still has AArch32 (many do not: Apple
+# M-series, recent Graviton), so it counts as native only when the builder says so
+_ARM32 = ("linux/arm/v7", "linux/arm/v6")
 
 
-def detect_emulation(
-    view: HostView,
-    docker: DockerFacts,
-    builder: BuilderFacts | None,
-    host_arch: str,
-) -> tuple[tuple[EmulationFact, ...], str]:
-    native = f"linux/{docker.arch or host_arch}"
-    remote = view.env.get("DOCKER_HOST", "").startswith(("tcp://", "ssh://"))
-    if docker.desktop or remote:
-        return _from_builder(view, docker, builder, native, remote)
-    return _from_binfmt(view, native)
+@dataclass(frozen=True, slots=True)
+class DesktopSettings:
+    """What Docker Desktop's settings file says about Rosetta."""
+
+    path: str | None
+    rosetta: bool
 
 
-def _from_builder(
-    view: HostView,
-    docker: DockerFacts,
-    builder: BuilderFacts | None,
-    native: str,
-    remote: bool,
-) -> tuple[tuple[EmulationFact, ...], str]:
-    listed = set(builder.platforms) if builder is not None else set()
-    rosetta, settings = _desktop_rosetta(view) if docker.desktop else (False, "")
-    facts = []
-    for platform in KNOWN_PLATFORMS:
-        kind: EmulationKind | None = None
-        if platform == native:
-            kind = "native"
-        elif platform == "linux/amd64" and native == "linux/arm64" and rosetta:
-            kind = "rosetta"
-        elif platform in listed:
-            # 32-bit arm runs on most arm64 CPUs without an emulator
-            arm32 = native == "linux/arm64" and platform.startswith("linux/arm/")
-            kind = "native" if arm32 else "qemu"
-        facts.append(EmulationFact(platform=platform, kind=kind))
-    where = "the remote engine's" if remote else "Docker Desktop's VM"
-    name = builder.name if builder is not None else "(none)"
-    why = f"binfmt_misc lives in {where}, so this is inferred from builder `{name}`'s platforms" + (
-        f"; Rosetta is on in {settings}" if rosetta else ""
-    )
-    return tuple(facts), why
+def _setting(settings: dict[str, object], key: str) -> object:
+    """A setting under either casing (`UseX` in settings-store.json, `useX` in settings.json)."""
+    pascal = key[0].upper() + key[1:]
+    return settings[pascal] if pascal in settings else settings.get(key[0].lower() + key[1:])
 
 
-def _desktop_rosetta(view: HostView) -> tuple[bool, str]:
-    home = view.env.get("HOME", "")
-    for name in ("settings-store.json", "settings.json"):
-        path = f"{home}/{_DESKTOP_SETTINGS}/{name}"
+def desktop_settings(view: HostView) -> DesktopSettings:
+    """Docker Desktop's settings on macOS; (None, False) when no file is found."""
+    home = view.env.get("HOME") or ""
+    for name in DESKTOP_SETTINGS_FILES:
+        path = f"{home}/{DESKTOP_SETTINGS_DIR}/{name}"
         text = view.read_text(path)
         if text is None:
             continue
@@ -66,50 +48,147 @@ def _desktop_rosetta(view: HostView) -> tuple[bool, str]:
             settings = json.loads(text)
         except ValueError:
             continue
-        if isinstance(settings, dict) and any(settings.get(k) is True for k in _ROSETTA_KEYS):
-            return True, path
-    return False, ""
+        if not isinstance(settings, dict):
+            continue
+        # Rosetta needs the Virtualization framework; an explicit false turns it off
+        rosetta = (
+            _setting(settings, "useVirtualizationFrameworkRosetta") is True
+            and _setting(settings, "useVirtualizationFramework") is not False
+        )
+        return DesktopSettings(path=path, rosetta=rosetta)
+    return DesktopSettings(path=None, rosetta=False)
 
 
-def _from_binfmt(view: HostView, native: str) -> tuple[tuple[EmulationFact, ...], str]:
+def detect_emulation(
+    view: HostView,
+    os_class: OsClass,
+    docker: DockerFacts,
+    builder: BuilderFacts | None,
+    host_arch: str,
+) -> tuple[tuple[EmulationFact, ...], str]:
+    """One fact per known platform, and why."""
+    native = f"linux/{docker.arch or host_arch}"
+    listed = set(builder.platforms) if builder is not None else set()
     kinds: dict[str, EmulationKind | None] = dict.fromkeys(KNOWN_PLATFORMS)
     kinds[native] = "native"
     if native == "linux/amd64":
-        kinds["linux/386"] = "native"  # x86-64 CPUs run 32-bit x86 code themselves
-    found: list[str] = []
-    without_f: list[str] = []
-    for entry, platforms in BINFMT_ENTRIES.items():
+        # x86-64 CPUs and kernels run 32-bit x86 code themselves
+        kinds["linux/386"] = "native"
+    if native == "linux/arm64":
+        for platform in _ARM32:
+            if platform in listed:
+                kinds[platform] = "native"
+    elsewhere = _engine_elsewhere(view, docker)
+    if docker.desktop or elsewhere:
+        why = _from_builder(view, os_class, docker, builder, native, elsewhere, kinds)
+    else:
+        why = _from_binfmt(view, native, kinds)
+    facts = tuple(EmulationFact(platform=p, kind=k) for p, k in kinds.items())
+    whose = "the engine's own platform" if docker.arch else "this host's platform (no engine)"
+    return facts, f"{native} is {whose}; {why}"
+
+
+def _engine_elsewhere(view: HostView, docker: DockerFacts) -> str:
+    """Why the engine does not share this machine's kernel (and binfmt_misc), or ""."""
+    host = view.env.get("DOCKER_HOST") or ""
+    if host.startswith(("tcp://", "ssh://")):
+        return f"the engine is remote (DOCKER_HOST={host})"
+    if docker.available and docker.kernel and view.system == "Linux":
+        # a remote context or a VM shows its own kernel; WSL2 distros share one kernel
+        local = (view.read_text("/proc/sys/kernel/osrelease") or "").strip()
+        if local and local != docker.kernel:
+            return f"the engine runs kernel {docker.kernel}, this machine {local}"
+    return ""
+
+
+def _from_builder(
+    view: HostView,
+    os_class: OsClass,
+    docker: DockerFacts,
+    builder: BuilderFacts | None,
+    native: str,
+    elsewhere: str,
+    kinds: dict[str, EmulationKind | None],
+) -> str:
+    """Desktop and remote engines: their binfmt_misc is out of reach, the builder is not."""
+    listed = set(builder.platforms) if builder is not None else set()
+    settings = DesktopSettings(path=None, rosetta=False)
+    if docker.desktop and os_class == "macos":
+        settings = desktop_settings(view)
+    for platform in KNOWN_PLATFORMS:
+        if kinds[platform] is not None:
+            continue
+        if platform == "linux/amd64" and native == "linux/arm64" and settings.rosetta:
+            kinds[platform] = "rosetta"
+        elif platform in listed:
+            kinds[platform] = "qemu"
+    name = f"builder `{builder.name}`" if builder is not None else "no builder (buildx missing)"
+    if not docker.desktop:
+        return (
+            f"{elsewhere}, so its binfmt_misc is out of reach: emulation is inferred from "
+            f"{name}'s platforms"
+        )
+    why = f"binfmt_misc lives in Docker Desktop's VM: emulation is inferred from {name}'s platforms"
+    if os_class == "macos":
+        home = view.env.get("HOME") or "~"
+        if settings.path is None:
+            return f"{why}; no Docker Desktop settings in {home}/{DESKTOP_SETTINGS_DIR}"
+        state = "on" if settings.rosetta else "off"
+        return f"{why}; Rosetta for amd64 is {state} in {settings.path}"
+    if os_class == "wsl2":
+        return f"{why}; Docker Desktop's settings are on the Windows side, not read from WSL2"
+    return why
+
+
+def _entry(text: str) -> tuple[bool, str, str]:
+    """(enabled, flags, interpreter) of a binfmt_misc entry."""
+    lines = [line.strip() for line in text.splitlines()]
+    enabled = bool(lines) and lines[0] == "enabled"
+    flags = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("flags:")), "")
+    interpreter = next((ln.split(" ", 1)[1] for ln in lines if ln.startswith("interpreter ")), "")
+    return enabled, flags, interpreter
+
+
+def _from_binfmt(view: HostView, native: str, kinds: dict[str, EmulationKind | None]) -> str:
+    """A local Linux engine shares this kernel's binfmt_misc: read the registered entries."""
+    listing = view.list_dir(BINFMT)
+    wanted = (*BINFMT_ENTRIES, "rosetta")
+    usable: list[str] = []
+    problems: list[str] = []
+    for entry in wanted:
+        if listing and entry not in listing:
+            continue
         text = view.read_text(f"{BINFMT}/{entry}")
         if text is None:
             continue
-        lines = text.splitlines()
-        enabled = bool(lines) and lines[0].strip() == "enabled"
-        flags = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("flags:")), "")
+        enabled, flags, interpreter = _entry(text)
         if not enabled:
+            problems.append(f"{entry} is disabled (`echo 1 | sudo tee {BINFMT}/{entry}`)")
             continue
         if "F" not in flags:
-            # without F the interpreter is looked up inside each container, where it is absent
-            without_f.append(entry)
+            # without F the kernel opens the interpreter path inside each container's root,
+            # where it does not exist: `exec format error` or `no such file` in RUN steps
+            problems.append(
+                f"{entry} is registered without the F flag (flags: {flags or 'none'}), so "
+                f"{interpreter or 'its interpreter'} is not usable in containers; {_REREGISTER}"
+            )
             continue
-        found.append(entry)
+        usable.append(f"{entry} ({flags})")
+        platforms = ("linux/amd64",) if entry == "rosetta" else BINFMT_ENTRIES[entry]
+        kind: EmulationKind = "rosetta" if entry == "rosetta" else "qemu"
         for platform in platforms:
-            if kinds[platform] is None:
-                kinds[platform] = "qemu"
+            if kinds.get(platform) is None and platform != native:
+                kinds[platform] = kind
     parts = []
-    if found:
-        parts.append(f"{BINFMT}: {', '.join(found)} registered with the F flag")
-    if without_f:
+    if usable:
+        parts.append(f"{BINFMT} has {', '.join(usable)} with the F flag")
+    parts.extend(problems)
+    if not usable and not problems:
+        mounted = bool(listing) or view.read_text(f"{BINFMT}/status") is not None
         parts.append(
-            f"{', '.join(without_f)} registered without the F flag, which does not work inside "
-            "containers: re-register with `update-binfmts --enable` (qemu-user-static) or "
-            "`docker run --privileged --rm tonistiigi/binfmt --install all`"
-        )
-    if not found and not without_f:
-        mounted = view.read_text(f"{BINFMT}/status") is not None
-        parts.append(
-            f"no qemu-* entries in {BINFMT}"
+            f"no QEMU entries are registered in {BINFMT}"
             if mounted
-            else f"{BINFMT} is not mounted or has no QEMU entries"
+            else f"{BINFMT} is not mounted here"
         )
-    facts = tuple(EmulationFact(platform=p, kind=k) for p, k in kinds.items())
-    return facts, "; ".join(parts)
+        parts.append("`docker run --privileged --rm tonistiigi/binfmt --install all` adds them")
+    return "; ".join(parts)

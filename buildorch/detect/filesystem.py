@@ -1,4 +1,4 @@
-"""The file system the project sits on, and whether it is a slow share (by measurement)."""
+"""The file system the project sits on, and whether it is slow (measured, not guessed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import re
 from buildorch.detect.view import HostView
 from buildorch.facts import SourceFacts
 
-# shares whose every stat/open is a round trip between a VM and its host
+PROC_MOUNTS = "/proc/mounts"
+# shares whose every stat/open is a round trip between a VM and its host; used only when the
+# stat probe did not run, since a measurement beats a name
 SLOW_CLASSES = frozenset(
     {"9p", "virtiofs", "fakeowner", "grpcfuse", "osxfs", "drvfs", "nfs", "smb"}
 )
@@ -17,6 +19,7 @@ _CLASSES = {
     "virtiofs": "virtiofs",
     "fakeowner": "fakeowner",
     "fuse.grpcfuse": "grpcfuse",
+    "grpcfuse": "grpcfuse",
     "fuse.osxfs": "osxfs",
     "osxfs": "osxfs",
     "drvfs": "drvfs",
@@ -26,65 +29,90 @@ _CLASSES = {
     "smb3": "smb",
     "smbfs": "smb",
     "fuseblk": "fuse",
+    "macfuse": "fuse",
+    "osxfuse": "fuse",
 }
-_MAC_MOUNT = re.compile(r"^(?P<dev>.+?) on (?P<path>.+?) \((?P<type>[^,)]+)")
+# macOS `mount`: `/dev/disk3s5 on /System/Volumes/Data (apfs, local, journaled)`
+_MAC_MOUNT = re.compile(r"^(?P<dev>.+?) on (?P<path>/.*?) \((?P<type>[^,)]+)")
 
 
-def _unescape(field: str) -> str:
-    # /proc/mounts escapes space, tab, newline and backslash as octal
+def unescape_mount_field(field: str) -> str:
+    """/proc/mounts writes space, tab, newline and backslash as octal (`\\040`, `\\134`)."""
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def _mounts(view: HostView) -> list[tuple[str, str]]:
-    """(mount point, type) pairs."""
+def parse_mounts(view: HostView) -> tuple[list[tuple[str, str]], str]:
+    """(mount point, type) pairs in table order, and where they came from."""
     if view.system == "Darwin":
-        text = view.command_output("mount") or ""
+        text = view.command_output("mount")
         found = []
-        for line in text.splitlines():
+        for line in (text or "").splitlines():
             match = _MAC_MOUNT.match(line)
             if match:
-                found.append((match.group("path"), match.group("type")))
-        return found or [("/", "apfs")]
-    text = view.read_text("/proc/mounts") or ""
+                found.append((match.group("path"), match.group("type").strip()))
+        if found:
+            return found, "`mount`"
+        # no mount table recorded: the system volume of a Mac is APFS
+        return [("/", "apfs")], "no `mount` output, APFS assumed"
+    if view.system == "Windows":
+        return [], "Windows has no mount table"
     found = []
-    for line in text.splitlines():
+    for line in (view.read_text(PROC_MOUNTS) or "").splitlines():
         fields = line.split()
         if len(fields) >= 3:
-            found.append((_unescape(fields[1]), fields[2]))
-    return found
+            found.append((unescape_mount_field(fields[1]), fields[2]))
+    return found, PROC_MOUNTS
 
 
 def classify(fs_type: str) -> str:
-    if fs_type in _CLASSES:
-        return _CLASSES[fs_type]
-    if fs_type.startswith("fuse"):
+    """The class of a mount type: `fuse.grpcfuse` -> grpcfuse, `fuse.bindfs` -> fuse."""
+    lowered = fs_type.lower()
+    if lowered in _CLASSES:
+        return _CLASSES[lowered]
+    if lowered.startswith("fuse"):
         return "fuse"
-    return fs_type
+    return lowered
+
+
+def _containing(path: str, mounts: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The mount holding `path`: the longest mount point that prefixes it (the last if stacked)."""
+    best: tuple[str, str] | None = None
+    for point, kind in mounts:
+        root = point.rstrip("/")
+        if (path == point or path.startswith(root + "/") or point == "/") and (
+            best is None or len(point) >= len(best[0])
+        ):
+            best = (point, kind)
+    return best
 
 
 def detect_source(view: HostView, slow_stat_us: float) -> tuple[SourceFacts, str]:
+    """Where the project's files live, whether reading them is slow, and why."""
     path = view.project_dir.rstrip("/") or "/"
-    best: tuple[str, str] | None = None
-    for mount_point, mount_type in _mounts(view):
-        inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
-        if (inside or mount_point == "/") and (best is None or len(mount_point) >= len(best[0])):
-            best = (mount_point, mount_type)
-    if view.system == "Windows":
-        best = best or ("", "ntfs")
-    point: str | None = best[0] if best is not None else None
-    fs_type: str | None = best[1] if best is not None else None
-    fs = classify(fs_type) if fs_type else "unknown"
+    mounts, origin = parse_mounts(view)
+    found = _containing(path, mounts)
+    if found is not None:
+        point, fs_type = found
+        fs = classify(fs_type)
+        where = f"{path} is on {fs_type} mounted at {point} ({origin})"
+    elif view.system == "Windows":
+        point, fs_type, fs = None, None, "ntfs"
+        where = f"{path} is on a Windows drive, NTFS assumed ({origin})"
+    else:
+        point, fs_type, fs = None, None, "unknown"
+        where = f"no mount holds {path} ({origin} unreadable)"
     stat_us = view.stat_us()
     if stat_us is not None:
         slow = stat_us >= slow_stat_us
         verdict = "slow" if slow else "fast"
         why = (
-            f"{path} is on {fs_type or '?'} mounted at {point or '?'}; a stat takes "
-            f"{stat_us:g} us (median), {verdict} against the {slow_stat_us:g} us threshold"
+            f"{where}; a stat there takes {stat_us:g} us (median), "
+            f"{verdict} against the {slow_stat_us:g} us threshold"
         )
     else:
         slow = fs in SLOW_CLASSES
-        why = f"{path} is on {fs_type or '?'}; not measured, so judged by its kind ({fs})"
+        kind = "a VM/host share" if slow else "a local disk"
+        why = f"{where}; not measured, so judged by its kind: {fs} is {kind}"
     facts = SourceFacts(
         path=path, mount_point=point, fs_type=fs_type, fs=fs, slow=slow, stat_us=stat_us
     )

@@ -1,0 +1,49 @@
+"""All of detection, over one HostView."""
+
+from __future__ import annotations
+
+from buildorch.detect.docker import detect_buildx, detect_docker
+from buildorch.detect.emulation import detect_emulation
+from buildorch.detect.filesystem import detect_source
+from buildorch.detect.system import detect_arch, detect_ci, detect_os
+from buildorch.detect.view import HostView
+from buildorch.facts import HostFacts
+
+
+def detect_host(view: HostView, *, slow_stat_us: float = 30.0) -> HostFacts:
+    """Everything buildorch needs to know about the host, with the reason for each value.
+
+    Pure over `view`: the same view (live or a snapshot) always gives the same facts.
+    """
+    os_class, os_why = detect_os(view)
+    arch, arch_why = detect_arch(view, os_class)
+    ci, ci_why = detect_ci(view)
+    probe = view.engine()
+    docker, docker_why, store_why = detect_docker(probe)
+    buildx, builders, current_how = detect_buildx(view, probe)
+    current = next((b for b in builders if b.current), None)
+    if current is not None:
+        docker_why += f"; current builder `{current.name}` ({current.driver} driver): {current_how}"
+    elif buildx.available:
+        docker_why += f"; {current_how}"
+    emulation, emulation_why = detect_emulation(view, os_class, docker, current, arch)
+    source, source_why = detect_source(view, slow_stat_us)
+    return HostFacts(
+        os=os_class,
+        arch=arch,
+        ci=ci,
+        docker=docker,
+        buildx=buildx,
+        builders=builders,
+        emulation=emulation,
+        source=source,
+        reasons=(
+            ("os", os_why),
+            ("arch", arch_why),
+            ("ci", ci_why),
+            ("docker", docker_why),
+            ("image_store", store_why),
+            ("emulation", emulation_why),
+            ("source", source_why),
+        ),
+    )
