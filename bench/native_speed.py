@@ -1,6 +1,6 @@
 """Foreign-architecture builds at native speed, on real third-party code, side by side.
 
-    bench/fetch-sources.sh lua5.4          # once: Debian's upstream sources
+    bench/fetch-sources.sh lua5.4 golang-toml   # once: Debian's upstream sources
     python bench/native_speed.py [--project lua] [--rounds 3] [--toolchain IMAGE]
 
 For each project, in one run on this machine:
@@ -25,13 +25,14 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = REPO / "bench" / ".sources"
 TEMPLATES = REPO / "dockerfiles"
 
+# the projects' plain Dockerfiles: one stage that compiles on the target platform
 PLAIN_MAKE = """\
 ARG TOOLCHAIN_IMAGE=debian:bookworm
 FROM ${{TOOLCHAIN_IMAGE}} AS build
@@ -41,34 +42,66 @@ RUN make -j"$(nproc)" {make_args}
 FROM scratch
 COPY --from=build /src/{artifact} /
 """
+PLAIN_GO = """\
+ARG TOOLCHAIN_IMAGE=golang:bookworm
+FROM ${{TOOLCHAIN_IMAGE}} AS build
+WORKDIR /src
+COPY . .
+RUN CGO_ENABLED=0 go build -o /out/ {package}
+FROM scratch
+COPY --from=build /out/ /
+"""
 
 
 @dataclass(frozen=True)
 class Project:
     source: str
     template: str
-    make_args: str
+    plain: str
+    """The project's plain Dockerfile."""
+    template_args: dict[str, str]
     artifact: str
     edit: str
     """The file a one-line change goes into for the warm round."""
+    edit_line: str
+    """That line, with {} for a fresh value (it must change the compiled code)."""
     smoke: tuple[str, ...]
+    """Arguments of the smoke test; the sources are at /src."""
     expect: str
-    build_args: dict[str, str] = field(default_factory=dict)
+    plain_image: str | None = None
+    """The image the plain Dockerfile builds on, when the stock C one has no such compiler."""
 
     @property
     def binary(self) -> str:
         return Path(self.artifact).name
 
 
+TOOLCHAIN = "localhost:5000/buildorch/toolchain:bookworm"
+
 PROJECTS = {
     "lua": Project(
         source="lua5.4",
         template="c-make.Dockerfile",
-        make_args="linux",
+        plain=PLAIN_MAKE.format(make_args="linux", artifact="src/lua"),
+        template_args={"MAKE_ARGS": "linux", "ARTIFACT": "src/lua"},
         artifact="src/lua",
         edit="src/lua.c",
+        edit_line='static const char *bench_edit = "{}";',
         smoke=("-e", "local t = {} for i = 1, 10 do t[i] = i * i end print(table.concat(t, ','))"),
         expect="1,4,9,16,25,36,49,64,81,100",
+    ),
+    # BurntSushi/toml (Debian's golang-toml): its tomlv command validates TOML files
+    "toml": Project(
+        source="golang-toml",
+        template="go.Dockerfile",
+        plain=PLAIN_GO.format(package="./cmd/tomlv"),
+        template_args={"PACKAGE": "./cmd/tomlv", "GO_IMAGE": TOOLCHAIN},
+        artifact="tomlv",
+        edit="decode.go",
+        edit_line='var benchEdit = "{}"',
+        smoke=("-types", "/src/_example/example.toml"),
+        expect="servers.alpha.enabled",
+        plain_image=TOOLCHAIN,
     ),
 }
 
@@ -93,17 +126,17 @@ def run_build(project_dir: Path, args: list[str]) -> float:
     return float(sum(build["seconds"] for build in report["builds"]))
 
 
-def check_arm64(binary: Path, project: Project, image: str) -> None:
+def check_arm64(binary: Path, project: Project, image: str, sources: Path) -> None:
     machine = int.from_bytes(binary.read_bytes()[18:20], "little")
     if ELF_MACHINES.get(machine) != "aarch64":
         sys.exit(f"{binary} is not an aarch64 ELF (e_machine {machine})")
     # run under QEMU in an arm64 image, for the C library a dynamic binary needs
     out = subprocess.run(
-        ["docker", "run", "--rm", "--platform", "linux/arm64",
+        ["docker", "run", "--rm", "--platform", "linux/arm64", "-v", f"{sources}:/src:ro",
          "-v", f"{binary}:/usr/local/bin/{binary.name}:ro", image, binary.name, *project.smoke],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if out.stdout.strip() != project.expect:
+    if project.expect not in out.stdout:
         sys.exit(f"smoke test of {binary} failed: {out.stdout!r} {out.stderr!r}")
 
 
@@ -127,16 +160,13 @@ def bench_once(
     work = scratch / name
     scratch.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, work)
-    (work / "Dockerfile.plain").write_text(
-        PLAIN_MAKE.format(make_args=project.make_args, artifact=project.artifact)
-    )
-    plain = ["-f", "Dockerfile.plain", "--build-arg", f"TOOLCHAIN_IMAGE={plain_image}"]
-    template = [
-        "--build-arg", f"TOOLCHAIN_IMAGE={toolchain}",
-        "-f", str(TEMPLATES / project.template),
-        "--build-arg", f"MAKE_ARGS={project.make_args}",
-        "--build-arg", f"ARTIFACT={project.artifact}",
-    ]  # fmt: skip
+    (work / "Dockerfile.plain").write_text(project.plain)
+    image = project.plain_image or plain_image
+    plain = ["-f", "Dockerfile.plain", "--build-arg", f"TOOLCHAIN_IMAGE={image}"]
+    template = ["-f", str(TEMPLATES / project.template),
+                "--build-arg", f"TOOLCHAIN_IMAGE={toolchain}"]  # fmt: skip
+    for key, value in project.template_args.items():
+        template += ["--build-arg", f"{key}={value}"]
     ways = {
         "native amd64": [*plain, "--target", "amd64", "--strategy", "native"],
         "arm64 naive (QEMU)": [*plain, "--target", "arm64"],
@@ -151,7 +181,7 @@ def bench_once(
     for round_ in ("cold", "warm"):
         if round_ == "warm":
             with (work / project.edit).open("a") as edited:
-                edited.write(f'\nstatic const char *bench_edit = "{uuid.uuid4().hex}";\n')
+                edited.write("\n" + project.edit_line.format(uuid.uuid4().hex) + "\n")
         # a new file in the context makes every build start from the sources again
         (work / ".bench-round").write_text(uuid.uuid4().hex)
         for way, args in ways.items():
@@ -159,7 +189,7 @@ def bench_once(
             print(f"  {round_:4} {way} ...", flush=True)
             times[f"{round_} {way}"] = run_build(work, [*args, "-o", str(out)])
             if way.startswith("arm64"):
-                check_arm64(out / project.binary, project, plain_image)
+                check_arm64(out / project.binary, project, image, work)
     return times
 
 
@@ -180,7 +210,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each way (median)")
     parser.add_argument(
         "--toolchain",
-        default="localhost:5000/buildorch/toolchain:bookworm",
+        default=TOOLCHAIN,
         help="the image buildorch's template compiles in",
     )
     parser.add_argument(

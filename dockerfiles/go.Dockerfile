@@ -15,6 +15,10 @@ ARG TARGETOS TARGETARCH TARGETVARIANT
 ARG PACKAGE=./...
 ARG CGO_ENABLED=0
 ENV GOMODCACHE=/root/go-mod GOFLAGS=-trimpath
+# the standard library compiled for the target, once, in a layer of its own: Go before 1.20
+# ships it precompiled for the build machine only, so every cross build would compile it
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH GOARM="${TARGETVARIANT#v}" CGO_ENABLED=$CGO_ENABLED \
+      go install std
 WORKDIR /src
 # the dependency layer: modules are fetched once, before any source is copied
 COPY go.mod go.sum* ./
