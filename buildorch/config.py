@@ -37,8 +37,17 @@ _KEYS = {
     "profile": "BUILDORCH_PROFILE",
     "use_template": "BUILDORCH_USE_TEMPLATE",
 }
-# read elsewhere, but legitimate
-_OTHER_ENV = {"BUILDORCH_DEBUG", "BUILDORCH_DOCKER"}
+# read elsewhere (the CLI, the engine layer, the provisioning script and the tests)
+_OTHER_ENV = {
+    "BUILDORCH_DEBUG",
+    "BUILDORCH_DOCKER",
+    "BUILDORCH_DEBIAN_MIRROR",
+    "BUILDORCH_CLASSIC_HOST",
+    "BUILDORCH_CONTAINERD_HOST",
+    "BUILDORCH_CONTAINERD_BRIDGE",
+    "BUILDORCH_CONTAINERD_BRIDGE_CIDR",
+    "BUILDORCH_REGISTRY",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

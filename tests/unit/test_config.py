@@ -149,3 +149,11 @@ def test_malformed_profile_names_the_key() -> None:
         parse_profile(text, "x.yaml")
     assert "thresholds.slow_stat_uss" in failure.value.why
     assert "did you mean `slow_stat_us`" in failure.value.why
+
+
+def test_variables_of_the_provisioning_script_are_not_refused(
+    tmp_path: Path, profile: Profile
+) -> None:
+    env = {"BUILDORCH_DEBIAN_MIRROR": "http://mirror.invalid/debian", "BUILDORCH_REGISTRY": "r"}
+    opts = load_options(project_dir=tmp_path, flags={}, env=env, profile=profile)
+    assert opts.output == "none"
