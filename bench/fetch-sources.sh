@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Fetches the upstream sources of real third-party projects for the benchmarks from Debian's
-# source packages, into bench/.sources/NAME (not tracked). Idempotent.
-#   bench/fetch-sources.sh lua5.4 [more source package names]
+# Fetches the upstream sources of real third-party projects for the benchmarks from Debian,
+# into bench/.sources/NAME (not tracked). Idempotent.
+#   bench/fetch-sources.sh lua5.4 golang-toml   source packages: their upstream tarball
+#   bench/fetch-sources.sh crate:xml-rs         a Rust crate, from Debian's librust-NAME-dev
+# A crate's dev-dependencies are dropped from its Cargo.toml (as for a build without tests),
+# so that cargo resolves it offline.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dest="$here/.sources"
@@ -20,13 +23,30 @@ apt_opts=(-oDir::Etc::SourceList="$state/sources.list" -oDir::Etc::SourceParts=/
 
 updated=""
 for package in "$@"; do
+  if [[ $package == crate:* ]]; then
+    crate=${package#crate:}
+    if [[ -d $dest/$crate ]]; then echo "ok: $crate"; continue; fi
+    work=$(mktemp -d "$dest/.fetch-XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    (cd "$work" && apt-get -qq download "librust-$crate-dev")
+    dpkg -x "$work"/librust-"$crate"-dev_*.deb "$work/x"
+    src=$(ls -d "$work"/x/usr/share/cargo/registry/"$crate"-*/ | head -n1)
+    awk '/^\[dev-dependencies/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$src/Cargo.toml" >"$src/Cargo.toml.new"
+    mv "$src/Cargo.toml.new" "$src/Cargo.toml"
+    rm -f "$src/.cargo-checksum.json"
+    mv "$src" "$dest/$crate"
+    rm -rf "$work"; trap - EXIT
+    echo "fetched: crate $crate (librust-$crate-dev)"
+    continue
+  fi
   if [[ -d $dest/$package ]]; then echo "ok: $package"; continue; fi
   if [[ -z $updated ]]; then apt-get "${apt_opts[@]}" -qq update; updated=1; fi
   work=$(mktemp -d "$dest/.fetch-XXXXXX")
+  trap 'rm -rf "$work"' EXIT
   (cd "$work" && apt-get "${apt_opts[@]}" -qq source --download-only "$package")
   orig=$(ls "$work"/*.orig.tar.* | head -n1)
   mkdir "$work/src" && tar -xf "$orig" -C "$work/src" --strip-components=1
   mv "$work/src" "$dest/$package"
-  rm -rf "$work"
+  rm -rf "$work"; trap - EXIT
   echo "fetched: $package ($(basename "$orig"))"
 done

@@ -1,6 +1,6 @@
 """Foreign-architecture builds at native speed, on real third-party code, side by side.
 
-    bench/fetch-sources.sh lua5.4 golang-toml   # once: Debian's upstream sources
+    bench/fetch-sources.sh lua5.4 golang-toml crate:xml-rs   # once: Debian's sources
     python bench/native_speed.py [--project lua] [--rounds 3] [--toolchain IMAGE]
 
 For each project, in one run on this machine:
@@ -50,6 +50,15 @@ COPY . .
 RUN CGO_ENABLED=0 go build -o /out/ {package}
 FROM scratch
 COPY --from=build /out/ /
+"""
+PLAIN_RUST = """\
+ARG TOOLCHAIN_IMAGE=rust:bookworm
+FROM ${{TOOLCHAIN_IMAGE}} AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --bin {bin}
+FROM scratch
+COPY --from=build /src/target/release/{bin} /
 """
 
 
@@ -101,6 +110,19 @@ PROJECTS = {
         edit_line='var benchEdit = "{}"',
         smoke=("-types", "/src/_example/example.toml"),
         expect="servers.alpha.enabled",
+        plain_image=TOOLCHAIN,
+    ),
+    # the xml-rs crate (Debian's librust-xml-rs-dev): its xml-analyze command
+    "xml-rs": Project(
+        source="xml-rs",
+        template="rust.Dockerfile",
+        plain=PLAIN_RUST.format(bin="xml-analyze"),
+        template_args={"RUST_IMAGE": TOOLCHAIN, "BIN": "xml-analyze"},
+        artifact="xml-analyze",
+        edit="src/analyze.rs",
+        edit_line='#[allow(dead_code)] const BENCH_EDIT: &str = "{}";',
+        smoke=("/src/tests/documents/sample_1.xml",),
+        expect="Elements:",
         plain_image=TOOLCHAIN,
     ),
 }

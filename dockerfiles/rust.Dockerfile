@@ -4,7 +4,8 @@
 # linking with the C cross compiler of $TARGETARCH (which also builds the C code of -sys
 # crates), so nothing is emulated. Dependencies are compiled in a layer of their own from
 # Cargo.toml and Cargo.lock alone (a stub main, in the manner of cargo-chef), before the
-# sources are copied: a source edit recompiles only the crate. rustc goes through sccache,
+# sources are copied: a source edit recompiles only the crate (every target the manifest
+# names gets a stub, as cargo-chef does). rustc goes through sccache,
 # with one cache folder per platform.
 #
 #   RUST_IMAGE  an image with cargo and rustc, and the target's standard library
@@ -42,9 +43,11 @@ COPY Cargo.toml Cargo.lock* ./
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
-    mkdir -p src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs; \
+    targets="src/main.rs src/lib.rs $(sed -n 's/^path *= *"\(.*\.rs\)"/\1/p' Cargo.toml)"; \
+    for stub in $targets; do mkdir -p "$(dirname "$stub")"; echo 'fn main() {}' > "$stub"; done; \
     cargo build --release --locked 2>/dev/null || cargo build --release; \
-    rm -rf src
+    echo "$targets" > /etc/buildorch-rust-targets; \
+    rm -f $targets
 
 FROM deps AS build
 ARG BIN=""
@@ -53,7 +56,7 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
     sccache --zero-stats >/dev/null; \
-    touch src/main.rs; \
+    for source in $(cat /etc/buildorch-rust-targets); do [ ! -e "$source" ] || touch "$source"; done; \
     cargo build --release; \
     mkdir -p /out; \
     find "target/$CARGO_BUILD_TARGET/release" -maxdepth 1 -type f -perm -u+x \
