@@ -5,8 +5,8 @@
 # crates), so nothing is emulated. Dependencies are compiled in a layer of their own from
 # Cargo.toml and Cargo.lock alone (a stub main, in the manner of cargo-chef), before the
 # sources are copied: a source edit recompiles only the crate (every target the manifest
-# names gets a stub, as cargo-chef does). rustc goes through sccache,
-# with one cache folder per platform.
+# names gets a stub, as cargo-chef does; a crate without dependencies skips it). rustc goes
+# through sccache, with one cache folder per platform.
 #
 #   RUST_IMAGE  an image with cargo and rustc, and the target's standard library
 #               (Debian: libstd-rust-dev:<arch>; rustup: rustup target add)
@@ -45,7 +45,9 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
     targets="src/main.rs src/lib.rs $(sed -n 's/^path *= *"\(.*\.rs\)"/\1/p' Cargo.toml)"; \
     for stub in $targets; do mkdir -p "$(dirname "$stub")"; echo 'fn main() {}' > "$stub"; done; \
-    cargo build --release --locked 2>/dev/null || cargo build --release; \
+    if grep -q '^\[\(build-\|target\..*\.\)\?dependencies' Cargo.toml; then \
+      cargo build --release --locked 2>/dev/null || cargo build --release; \
+    fi; \
     echo "$targets" > /etc/buildorch-rust-targets; \
     rm -f $targets
 
