@@ -546,14 +546,16 @@ step "image $TOOLCHAIN_REF"
 # multiarch, so that cargo --target links with <triple>-gcc). Installed from the Debian archive
 # the rootfs already points at (debootstrap wrote the mirror() URI into its sources.list), so
 # the build needs the host's network (--network host); the arm64 variant installs under QEMU
-# (about 3 minutes, against under 2 for amd64). The classic engine's docker driver builds one
-# platform at a time: each is pushed as REF-ARCH, then joined.
-if ! has_image "$TOOLCHAIN_REF"; then
-  ctx=$(mktemp -d "$CACHE/ctx.XXXX")
-  cat >"$ctx/Dockerfile" <<'EOF'
+# (about 3.5 minutes of 6.5 in all). The classic engine's docker driver builds one platform at
+# a time: each is pushed as REF-ARCH, then joined. The image carries a hash of this recipe
+# (label org.buildorch.recipe): an image built from another recipe is rebuilt.
+TOOLCHAIN_DOCKERFILE=$(cat <<'EOF'
 ARG BASE
 FROM ${BASE}
 ARG TARGETARCH
+# bookworm's libc6-dev-amd64-cross ships libm.a as a linker script naming the native paths
+# (/usr/lib/x86_64-linux-gnu/libm-2.36.a), so static links with -lm (any static C++) fail:
+# point such scripts at the cross sysroot they live in.
 RUN set -eu; \
     case "$TARGETARCH" in \
       amd64) other=arm64; cross="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
@@ -568,23 +570,46 @@ RUN set -eu; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc g++ make file cmake autoconf automake libtool pkg-config ca-certificates \
       golang-go rustc cargo sccache $cross "libstd-rust-dev:$other"; \
-    apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+    apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log; \
+    for f in /usr/*-linux-gnu*/lib/*.a; do \
+      [ -f "$f" ] && head -c 64 "$f" | grep -q 'GNU ld script' || continue; \
+      t=${f#/usr/}; t=${t%%/*}; \
+      grep -q "/usr/lib/$t/" "$f" || continue; \
+      sed -i "s#/usr/lib/$t/#/usr/$t/lib/#g" "$f"; echo "fixed linker script $f"; \
+    done
+ARG RECIPE
+LABEL org.buildorch.recipe=${RECIPE}
 EOF
+)
+TOOLCHAIN_RECIPE=$(printf '%s\n%s\n' "$DEBIAN_GCC_REF" "$TOOLCHAIN_DOCKERFILE" | sha256sum | cut -c1-16)
+toolchain_current() { # both platforms there, and built from this recipe
+  has_image "$TOOLCHAIN_REF" || return 1
+  local labels
+  labels=$(docker buildx imagetools inspect "$TOOLCHAIN_REF" \
+    --format '{{range .Image}}{{index .Config.Labels "org.buildorch.recipe"}} {{end}}' 2>/dev/null) || return 1
+  [[ $labels == "$TOOLCHAIN_RECIPE $TOOLCHAIN_RECIPE " ]] && return 0
+  echo "$TOOLCHAIN_REF was built from another recipe (${labels% } instead of $TOOLCHAIN_RECIPE): rebuilding"
+  return 1
+}
+if ! toolchain_current; then
+  ctx=$(mktemp -d "$CACHE/ctx.XXXX")
+  printf '%s\n' "$TOOLCHAIN_DOCKERFILE" >"$ctx/Dockerfile"
   for arch in "${ARCHES[@]}"; do
     log=$LOGS/image-build.log
     echo "building $TOOLCHAIN_REF-$arch (log: $log)"
     echo "--- $(date -Is) $TOOLCHAIN_REF-$arch" >>"$log"
     DOCKER_HOST=$CLASSIC_HOST docker buildx build --progress=plain --network host \
-      --platform "linux/$arch" --build-arg "BASE=$DEBIAN_GCC_REF" -t "$TOOLCHAIN_REF-$arch" \
-      --push "$ctx" >>"$log" 2>&1 ||
+      --platform "linux/$arch" --build-arg "BASE=$DEBIAN_GCC_REF" --build-arg "RECIPE=$TOOLCHAIN_RECIPE" \
+      -t "$TOOLCHAIN_REF-$arch" --push "$ctx" >>"$log" 2>&1 ||
       { rm -rf "$ctx"; show_log "$log"; die "building $TOOLCHAIN_REF-$arch failed"; }
     # the docker driver also loads what it pushes: drop the local tag (the registry has it)
     DOCKER_HOST=$CLASSIC_HOST docker rmi "$TOOLCHAIN_REF-$arch" >>"$log" 2>&1 || true
   done
   rm -rf "$ctx"
   join_image "$TOOLCHAIN_REF"
+  toolchain_current || die "$TOOLCHAIN_REF does not carry recipe $TOOLCHAIN_RECIPE after the build"
 fi
-ok "$TOOLCHAIN_REF: $(image_platforms "$TOOLCHAIN_REF")"
+ok "$TOOLCHAIN_REF: $(image_platforms "$TOOLCHAIN_REF"), recipe $TOOLCHAIN_RECIPE"
 
 # ---------------------------------------------------------------------------------------------
 step "both engines pull from the registry and run arm64 under QEMU"
