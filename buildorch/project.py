@@ -186,11 +186,9 @@ def _read_stages(
                 "name": name,
                 "base": base,
                 "platform": platform,
-                "line": line,
                 "runs": 0,
                 "targets": bool(_TARGET_ARGS.search(value)),
                 "depends": list(depends),
-                "cache_mounts": [],
             }
             if name:
                 names[name.lower()] = len(stages)
@@ -204,7 +202,6 @@ def _read_stages(
             continue
         if kind == "RUN":
             current["runs"] = int(str(current["runs"])) + 1
-            cast_list(current["cache_mounts"]).extend(_cache_mounts(value, line))
         if kind in ("RUN", "ENV", "COPY", "ADD") and _TARGET_ARGS.search(value):
             current["targets"] = True
         if kind == "ARG" and _TARGET_ARG_DECL.match(value.strip()):
@@ -215,7 +212,7 @@ def _read_stages(
                 if index is None and source.isdigit() and int(source) < len(stages):
                     index = int(source)
                 if index is not None:
-                    cast_list(current["depends"]).append(index)
+                    _as_list(current["depends"]).append(index)
     close()
     if not stages:
         raise ProjectError(
@@ -224,7 +221,7 @@ def _read_stages(
     return stages, names
 
 
-def cast_list(value: object) -> list[object]:
+def _as_list(value: object) -> list[object]:
     assert isinstance(value, list)
     return value
 
@@ -232,7 +229,7 @@ def cast_list(value: object) -> list[object]:
 def _stage(raw: dict[str, object], earlier: list[StageFacts]) -> StageFacts:
     platform = raw["platform"]
     assert platform is None or isinstance(platform, str)
-    depends = tuple(sorted({int(str(d)) for d in cast_list(raw["depends"])}))
+    depends = tuple(sorted({int(str(d)) for d in _as_list(raw["depends"])}))
     on_build = bool(platform and _BUILD_PLATFORM.match(platform))
     base = str(raw["base"])
     if platform is None:
@@ -277,7 +274,8 @@ def _stage_references(value: str) -> list[str]:
     return found
 
 
-def _cache_mounts(value: str, line: int) -> list[tuple[int, str, str]]:
+def _cache_mounts(value: str) -> list[tuple[str, str]]:
+    """(id, target) of each `--mount=type=cache` in a RUN instruction."""
     mounts = []
     for mount in re.findall(r"--mount=([^\s]+)", value):
         fields = dict(
@@ -285,7 +283,7 @@ def _cache_mounts(value: str, line: int) -> list[tuple[int, str, str]]:
         )
         if fields.get("type") == "cache":
             target = fields.get("target") or fields.get("dst") or fields.get("destination", "")
-            mounts.append((line, fields.get("id", ""), target))
+            mounts.append((fields.get("id", ""), target))
     return mounts
 
 
@@ -305,7 +303,7 @@ def _colliding_mounts(structure: list[dict[str, object]], stage: StageFacts) -> 
         if index != stage.index or instruction["instruction"] != "RUN":
             continue
         command = str(instruction["value"])
-        for _line, mount_id, target in _cache_mounts(command, 0):
+        for mount_id, target in _cache_mounts(command):
             per_folder = re.search(
                 re.escape(target.rstrip("/")) + r"/[^\s\"';]*\$\{?TARGET(PLATFORM|ARCH|OS|VARIANT)",
                 command,
