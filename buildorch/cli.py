@@ -156,14 +156,9 @@ def _flags(ns: argparse.Namespace) -> dict[str, object]:
     for key in ("dockerfile", "context", "build_target", "builder", "profile"):
         if getattr(ns, key, None) is not None:
             flags[key] = getattr(ns, key)
-    if getattr(ns, "targets", None):
-        flags["targets"] = ns.targets
-    if getattr(ns, "tags", None):
-        flags["tags"] = ns.tags
-    if getattr(ns, "strategy", None):
-        flags["strategy"] = ns.strategy
-    if getattr(ns, "build_args", None):
-        flags["build_args"] = ns.build_args
+    for key in ("targets", "tags", "strategy", "build_args"):
+        if getattr(ns, key, None):
+            flags[key] = getattr(ns, key)
     if getattr(ns, "use_template", None):
         flags["use_template"] = True
     if getattr(ns, "load", None):

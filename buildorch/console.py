@@ -111,7 +111,7 @@ def describe_output(inv: Invocation) -> str:
         case "dir":
             return f"files -> {output.dest}"
         case "push":
-            return "push " + (", ".join(output.tags) or f"{output.dest} by digest")
+            return "push " + ", ".join(output.tags)
         case "load":
             return "load " + (", ".join(output.tags) or "(untagged)")
         case _:
