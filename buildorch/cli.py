@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from buildorch import __version__, console, history
+from buildorch import __version__, console, engine, history, workspace
 from buildorch.config import Options, load_options, profile_name_from
 from buildorch.detect import HostView, LiveHost, detect_host, load_snapshot, save_snapshot
 from buildorch.errors import (
@@ -32,9 +32,10 @@ from buildorch.errors import (
 from buildorch.executor import BuildReport, execute
 from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.plan import Plan
-from buildorch.planner import LOCAL_STRATEGIES, plan_build
+from buildorch.planner import LOCAL_STRATEGIES, plan_build, plan_run
 from buildorch.profiles import Profile, load_profiles, select_profile
-from buildorch.project import project_languages, read_project
+from buildorch.project import project_languages, read_project, survey_context
+from buildorch.runner import execute_run
 from buildorch.templates import write_init
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in buildorch, not in the user's input
@@ -81,6 +82,12 @@ def _build_inputs(parser: argparse.ArgumentParser) -> None:
         "--build-arg", action="append", dest="build_args", metavar="KEY=VALUE", default=None
     )
     parser.add_argument("--builder", help="the buildx builder to use (default: the current one)")
+    parser.add_argument(
+        "--sources",
+        choices=["auto", "direct", "mirror"],
+        help="read the context where it is, or from a mirror on a local disk "
+        "(default: auto, from the measured cost of the share)",
+    )
     parser.add_argument(
         "--use-template",
         action="store_true",
@@ -129,6 +136,47 @@ def build_parser() -> argparse.ArgumentParser:
     _common(build)
     _build_inputs(build)
     build.add_argument("--dry-run", action="store_true", help="plan and stop")
+
+    run = commands.add_parser(
+        "run",
+        help="run a command in a container on a copy of the sources (`-- make`)",
+        description="Run a command in a container of --image, working on the project's sources "
+        "in a named volume (copied in, only what changed), as `docker run -v $PWD:/src` would "
+        "without the slow bind mount. Results named by --collect come back to -o DIR.",
+    )
+    _common(run)
+    run.add_argument("-t", "--target", action="append", dest="targets", metavar="PLATFORM")
+    run.add_argument("--image", dest="run_image", help="the image to run the command in")
+    run.add_argument(
+        "--keep",
+        action="append",
+        metavar="PATH",
+        help="an output folder kept in a volume of its own between runs (default: target "
+        "for Rust, node_modules for Node)",
+    )
+    run.add_argument(
+        "--collect", action="append", metavar="PATH", help="copy PATH back after the command"
+    )
+    run.add_argument(
+        "-o", "--output", dest="output_dir", metavar="DIR", help="where --collect goes"
+    )
+    run.add_argument(
+        "--sources",
+        choices=["auto", "volume", "direct"],
+        help="copy the sources into a volume (default) or bind-mount the project itself",
+    )
+    run.add_argument("--dry-run", action="store_true", help="plan and stop")
+    run.add_argument(
+        "run_command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="what to run"
+    )
+
+    clean = commands.add_parser(
+        "clean", help="remove what buildorch keeps for a project (mirror, volumes)"
+    )
+    clean.add_argument("-C", "--project", type=Path, default=None, metavar="DIR")
+    clean.add_argument("--all", action="store_true", help="every project buildorch knows")
+    clean.add_argument("--json", action="store_true", help="print JSON for scripts")
+    clean.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -153,10 +201,13 @@ def _see_host(ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path)
 def _flags(ns: argparse.Namespace) -> dict[str, object]:
     """Only what the user typed: the cascade fills in the rest."""
     flags: dict[str, object] = {}
-    for key in ("dockerfile", "context", "build_target", "builder", "profile"):
+    for key in ("dockerfile", "context", "build_target", "builder", "profile", "sources"):
         if getattr(ns, key, None) is not None:
             flags[key] = getattr(ns, key)
-    for key in ("targets", "tags", "strategy", "build_args"):
+    for key in ("run_image",):
+        if getattr(ns, key, None) is not None:
+            flags[key] = getattr(ns, key)
+    for key in ("targets", "tags", "strategy", "build_args", "keep", "collect"):
         if getattr(ns, key, None):
             flags[key] = getattr(ns, key)
     if getattr(ns, "use_template", None):
@@ -185,7 +236,9 @@ def _prepare(
         use_template=options.use_template,
     )
     options = _with_measured_costs(options, project, env)
-    return seen, options, project, plan_build(seen.host, project, options)
+    state = workspace.state_path(env, project_dir)
+    mirror = str(workspace.mirror_dir(state)) if state is not None else None
+    return seen, options, project, plan_build(seen.host, project, options, mirror)
 
 
 def _with_measured_costs(
@@ -276,8 +329,9 @@ def cmd_build(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     _require_engine(seen.host, env)
     if not ns.json:
         console.plan(plan, project)
+    state = workspace.project_state(env, Path(project.dir)) if plan.mirror else None
     with console.LiveProgress(quiet=ns.json) as progress:
-        report = execute(plan, env, progress)
+        report = execute(plan, env, progress, listing=project.listing, state=state)
     _remember(plan, report, project, env)
     if ns.json:
         console.print_json({"plan": plan.to_json(), "report": report.to_json()})
@@ -330,7 +384,103 @@ def cmd_init(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
-_COMMANDS = {"doctor": cmd_doctor, "plan": cmd_plan, "build": cmd_build, "init": cmd_init}
+def cmd_run(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project_dir = (ns.project or Path.cwd()).absolute()
+    seen = _see_host(ns, env, project_dir)
+    options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=seen.profile)
+    command = tuple(ns.run_command[1:] if ns.run_command[:1] == ["--"] else ns.run_command)
+    project_id = workspace.project_id(project_dir)
+    context_dir = (project_dir / options.context).resolve()
+    plan = plan_run(
+        seen.host,
+        options,
+        command=command,
+        source_dir=str(context_dir),
+        project_id=project_id,
+        languages=project_languages(project_dir),
+    )
+    if ns.json and ns.dry_run:
+        console.print_json(plan.to_json())
+        return 0
+    if not ns.json:
+        console.run_plan(plan)
+    if ns.dry_run:
+        return 0
+    if ns.snapshot is not None:
+        raise ConfigError(
+            "a snapshot describes another host: buildorch cannot run on it",
+            fix="add --dry-run to see the plan, or drop --snapshot to run here",
+        )
+    _require_engine(seen.host, env)
+    survey = survey_context(context_dir, None, None, skip=tuple(p for p, _ in plan.keep))
+    state = workspace.project_state(env, project_dir)
+    report = execute_run(plan, survey.listing, state, project_id, env, console.RunOutput(ns.json))
+    if ns.json:
+        console.print_json({"plan": plan.to_json(), "report": report.to_json()})
+    else:
+        console.run_summary(plan, report)
+    if report.exit_code != 0:
+        raise BuildFailedError(
+            f"`{' '.join(command)}` exited with {report.exit_code}",
+            why="the command failed in the container; its output is above",
+            fix="fix the failure, then run again (only changed files are copied in)",
+        )
+    return 0
+
+
+def cmd_clean(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    known = workspace.known_projects(env)
+    if ns.all:
+        chosen = known
+    else:
+        project_dir = (ns.project or Path.cwd()).absolute()
+        chosen = {workspace.project_id(project_dir): project_dir}
+    removed: list[tuple[Path, list[str], int]] = []
+    up = _engine_up(env)
+    for project_id, project_dir in chosen.items():
+        state = workspace.state_path(env, project_dir)
+        volumes = engine.project_volumes(workspace.LABEL, project_id, env) if up else []
+        freed = 0
+        with (
+            workspace.locked(state, console.err.print)
+            if state is not None and state.is_dir()
+            else contextlib.nullcontext()
+        ):
+            engine.remove_volumes(volumes, env)
+            if state is not None and state.is_dir():
+                freed = workspace.remove_state(state)
+        if volumes or freed:
+            removed.append((project_dir, volumes, freed))
+    if ns.json:
+        console.print_json(
+            [{"project": str(p), "volumes": v, "freed_bytes": f} for p, v, f in removed]
+        )
+        return 0
+    if not removed:
+        console.out.print("nothing to remove: buildorch keeps nothing for this project")
+    for project_dir, volumes, freed in removed:
+        console.out.print(
+            f"removed for {project_dir}: its mirror and records ({freed / 1e6:.1f} MB); "
+            f"volumes: {', '.join(volumes) or 'none'}"
+        )
+    if not up:
+        console.err.print("[yellow]note:[/] the engine is not reachable: volumes were left")
+    return 0
+
+
+def _engine_up(env: Mapping[str, str]) -> bool:
+    probe = engine.probe_engine(env)
+    return probe.info_json is not None and '"ServerVersion"' in probe.info_json
+
+
+_COMMANDS = {
+    "doctor": cmd_doctor,
+    "plan": cmd_plan,
+    "build": cmd_build,
+    "init": cmd_init,
+    "run": cmd_run,
+    "clean": cmd_clean,
+}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:

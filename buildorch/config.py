@@ -10,13 +10,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, cast
 
 import yaml
 
 from buildorch.errors import ConfigError
-from buildorch.plan import OutputKind, Strategy
+from buildorch.plan import OutputKind, Sources, Strategy
 from buildorch.platforms import Platform, parse_targets
 from buildorch.profiles import Profile
 
@@ -36,6 +36,10 @@ _KEYS = {
     "builder": "BUILDORCH_BUILDER",
     "profile": "BUILDORCH_PROFILE",
     "use_template": "BUILDORCH_USE_TEMPLATE",
+    "sources": "BUILDORCH_SOURCES",
+    "run_image": "BUILDORCH_RUN_IMAGE",
+    "keep": "BUILDORCH_KEEP",
+    "collect": "BUILDORCH_COLLECT",
 }
 # read elsewhere (the CLI, the engine layer, the provisioning script and the tests)
 _OTHER_ENV = {
@@ -75,8 +79,18 @@ class Options:
     """Build with buildorch's template when the project's Dockerfile cannot cross-compile."""
     cost_origin: tuple[tuple[str, str], ...] = ()
     """(emulator, where its cost figure comes from) when not the profile: a measurement."""
-    sources: tuple[tuple[str, str], ...]
+    origins: tuple[tuple[str, str], ...]
     """(option, where its value came from): default, profile NAME, buildorch.yaml, env X, flag."""
+    sources: Sources | None = None
+    """How the build reaches the sources; None: the planner chooses."""
+    mirror_min_seconds: float = 1.0
+    """Mirror a slow share when reading the context from it would cost more than this."""
+    run_image: str | None = None
+    """`buildorch run`: the image the command runs in."""
+    keep: tuple[str, ...] | None = None
+    """`buildorch run`: output folders kept in volumes of their own; None: by language."""
+    collect: tuple[str, ...] = ()
+    """`buildorch run`: paths copied back to the output folder after the command."""
 
 
 def profile_name_from(
@@ -245,7 +259,12 @@ def _validate(
         cost_rosetta=profile.costs.rosetta,
         profile_notes=profile.notes,
         use_template=_boolean(merged.get("use_template", False), fail),
-        sources=tuple(sorted(origin.items())),
+        origins=tuple(sorted(origin.items())),
+        sources=_sources(merged.get("sources"), fail),
+        mirror_min_seconds=profile.thresholds.mirror_min_seconds,
+        run_image=_text(merged, "run_image", fail),
+        keep=None if merged.get("keep") is None else _paths(merged["keep"], "keep", fail),
+        collect=_paths(merged.get("collect", ()), "collect", fail),
     )
 
 
@@ -259,6 +278,45 @@ def _strategy(value: object, fail: Any, key: str = "strategy") -> Strategy | Non
         raise fail(
             key,
             f"`{value}` is not a strategy ({', '.join(names)})",
+            _did_you_mean(str(value), names),
+        ) from None
+
+
+def _text(merged: Mapping[str, Any], key: str, fail: Any) -> str | None:
+    value = merged.get(key)
+    if value is not None and not isinstance(value, str):
+        raise fail(key, f"got {value!r}", f"give `{key}` as a string")
+    return value
+
+
+def _paths(value: object, key: str, fail: Any) -> tuple[str, ...]:
+    """Paths inside the project, as `keep` and `collect` take them."""
+    items = [v for v in value.split(",") if v] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+        raise fail(key, f"got {value!r}", "give paths relative to the project, e.g. [target]")
+    cleaned = []
+    for item in items:
+        path = PurePosixPath(item)
+        if path.is_absolute() or ".." in path.parts or str(path) == ".":
+            raise fail(
+                key,
+                f"`{item}` is not a path inside the project",
+                "give it relative to the project, without `..`, e.g. `target` or `build/app`",
+            )
+        cleaned.append(str(path))
+    return tuple(cleaned)
+
+
+def _sources(value: object, fail: Any) -> Sources | None:
+    if value is None or value == "auto":
+        return None
+    try:
+        return Sources(str(value))
+    except ValueError:
+        names = ["auto", *(s.value for s in Sources)]
+        raise fail(
+            "sources",
+            f"`{value}` is not a way to reach the sources ({', '.join(names)})",
             _did_you_mean(str(value), names),
         ) from None
 

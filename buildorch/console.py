@@ -18,7 +18,8 @@ from rich.text import Text
 from buildorch.errors import BuildorchError
 from buildorch.executor import BuildReport, InvocationResult
 from buildorch.facts import HostFacts, ProjectFacts
-from buildorch.plan import Invocation, Plan
+from buildorch.plan import Invocation, Plan, RunPlan
+from buildorch.runner import RunReport
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
@@ -101,6 +102,13 @@ def plan(plan_: Plan, project: ProjectFacts) -> None:
     out.print(builds)
     if project.dockerfile is not None:
         out.print(f"[dim]Dockerfile: {escape(project.dockerfile.path)}[/]")
+    sources = plan_.steps[0].sources if plan_.steps else None
+    out.print(
+        f"[dim]sources: {sources}, context {project.context_files} files "
+        f"({project.context_bytes / 1e6:.1f} MB), listed in {project.context_walk_seconds:.2f}s"
+        + (f"; mirror {escape(plan_.mirror.path)}" if plan_.mirror else "")
+        + "[/]"
+    )
     for note in plan_.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
 
@@ -140,6 +148,10 @@ class LiveProgress:
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.__exit__(None, None, None)
+
+    def note(self, text: str) -> None:
+        if not self._quiet:
+            (self._live.console if self._live is not None else err).print(f"[dim]{escape(text)}[/]")
 
     def started(self, invocation: Invocation, strategies: str) -> None:
         self._current[invocation.label] = _Running(time.monotonic(), strategies)
@@ -203,6 +215,17 @@ def summary(report: BuildReport) -> None:
     table = Table(title="build summary", title_justify="left")
     for column in ("platform", "strategy", "time", "steps (cached)", "result", "output"):
         table.add_column(column, overflow="fold")
+    if report.mirror is not None:
+        m = report.mirror
+        table.add_row(
+            "all",
+            "mirror",
+            f"{m.seconds:.1f}s",
+            "",
+            "[green]ok[/]",
+            f"{m.copied} files copied ({m.copied_bytes / 1e6:.1f} MB), {m.removed} removed, "
+            f"{m.unchanged} unchanged",
+        )
     for r in report.results:
         table.add_row(
             ", ".join(r.platforms),
@@ -235,3 +258,52 @@ def summary(report: BuildReport) -> None:
             out.print(f"[dim]slowest steps of {r.label}:[/]")
             for name, seconds in r.slowest:
                 out.print(f"[dim]  {seconds:6.1f}s  {escape(name)}[/]", soft_wrap=True)
+
+
+def run_plan(plan_: RunPlan) -> None:
+    table = Table(
+        title=f"run on {plan_.platform}: [bold green]{plan_.sources}[/]"
+        + (f" (under {plan_.emulator})" if plan_.emulator else ""),
+        title_justify="left",
+    )
+    table.add_column("", width=12, no_wrap=True)
+    table.add_column("why", overflow="fold")
+    for reason in plan_.reasons:
+        table.add_row("[green]because[/]", escape(reason))
+    table.add_row("image", escape(plan_.image))
+    table.add_row("command", escape(" ".join(plan_.command)))
+    if plan_.volume:
+        table.add_row("volume", f"{escape(plan_.volume)} at {plan_.workdir}")
+    for path, volume in plan_.keep:
+        table.add_row("keeps", f"{escape(path)} in volume {escape(volume)}")
+    for path in plan_.collect:
+        table.add_row("collects", f"{escape(path)} -> {escape(plan_.output_dir or '')}")
+    out.print(table)
+
+
+class RunOutput:
+    """The command's own output goes to stdout as it comes; buildorch's notes to stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._quiet = quiet
+
+    def note(self, text: str) -> None:
+        if not self._quiet:
+            err.print(f"[dim]{escape(text)}[/]")
+
+    def output(self, text: str) -> None:
+        if not self._quiet:
+            print(text, flush=True)
+
+
+def run_summary(plan_: RunPlan, report: RunReport) -> None:
+    sync = (
+        f"copied {report.copied} changed files ({report.copied_bytes / 1e6:.1f} MB), removed "
+        f"{report.removed}, in {report.sync_seconds:.1f}s"
+        if plan_.volume
+        else "the project bind-mounted"
+    )
+    mark = "[green]ok[/]" if report.exit_code == 0 else f"[red]exit {report.exit_code}[/]"
+    out.print(f"run {mark}: sources {sync}; command {report.run_seconds:.1f}s")
+    if report.collected:
+        out.print(f"collected {', '.join(report.collected)} into {plan_.output_dir}")

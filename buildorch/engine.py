@@ -313,3 +313,95 @@ def _stop(pids: set[int], grace: float = 20.0) -> None:
     for pid in pending:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+# --- `buildorch run`: named volumes and a container working in them ---
+
+
+def ensure_volume(name: str, labels: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """Create the volume unless it exists; returns whether it was created."""
+    docker = client(env)
+    if docker.volume.exists(name):
+        return False
+    docker.volume.create(name, labels=dict(labels))
+    return True
+
+
+def project_volumes(label: str, value: str, env: Mapping[str, str]) -> list[str]:
+    """Names of the volumes carrying `label=value`."""
+    return [v.name for v in client(env).volume.list(filters={"label": f"{label}={value}"})]
+
+
+def remove_volumes(names: list[str], env: Mapping[str, str]) -> None:
+    if names:
+        client(env).volume.remove(list[Any](names))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContainerSpec:
+    image: str
+    platform: str
+    mounts: tuple[tuple[str, str], ...]
+    """(volume or host folder, path in the container)."""
+    workdir: str
+    command: tuple[str, ...]
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+    entrypoint: str | None = None
+
+
+def _create(spec: ContainerSpec, env: Mapping[str, str]) -> str:
+    container = client(env).container.create(
+        spec.image,
+        list(spec.command),
+        name=spec.name,
+        platform=spec.platform,
+        volumes=[(source, target) for source, target in spec.mounts],
+        workdir=spec.workdir,
+        labels=dict(spec.labels),
+        entrypoint=spec.entrypoint,
+        pull="missing",
+    )
+    return container.id
+
+
+def copy_into(spec: ContainerSpec, folder: Path, dest: str, env: Mapping[str, str]) -> None:
+    """Copy `folder`'s content to `dest` in a container that is created, never started (no
+    shell or tar needed in the image), so it lands in the volumes mounted there."""
+    docker = client(env)
+    container = _create(spec, env)
+    try:
+        docker.copy(f"{folder}/.", (container, dest))
+    finally:
+        docker.container.remove(container, force=True, volumes=False)
+
+
+def run_container(
+    spec: ContainerSpec,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None],
+    collect: Callable[[str], None] | None = None,
+) -> int:
+    """Run a container to its end, streaming its output; returns its exit code. `collect`
+    is called with the container's id after it stopped and before it is removed. On Ctrl-C
+    the container is stopped and removed before the KeyboardInterrupt goes on up."""
+    docker = client(env)
+    container = _create(spec, env)
+    try:
+        docker.container.start(container)
+        logs = docker.container.logs(container, follow=True, stream=True)
+        assert not isinstance(logs, str)
+        for _, chunk in logs:
+            for text in chunk.decode(errors="replace").splitlines():
+                on_line(text)
+        code = docker.container.wait(container)
+        if code == 0 and collect is not None:
+            collect(container)
+        return code
+    finally:
+        with contextlib.suppress(DockerException):
+            docker.container.remove(container, force=True, volumes=False)
+
+
+def copy_out(container: str, path: str, dest: Path, env: Mapping[str, str]) -> None:
+    client(env).copy((container, path), dest)

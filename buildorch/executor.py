@@ -16,12 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, assert_never
 
-from buildorch import engine
+from buildorch import engine, tree, workspace
 from buildorch.plan import Invocation, Plan
 
 
 class Progress(Protocol):
     """Where the executor reports what it is doing (the console, or nothing)."""
+
+    def note(self, text: str) -> None: ...
 
     def started(self, invocation: Invocation, strategies: str) -> None: ...
 
@@ -58,6 +60,7 @@ class BuildReport:
     results: tuple[InvocationResult, ...]
     merge: MergeResult | None
     seconds: float
+    mirror: tree.SyncReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,10 +95,42 @@ class BuildReport:
                 "sources": list(self.merge.sources),
                 "seconds": round(self.merge.seconds, 2),
             },
+            "mirror": None
+            if self.mirror is None
+            else {
+                "copied": self.mirror.copied,
+                "copied_bytes": self.mirror.copied_bytes,
+                "removed": self.mirror.removed,
+                "unchanged": self.mirror.unchanged,
+                "seconds": round(self.mirror.seconds, 2),
+            },
         }
 
 
-def execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildReport:
+def execute(
+    plan: Plan,
+    env: Mapping[str, str],
+    progress: Progress,
+    listing: tree.Listing | None = None,
+    state: Path | None = None,
+) -> BuildReport:
+    """Run the plan. With a mirror, hold the project's lock (`state`), bring the mirror in
+    step with `listing` (the context as read when planning) and build from it."""
+    if plan.mirror is None:
+        return _execute(plan, env, progress)
+    assert listing is not None and state is not None, "a mirrored plan needs its listing"
+    with workspace.locked(state, progress.note):
+        progress.note(f"bringing the mirror in step: {plan.mirror.path}")
+        synced = tree.sync(Path(plan.mirror.source), listing, Path(plan.mirror.path))
+        progress.note(
+            f"mirror: {synced.copied} copied, {synced.removed} removed, {synced.unchanged} "
+            f"unchanged ({synced.seconds:.1f} s)"
+        )
+        report = _execute(plan, env, progress)
+    return replace(report, mirror=synced, seconds=report.seconds + synced.seconds)
+
+
+def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildReport:
     """Run every invocation; stop at the first failed one (later ones would not be used)."""
     started = time.monotonic()
     strategies = {str(step.platform): step.strategy.value for step in plan.steps}
@@ -145,12 +180,12 @@ def _run(
     match out.kind:
         case "dir":
             assert out.dest is not None
-            with _staged_dir(Path(out.dest)) as staging:
+            with staged_dir(Path(out.dest)) as staging:
                 outcome = build(
                     replace(request, output=(("type", "local"), ("dest", str(staging))))
                 )
                 if outcome.ok:
-                    _publish(staging, Path(out.dest))
+                    publish(staging, Path(out.dest))
             where = out.dest
         case "push":
             outcome = build(replace(request, tags=out.tags, push=True))
@@ -179,7 +214,7 @@ def _run(
 
 
 @contextlib.contextmanager
-def _staged_dir(dest: Path) -> Iterator[Path]:
+def staged_dir(dest: Path) -> Iterator[Path]:
     """A private folder beside `dest` (same file system, so the final move is a rename)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.buildorch-", dir=dest.parent))
@@ -189,7 +224,7 @@ def _staged_dir(dest: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(staging: Path, dest: Path) -> None:
+def publish(staging: Path, dest: Path) -> None:
     """Move the staged files into `dest`, each entry by an atomic rename.
 
     Entries of `dest` that the build did not produce are left alone; one the build replaces is

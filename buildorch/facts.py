@@ -6,8 +6,10 @@ was inferred carries the reason it was inferred, so users can argue with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from buildorch.tree import Listing
 
 OsClass = Literal["macos", "wsl2", "wsl1", "linux", "windows"]
 ImageStore = Literal["classic", "containerd"]
@@ -171,6 +173,19 @@ class DockerfileFacts:
     """RUN steps in reached stages that run on the target platform (emulated when foreign)."""
     findings: tuple[str, ...] = ()
     """Things worth telling the user about this Dockerfile."""
+    context_reads: tuple[str, ...] | None = None
+    """The context paths COPY, ADD and bind mounts read; None: any of it (`COPY . .`)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HeavyTree:
+    """A folder the context sends that builds seldom need (.git, node_modules, target)."""
+
+    path: str
+    files: int
+    bytes: int
+    ignore_line: str
+    """The .dockerignore line that leaves it out."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -184,7 +199,13 @@ class ProjectFacts:
     template_hint: str | None = None
     """A template that would cross-compile a project whose Dockerfile cannot."""
     context_files: int = 0
+    """Files the build reads from the context, after .dockerignore."""
     context_bytes: int = 0
+    context_walk_seconds: float = 0.0
+    """How long listing them took (a parallel walk)."""
+    heavy: tuple[HeavyTree, ...] = ()
+    listing: Listing = field(default_factory=dict, compare=False, repr=False)
+    """Every entry the build reads, by path relative to the context (what a mirror holds)."""
 
     def to_json(self) -> dict[str, Any]:
         df = self.dockerfile
@@ -196,6 +217,11 @@ class ProjectFacts:
             "template_hint": self.template_hint,
             "context_files": self.context_files,
             "context_bytes": self.context_bytes,
+            "context_walk_seconds": round(self.context_walk_seconds, 3),
+            "heavy": [
+                {"path": h.path, "files": h.files, "bytes": h.bytes, "ignore_line": h.ignore_line}
+                for h in self.heavy
+            ],
             "dockerfile": None
             if df is None
             else {
@@ -204,6 +230,7 @@ class ProjectFacts:
                 "emulated_run_steps": df.emulated_run_steps,
                 "target_stage": df.target_stage,
                 "findings": list(df.findings),
+                "context_reads": None if df.context_reads is None else list(df.context_reads),
                 "stages": [
                     {
                         "index": s.index,

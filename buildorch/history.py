@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildorch.workspace import cache_root
+
 _KEEP = 500  # records kept: enough for many projects, small enough to read at every start
 
 
@@ -34,11 +36,8 @@ class Measured:
 
 def history_file(env: Mapping[str, str]) -> Path | None:
     """Where this user's measurements live; None when the environment names no home."""
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "buildorch" / "history.json"
-    if env.get("HOME"):
-        return Path(env["HOME"]) / ".cache" / "buildorch" / "history.json"
-    return None
+    root = cache_root(env)
+    return None if root is None else root / "history.json"
 
 
 def read(path: Path) -> list[dict[str, Any]]:

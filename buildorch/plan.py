@@ -24,8 +24,11 @@ class Strategy(StrEnum):
 
 class Sources(StrEnum):
     DIRECT = "direct"
+    """The build reads the project where it is."""
     MIRROR = "mirror"
+    """The build reads a copy of the project on a local disk, kept in step before each build."""
     VOLUME = "volume"
+    """`buildorch run`: the sources are copied into a named volume the container works in."""
 
 
 OutputKind = Literal["none", "load", "push", "dir"]
@@ -85,11 +88,21 @@ class Merge:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Mirror:
+    """Keep `path` (a local disk) equal to what the build reads of `source`, then build there."""
+
+    source: str
+    path: str
+    why: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
     steps: tuple[PlatformStep, ...]
     invocations: tuple[Invocation, ...]
     merge: Merge | None
     output: Output
+    mirror: Mirror | None = None
     notes: tuple[str, ...] = ()
     """Host-wide findings: slow share, Dockerfile findings, how builds were grouped and why."""
 
@@ -126,9 +139,50 @@ class Plan:
             if self.merge is None
             else {"tags": list(self.merge.tags), "sources": list(self.merge.sources)},
             "output": _output_json(self.output),
+            "mirror": None
+            if self.mirror is None
+            else {"source": self.mirror.source, "path": self.mirror.path, "why": self.mirror.why},
             "notes": list(self.notes),
         }
 
 
 def _output_json(output: Output) -> dict[str, Any]:
     return {"kind": output.kind, "tags": list(output.tags), "dest": output.dest}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunPlan:
+    """`buildorch run`: one command in a container of `image`, on the sources."""
+
+    platform: Platform
+    emulator: str | None
+    image: str
+    command: tuple[str, ...]
+    sources: Sources
+    """VOLUME: a copy in `volume`; DIRECT: the project itself, bind-mounted."""
+    source_dir: str
+    volume: str | None
+    keep: tuple[tuple[str, str], ...]
+    """(path under the sources, volume): build outputs kept between runs, apart from the
+    sources, so the host's own copies of them never overwrite the container's."""
+    collect: tuple[str, ...]
+    """Paths under the sources copied back to `output_dir` when the command succeeds."""
+    output_dir: str | None
+    reasons: tuple[str, ...]
+    workdir: str = "/src"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": str(self.platform),
+            "emulator": self.emulator,
+            "image": self.image,
+            "command": list(self.command),
+            "sources": self.sources.value,
+            "source_dir": self.source_dir,
+            "volume": self.volume,
+            "keep": [{"path": path, "volume": volume} for path, volume in self.keep],
+            "collect": list(self.collect),
+            "output_dir": self.output_dir,
+            "workdir": self.workdir,
+            "reasons": list(self.reasons),
+        }

@@ -7,6 +7,7 @@ docker. Every choice carries its reasons and every alternative the reason it los
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import assert_never
 
 from buildorch.config import Options
@@ -15,14 +16,25 @@ from buildorch.facts import BuilderFacts, HostFacts, ProjectFacts
 from buildorch.plan import (
     Invocation,
     Merge,
+    Mirror,
     Output,
     Plan,
     PlatformStep,
     Rejected,
+    RunPlan,
     Sources,
     Strategy,
 )
 from buildorch.platforms import Platform
+
+# `docker build`'s context walk through a share makes about this many round trips per file
+# (lstat, extended attributes, open, read, close): 11,766 files took 25.8 s on a FUSE share at
+# 336 us per stat (bench/slow_share.py)
+CONTEXT_TRIPS_PER_FILE = 6.5
+# a mirror's check keeps this many stats in flight at least (tree.WALK_THREADS is 32)
+MIRROR_OVERLAP = 8
+# a share nobody measured (a snapshot without the probe): osxfs and 9P cost about this
+ASSUMED_SHARE_STAT_US = 100.0
 
 # Strategies this version can carry out; the others are reported with why they were not used.
 LOCAL_STRATEGIES = (Strategy.NATIVE, Strategy.CROSS, Strategy.QEMU)
@@ -53,13 +65,24 @@ def engine_platform(host: HostFacts) -> Platform:
     return Platform("linux", host.docker.arch or host.arch)
 
 
-def plan_build(host: HostFacts, project: ProjectFacts, options: Options) -> Plan:
-    """The whole plan: one step per target, grouped into buildx invocations."""
+def plan_build(
+    host: HostFacts, project: ProjectFacts, options: Options, mirror_path: str | None = None
+) -> Plan:
+    """The whole plan: one step per target, grouped into buildx invocations. `mirror_path`
+    is where this project's mirror would live (None: nowhere to keep one)."""
     native = engine_platform(host)
     targets = options.targets or (native,)
-    steps = tuple(_plan_platform(p, native, host, project, options) for p in targets)
-    invocations, merge, grouping = _group(steps, host, project, options)
-    notes = [*grouping, *_source_notes(host)]
+    sources, source_reasons = _choose_sources(host, project, options, mirror_path)
+    mirror = (
+        Mirror(source=project.context, path=mirror_path, why=source_reasons[0])
+        if sources is Sources.MIRROR and mirror_path is not None
+        else None
+    )
+    steps = tuple(
+        _plan_platform(p, native, host, project, options, sources, source_reasons) for p in targets
+    )
+    invocations, merge, grouping = _group(steps, host, project, options, mirror)
+    notes = [*grouping, *_source_notes(host, sources), *_context_notes(project)]
     if project.template is not None:
         notes.append(project.template)
     if project.dockerfile is not None:
@@ -74,6 +97,7 @@ def plan_build(host: HostFacts, project: ProjectFacts, options: Options) -> Plan
         invocations=invocations,
         merge=merge,
         output=_requested_output(options),
+        mirror=mirror,
         notes=tuple(notes),
     )
 
@@ -84,6 +108,8 @@ def _plan_platform(
     host: HostFacts,
     project: ProjectFacts,
     options: Options,
+    sources: Sources,
+    source_reasons: tuple[str, ...],
 ) -> PlatformStep:
     candidates = [_evaluate(s, platform, native, host, project, options) for s in Strategy]
     usable = [c for c in candidates if c.cost is not None]
@@ -116,8 +142,8 @@ def _plan_platform(
     return PlatformStep(
         platform=platform,
         strategy=chosen.strategy,
-        sources=Sources.DIRECT,
-        reasons=(lead, chosen.why, *_sources_reasons(host)),
+        sources=sources,
+        reasons=(lead, chosen.why, *source_reasons),
         rejected=rejected,
         cost=chosen.cost,
         emulator=chosen.emulator,
@@ -259,23 +285,91 @@ def _fix_for(strategy: Strategy, usable: list[_Candidate]) -> str:
             assert_never(strategy)
 
 
-def _sources_reasons(host: HostFacts) -> tuple[str, ...]:
+def _choose_sources(
+    host: HostFacts, project: ProjectFacts, options: Options, mirror_path: str | None
+) -> tuple[Sources, tuple[str, ...]]:
+    """Read the context where it is, or from a mirror on a local disk (and why)."""
     source = host.source
-    if source.slow:
-        return (f"sources read directly from {source.fs}: {host.reason('source')}",)
-    return (f"sources read directly: {source.fs} is a fast local disk",)
-
-
-def _source_notes(host: HostFacts) -> list[str]:
-    source = host.source
+    stat_us = source.stat_us if source.stat_us is not None else ASSUMED_SHARE_STAT_US
+    through_share = project.context_files * CONTEXT_TRIPS_PER_FILE * stat_us / 1e6
+    checking = project.context_files * stat_us / MIRROR_OVERLAP / 1e6
+    figures = (
+        f"{project.context_files} files x {CONTEXT_TRIPS_PER_FILE:g} round trips x "
+        f"{stat_us:g} us = about {through_share:.1f} s per build through the share"
+    )
+    if options.sources is Sources.VOLUME:
+        raise PlanError(
+            "a build cannot read its sources from a volume",
+            why="`docker build` sends the context from this machine; volumes are for "
+            "`buildorch run`, where a container works on the sources",
+            fix="use --sources mirror (a copy on a local disk) or --sources direct",
+        )
+    if options.sources is Sources.MIRROR and mirror_path is None:
+        raise PlanError(
+            "no folder to keep a mirror in",
+            why="neither XDG_CACHE_HOME nor HOME is set",
+            fix="set HOME (or XDG_CACHE_HOME) to a folder on a local disk",
+        )
+    if options.sources is not None:
+        what = (
+            f"sources mirrored to {mirror_path}, as asked"
+            if options.sources is Sources.MIRROR
+            else f"sources read where they are ({source.fs}), as asked"
+        )
+        return options.sources, (what,)
     if not source.slow:
+        desktop = (
+            "; Docker Desktop's file sharing slows bind mounts (`buildorch run` copies into a "
+            "volume), not the context, which the CLI reads here"
+            if host.docker.desktop
+            else ""
+        )
+        return Sources.DIRECT, (f"sources read where they are: {source.fs} is fast{desktop}",)
+    if through_share < options.mirror_min_seconds or mirror_path is None:
+        why = (
+            f"under the profile's {options.mirror_min_seconds:g} s threshold for a mirror"
+            if mirror_path is not None
+            else "but there is no folder to keep a mirror in (set HOME)"
+        )
+        return Sources.DIRECT, (
+            f"sources read where they are, although {source.fs} is a slow share: {figures}, {why}",
+        )
+    return Sources.MIRROR, (
+        f"sources mirrored to a local disk: {source.fs} is a slow share ({host.reason('source')})"
+        f"; {figures}; a mirror is copied once, then each build checks the files with "
+        f"{MIRROR_OVERLAP} or more stats in flight (about {checking:.1f} s) and copies only "
+        "what changed",
+    )
+
+
+def _source_notes(host: HostFacts, sources: Sources) -> list[str]:
+    source = host.source
+    if not source.slow or sources is Sources.MIRROR:
         return []
     figure = f", {source.stat_us:g} us per stat" if source.stat_us is not None else ""
     return [
         f"the project sits on a slow share ({source.fs}{figure}): every file the build "
         "context sends is a round trip to the host; on WSL2 keep the project in the Linux "
-        "file system (~/src) rather than /mnt/c"
+        "file system (~/src) rather than /mnt/c, or build with --sources mirror"
     ]
+
+
+def _context_notes(project: ProjectFacts) -> list[str]:
+    """Large folders the context sends that builds seldom need, with the line that drops them."""
+    return [
+        f"the context sends {heavy.path}/ ({heavy.files} files, {_size(heavy.bytes)}), which "
+        f"builds seldom need: add `{heavy.ignore_line}` to .dockerignore"
+        for heavy in project.heavy
+    ]
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 def _multi_platform_builds(host: HostFacts, options: Options) -> tuple[bool, str]:
@@ -309,15 +403,22 @@ def _group(
     host: HostFacts,
     project: ProjectFacts,
     options: Options,
+    mirror: Mirror | None,
 ) -> tuple[tuple[Invocation, ...], Merge | None, list[str]]:
     assert project.dockerfile is not None
     requested = _requested_output(options)
+    context, dockerfile = project.context, project.dockerfile.path
+    if mirror is not None:
+        context = mirror.path
+        inside = PurePosixPath(dockerfile)
+        if inside.is_relative_to(project.context):
+            dockerfile = str(PurePosixPath(mirror.path) / inside.relative_to(project.context))
 
     def invocation(platforms: tuple[Platform, ...], output: Output, label: str) -> Invocation:
         return Invocation(
             platforms=platforms,
-            context=project.context,
-            dockerfile=project.dockerfile.path if project.dockerfile else "Dockerfile",
+            context=context,
+            dockerfile=dockerfile,
             build_target=options.build_target,
             build_args=options.build_args,
             builder=options.builder,
@@ -385,3 +486,119 @@ def _platform_tag(tag: str, platform: Platform) -> str:
         version = last.split(":", 1)[1]
         repository = name[: len(name) - len(last)] + last.split(":", 1)[0]
     return f"{repository}:{version}-{platform.slug}"
+
+
+# output folders a language's tools fill, kept in volumes of their own by `buildorch run`
+KEEP_BY_LANGUAGE = {"rust": ("target",), "node": ("node_modules",), "python": (".venv",)}
+
+
+def plan_run(
+    host: HostFacts,
+    options: Options,
+    *,
+    command: tuple[str, ...],
+    source_dir: str,
+    project_id: str,
+    languages: tuple[str, ...],
+) -> RunPlan:
+    """`buildorch run`: where the command runs and how it reaches the sources. Pure."""
+    if not command:
+        raise PlanError(
+            "no command to run",
+            why="`buildorch run` runs a command in a container on the project's sources",
+            fix="put it after `--`, e.g. `buildorch run --target arm64 -- make`",
+        )
+    if options.run_image is None:
+        raise PlanError(
+            "no image to run the command in",
+            why="`buildorch run` needs the image the project builds with",
+            fix="pass --image IMAGE, or set `run_image:` in buildorch.yaml",
+        )
+    if len(options.targets) > 1:
+        raise PlanError(
+            "`buildorch run` runs on one platform at a time",
+            why=f"{len(options.targets)} targets were given",
+            fix="pass one --target, and run again for the next",
+        )
+    native = engine_platform(host)
+    platform = options.targets[0] if options.targets else native
+    emulation = host.emulation_for(str(platform))
+    if platform == native or emulation == "native":
+        emulator = None
+        where = f"{platform} is the engine's own platform: the command runs natively"
+    elif emulation in ("qemu", "rosetta"):
+        emulator = emulation
+        where = (
+            f"the command runs on {platform} under {emulation}; commands that compile are "
+            "much faster cross-compiled, with `buildorch build` and a cross-capable Dockerfile"
+        )
+    else:
+        raise PlanError(
+            f"nothing here can run {platform} programs",
+            why=host.reason("emulation") or f"no emulator is registered for {platform}",
+            fix=_QEMU_FIX,
+        )
+    volume = f"buildorch-{project_id}-{platform.slug}"
+    keep_paths = options.keep if options.keep is not None else _default_keep(languages)
+    sources, why = _run_sources(host, options)
+    if sources is Sources.DIRECT:
+        keep_paths = ()
+    if options.collect and options.output_dir is None:
+        raise PlanError(
+            "--collect needs a folder to copy the results to",
+            why="buildorch never writes into the project's sources",
+            fix="add -o DIR (or `output: {dir: PATH}` in buildorch.yaml)",
+        )
+    return RunPlan(
+        platform=platform,
+        emulator=emulator,
+        image=options.run_image,
+        command=command,
+        sources=sources,
+        source_dir=source_dir,
+        volume=volume if sources is Sources.VOLUME else None,
+        keep=tuple((path, f"{volume}-{_volume_slug(path)}") for path in keep_paths),
+        collect=options.collect,
+        output_dir=options.output_dir,
+        reasons=(where, why),
+    )
+
+
+def _default_keep(languages: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(path for lang in languages for path in KEEP_BY_LANGUAGE.get(lang, ()))
+
+
+def _volume_slug(path: str) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in path).strip("-.") or "out"
+
+
+def _run_sources(host: HostFacts, options: Options) -> tuple[Sources, str]:
+    source = host.source
+    if options.sources is Sources.MIRROR:
+        raise PlanError(
+            "`buildorch run` works in a volume, not a mirror",
+            why="a mirror is what `docker build` reads its context from",
+            fix="use --sources volume (the default) or --sources direct",
+        )
+    if options.sources is Sources.DIRECT:
+        return Sources.DIRECT, (
+            "the project is bind-mounted as asked (--sources direct): the command works in "
+            "it, and what it writes lands in it"
+        )
+    if source.slow:
+        figure = f" ({source.stat_us:g} us per stat)" if source.stat_us is not None else ""
+        why = (
+            f"{source.fs} is a slow share{figure}: every stat and open of the command's tools "
+            "would be a round trip to the host; a volume lives on the engine's own disk"
+        )
+    elif host.docker.desktop:
+        why = (
+            "Docker Desktop bind mounts cross the VM's file sharing (VirtioFS, gRPC-FUSE): "
+            "every stat and open a round trip; a volume lives inside the VM"
+        )
+    else:
+        why = (
+            "the command writes where it works: in a volume it cannot touch the sources, and "
+            "the volume sits on the engine's own disk"
+        )
+    return Sources.VOLUME, f"sources copied into a volume (only what changed): {why}"

@@ -34,6 +34,9 @@ class Match(_Strict):
 class Thresholds(_Strict):
     slow_stat_us: float = Field(gt=0)
     """Median µs per stat above which the sources count as a slow share."""
+    mirror_min_seconds: float = Field(default=1.0, gt=0)
+    """Mirror a slow share when reading the build context from it would cost more than this
+    many seconds per build (a mirror costs a copy once and a parallel walk per build)."""
 
 
 class Costs(_Strict):

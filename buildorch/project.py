@@ -8,22 +8,27 @@ reaches run on the target platform, under an emulator when the target is foreign
 
 from __future__ import annotations
 
+import fnmatch
 import io
+import json
 import os
 import re
+import shlex
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dockerfile_parse import DockerfileParser
 
 from buildorch.errors import ProjectError
-from buildorch.facts import DockerfileFacts, ProjectFacts, StageFacts
+from buildorch.facts import DockerfileFacts, HeavyTree, ProjectFacts, StageFacts
 from buildorch.templates import template_for
+from buildorch.tree import Entry, walk
 
 _BUILD_PLATFORM = re.compile(r"^\$\{?BUILDPLATFORM\}?$")
 _TARGET_ARGS = re.compile(r"\$\{?TARGET(PLATFORM|ARCH|OS|VARIANT)\b")
 _TARGET_ARG_DECL = re.compile(r"^TARGET(PLATFORM|ARCH|OS|VARIANT)\b")
-_MAX_CONTEXT_FILES = 200_000
 
 _MANIFESTS = {
     "Cargo.toml": "rust",
@@ -92,7 +97,7 @@ def read_project(
             )
         else:
             hint = fitting.name
-    files, size = _context_size(context_dir)
+    survey = survey_context(context_dir, Path(facts.path), facts.context_reads)
     return ProjectFacts(
         dir=str(project_dir),
         context=str(context_dir),
@@ -100,8 +105,11 @@ def read_project(
         languages=languages,
         template=used,
         template_hint=hint,
-        context_files=files,
-        context_bytes=size,
+        context_files=survey.files,
+        context_bytes=survey.bytes,
+        context_walk_seconds=survey.seconds,
+        heavy=survey.heavy,
+        listing=survey.listing,
     )
 
 
@@ -158,6 +166,7 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
         cross_capable=cross,
         emulated_run_steps=emulated,
         findings=tuple(findings),
+        context_reads=_context_reads(structure, reached),
     )
 
 
@@ -349,27 +358,155 @@ def project_languages(project_dir: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _context_size(context_dir: Path) -> tuple[int, int]:
-    """Files and bytes `docker build` would send, after .dockerignore, bounded."""
-    ignore = DockerIgnore.read(context_dir)
-    files = size = 0
-    pending = [context_dir]
-    while pending and files < _MAX_CONTEXT_FILES:
-        folder = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
+def _context_reads(structure: list[dict[str, Any]], reached: set[int]) -> tuple[str, ...] | None:
+    """The context paths the reached stages read (COPY, ADD, RUN bind mounts), as BuildKit
+    sends only those; None when any path may be read (`COPY . .`, a variable in a path)."""
+    reads: list[str] = []
+    stage = -1
+    for instruction in structure:
+        kind, value = instruction["instruction"], instruction["value"]
+        if kind == "FROM":
+            stage += 1
+        if stage not in reached:
             continue
-        for entry in entries:
-            relative = Path(entry.path).relative_to(context_dir).as_posix()
-            if ignore.excludes(relative):
+        if kind in ("COPY", "ADD"):
+            words = _words(value)
+            flags = [w for w in words if w.startswith("--")]
+            sources = [w for w in words if not w.startswith("--")][:-1]
+            if any(f.startswith("--from") for f in flags) or value.lstrip().startswith("<<"):
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-            else:
-                files += 1
-                size += entry.stat(follow_symlinks=False).st_size
-    return files, size
+            reads.extend(w for w in sources if not re.match(r"^[a-z+]+://|^git@", w))
+        elif kind == "RUN":
+            for mount in re.findall(r"--mount=(\S+)", value):
+                options = dict(item.partition("=")[::2] for item in mount.split(","))
+                if options.get("type") == "bind" and "from" not in options:
+                    reads.append(options.get("source") or options.get("src") or ".")
+    cleaned = [os.path.normpath(r.strip("/")) for r in reads]
+    if any(r in (".", "") or "$" in r for r in cleaned):
+        return None
+    return tuple(dict.fromkeys(cleaned))
+
+
+def _words(value: str) -> list[str]:
+    if value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list):
+            return [str(item) for item in parsed]
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return value.split()
+
+
+# folders builds seldom need, which `COPY . .` sends anyway (and their .dockerignore lines)
+HEAVY_NAMES = (
+    ".git",
+    "node_modules",
+    "target",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".gradle",
+    ".terraform",
+)
+_HEAVY_MIN_FILES = 50
+_HEAVY_MIN_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSurvey:
+    files: int
+    bytes: int
+    seconds: float
+    heavy: tuple[HeavyTree, ...]
+    listing: dict[str, Entry]
+
+
+def survey_context(
+    context_dir: Path,
+    dockerfile: Path | None,
+    reads: tuple[str, ...] | None,
+    skip: tuple[str, ...] = (),
+) -> ContextSurvey:
+    """What the build reads from the context: walked in parallel (a slow share's round trips
+    overlap), after .dockerignore and outside the paths no COPY names (and `skip`)."""
+    ignore = DockerIgnore.read(context_dir)
+    scope = ReadScope(reads)
+    always = {".dockerignore"}
+    if dockerfile is not None and dockerfile.is_relative_to(context_dir):
+        always.add(dockerfile.relative_to(context_dir).as_posix())
+
+    def keep(relative: str, is_dir: bool) -> bool:
+        if relative in skip:
+            return False
+        if relative in always:
+            return True
+        if is_dir:
+            return not ignore.prunes(relative) and scope.may_hold(relative)
+        return not ignore.excludes(relative) and scope.reads(relative)
+
+    began = time.monotonic()
+    listing = walk(context_dir, keep)
+    seconds = time.monotonic() - began
+    sizes: dict[str, list[int]] = {}
+    files = size = 0
+    for relative, entry in listing.items():
+        if entry.kind == "dir":
+            continue
+        files += 1
+        size += entry.size
+        parts = relative.split("/")
+        for depth, part in enumerate(parts[:-1]):
+            if part in HEAVY_NAMES:
+                tally = sizes.setdefault("/".join(parts[: depth + 1]), [0, 0])
+                tally[0] += 1
+                tally[1] += entry.size
+                break
+    heavy = tuple(
+        HeavyTree(
+            path=path,
+            files=count,
+            bytes=total,
+            ignore_line=path if "/" not in path else f"**/{path.rsplit('/', 1)[1]}",
+        )
+        for path, (count, total) in sorted(sizes.items(), key=lambda item: -item[1][1])
+        if count >= _HEAVY_MIN_FILES or total >= _HEAVY_MIN_BYTES
+    )
+    return ContextSurvey(files=files, bytes=size, seconds=seconds, heavy=heavy, listing=listing)
+
+
+class ReadScope:
+    """Which context paths COPY and ADD name (globs as Docker matches them)."""
+
+    def __init__(self, reads: tuple[str, ...] | None) -> None:
+        self._patterns = None if reads is None else [r.split("/") for r in reads]
+
+    def reads(self, relative: str) -> bool:
+        """A file the build may read: named, or inside a named folder."""
+        if self._patterns is None:
+            return True
+        parts = relative.split("/")
+        return any(
+            len(parts) >= len(p) and all(map(fnmatch.fnmatchcase, parts[: len(p)], p))
+            for p in self._patterns
+        )
+
+    def may_hold(self, relative: str) -> bool:
+        """A folder that is named, inside a named one, or on the way to one."""
+        if self.reads(relative):
+            return True
+        assert self._patterns is not None
+        parts = relative.split("/")
+        return any(
+            len(parts) < len(p) and all(map(fnmatch.fnmatchcase, parts, p[: len(parts)]))
+            for p in self._patterns
+        )
 
 
 class DockerIgnore:
@@ -396,6 +533,10 @@ class DockerIgnore:
             pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
             patterns.append((negate, re.compile(_translate(pattern))))
         return cls(patterns)
+
+    def prunes(self, relative: str) -> bool:
+        """A folder whose whole content is excluded: no `!` line can bring any of it back."""
+        return self.excludes(relative) and not any(negate for negate, _ in self._patterns)
 
     def excludes(self, relative: str) -> bool:
         excluded = False

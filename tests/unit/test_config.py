@@ -37,8 +37,8 @@ def test_defaults_and_profile(tmp_path: Path, profile: Profile) -> None:
     assert opts.context == "."
     assert opts.prefer == profile.prefer
     assert opts.cost_qemu == profile.costs.qemu
-    assert dict(opts.sources)["prefer"] == "profile linux-amd64"
-    assert dict(opts.sources)["output"] == "default"
+    assert dict(opts.origins)["prefer"] == "profile linux-amd64"
+    assert dict(opts.origins)["output"] == "default"
 
 
 def test_each_layer_wins_over_the_one_below(tmp_path: Path, profile: Profile) -> None:
@@ -49,20 +49,20 @@ def test_each_layer_wins_over_the_one_below(tmp_path: Path, profile: Profile) ->
     from_file = load_options(project_dir=tmp_path, flags={}, env={}, profile=profile)
     assert [str(t) for t in from_file.targets] == ["linux/arm64"]
     assert from_file.prefer == (Strategy.QEMU, Strategy.CROSS)
-    assert dict(from_file.sources)["targets"] == "buildorch.yaml"
+    assert dict(from_file.origins)["targets"] == "buildorch.yaml"
 
     env = {"BUILDORCH_TARGETS": "amd64,arm64", "BUILDORCH_DOCKERFILE": "Dockerfile.b"}
     from_env = load_options(project_dir=tmp_path, flags={}, env=env, profile=profile)
     assert [str(t) for t in from_env.targets] == ["linux/amd64", "linux/arm64"]
     assert from_env.dockerfile == "Dockerfile.b"
     assert from_env.tags == ("app:yaml",)
-    assert dict(from_env.sources)["targets"] == "env BUILDORCH_TARGETS"
+    assert dict(from_env.origins)["targets"] == "env BUILDORCH_TARGETS"
 
     flags: dict[str, object] = {"targets": ["arm/v7"], "dockerfile": "Dockerfile.c"}
     from_flags = load_options(project_dir=tmp_path, flags=flags, env=env, profile=profile)
     assert [str(t) for t in from_flags.targets] == ["linux/arm/v7"]
     assert from_flags.dockerfile == "Dockerfile.c"
-    assert dict(from_flags.sources)["dockerfile"] == "flag"
+    assert dict(from_flags.origins)["dockerfile"] == "flag"
 
 
 def test_output_forms(tmp_path: Path, profile: Profile) -> None:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.executor import _publish, _staged_dir
+from buildorch.executor import publish, staged_dir
 
 
 def _stage(tmp_path: Path, dest: Path, files: dict[str, str]) -> None:
-    with _staged_dir(dest) as staging:
+    with staged_dir(dest) as staging:
         for name, text in files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_text(text)
-        _publish(staging, dest)
+        publish(staging, dest)
 
 
 def test_new_folder_is_moved_into_place(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_failed_build_leaves_the_destination_untouched(tmp_path: Path) -> None:
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "hello").write_text("old")
-    with pytest.raises(KeyboardInterrupt), _staged_dir(dest) as staging:
+    with pytest.raises(KeyboardInterrupt), staged_dir(dest) as staging:
         (staging / "hello").write_text("half")
         raise KeyboardInterrupt
     assert (dest / "hello").read_text() == "old"

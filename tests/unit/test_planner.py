@@ -17,13 +17,14 @@ from buildorch.facts import (
     DockerFacts,
     DockerfileFacts,
     EmulationFact,
+    HeavyTree,
     HostFacts,
     ProjectFacts,
     SourceFacts,
     StageFacts,
 )
-from buildorch.plan import Strategy
-from buildorch.planner import plan_build
+from buildorch.plan import RunPlan, Sources, Strategy
+from buildorch.planner import plan_build, plan_run
 from buildorch.platforms import parse_targets
 
 
@@ -129,7 +130,7 @@ def options(targets: tuple[str, ...] = ("arm64",), **changes: Any) -> Options:
         cost_rosetta=1.6,
         profile_notes=(),
         use_template=False,
-        sources=(),
+        origins=(),
     )
     return dataclasses.replace(base, **changes)
 
@@ -286,3 +287,117 @@ def test_platform_tags_keep_the_registry_port(tag: str, expected: str) -> None:
         options(("arm64", "amd64"), output="load", tags=(tag,)),
     )
     assert plan.invocations[0].output.tags == (expected,)
+
+
+# --- how the build reaches the sources ---
+
+
+def test_slow_share_with_many_files_is_mirrored() -> None:
+    facts = dataclasses.replace(project(cross=True), context_files=10_000)
+    plan = plan_build(host(slow=True), facts, options(), "/cache/mirror")
+    assert plan.mirror is not None
+    assert plan.mirror.path == "/cache/mirror"
+    assert {step.sources.value for step in plan.steps} == {"mirror"}
+    # 10,000 files x 6.5 trips x 120 us: what reading them through the share would cost
+    assert "about 7.8 s per build through the share" in plan.steps[0].reasons[2]
+    assert plan.invocations[0].context == "/cache/mirror"
+    assert plan.invocations[0].dockerfile == "/cache/mirror/Dockerfile"
+    assert not any("slow share" in note for note in plan.notes)
+
+
+def test_slow_share_with_few_files_is_read_directly() -> None:
+    facts = dataclasses.replace(project(cross=True), context_files=40)
+    plan = plan_build(host(slow=True), facts, options(), "/cache/mirror")
+    assert plan.mirror is None
+    assert plan.steps[0].sources.value == "direct"
+    assert "under the profile's 1 s threshold" in plan.steps[0].reasons[2]
+    assert plan.invocations[0].context == "/src/app"
+
+
+def test_fast_disk_is_read_directly_and_mirror_can_be_forced() -> None:
+    facts = dataclasses.replace(project(cross=True), context_files=10_000)
+    assert plan_build(host(), facts, options(), "/cache/mirror").mirror is None
+    forced = plan_build(host(), facts, options(sources=Sources.MIRROR), "/cache/mirror")
+    assert forced.mirror is not None
+    assert "as asked" in forced.steps[0].reasons[2]
+
+
+def test_a_build_cannot_read_a_volume() -> None:
+    with pytest.raises(PlanError, match="cannot read its sources from a volume"):
+        plan_build(host(), project(cross=True), options(sources=Sources.VOLUME))
+
+
+def test_mirror_needs_a_home() -> None:
+    with pytest.raises(PlanError, match="no folder to keep a mirror in"):
+        plan_build(host(), project(cross=True), options(sources=Sources.MIRROR), None)
+
+
+def test_heavy_folders_are_reported_with_the_ignore_line() -> None:
+    heavy = HeavyTree(path="web/node_modules", files=4000, bytes=52_300_000, ignore_line="x")
+    facts = dataclasses.replace(project(cross=True), heavy=(heavy,))
+    plan = plan_build(host(), facts, options())
+    assert any(
+        "web/node_modules/ (4000 files, 52.3 MB)" in note and "add `x`" in note
+        for note in plan.notes
+    )
+
+
+# --- buildorch run ---
+
+
+def run_plan(hosted: HostFacts | None = None, **changes: Any) -> RunPlan:
+    return plan_run(
+        hosted or host(),
+        options(run_image="debian:bookworm", **changes),
+        command=("make", "-j2"),
+        source_dir="/src/app",
+        project_id="app-123",
+        languages=("rust", "c"),
+    )
+
+
+def test_run_copies_sources_into_a_volume_per_platform() -> None:
+    plan = run_plan(host(emulation=QEMU_ARM64))
+    assert plan.sources.value == "volume"
+    assert plan.volume == "buildorch-app-123-linux-arm64"
+    assert plan.emulator == "qemu"
+    assert plan.keep == (("target", "buildorch-app-123-linux-arm64-target"),)
+    assert "cannot touch the sources" in plan.reasons[1]
+
+
+def test_run_on_a_slow_share_says_so() -> None:
+    plan = run_plan(host(slow=True), targets=())
+    assert "9p is a slow share (120 us per stat)" in plan.reasons[1]
+    assert plan.emulator is None
+
+
+def test_run_direct_binds_the_project_and_keeps_nothing_apart() -> None:
+    plan = run_plan(host(), targets=(), sources=Sources.DIRECT, keep=("target",))
+    assert plan.volume is None
+    assert plan.keep == ()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"run_image": None}, "no image to run the command in"),
+        ({"targets": parse_targets(["arm64", "amd64"])}, "one platform at a time"),
+        ({"collect": ("build/app",)}, "--collect needs a folder"),
+        ({"sources": Sources.MIRROR}, "works in a volume, not a mirror"),
+    ],
+)
+def test_run_refuses_what_it_cannot_do(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(PlanError, match=message):
+        plan_run(
+            host(emulation=QEMU_ARM64),
+            dataclasses.replace(options(run_image="img"), **changes),
+            command=("make",),
+            source_dir="/src/app",
+            project_id="app-123",
+            languages=(),
+        )
+
+
+def test_run_without_an_emulator_for_the_target_fails() -> None:
+    with pytest.raises(PlanError, match="nothing here can run linux/arm64 programs"):
+        run_plan(host())

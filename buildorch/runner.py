@@ -1,0 +1,189 @@
+"""Carry out a run plan: bring the project's volume in step, run the command, bring back the
+results. Decides nothing.
+
+The volume holds a copy of the sources plus whatever the command wrote next to them, so
+in-tree builds stay incremental. What buildorch last copied in is recorded beside the
+project's mirror (`volumes/NAME.json`); a run copies only what changed since, and removes
+what the sources no longer have. The record is written after the copy, so an interrupted run
+leaves a record that is old, never one that claims too much: the next run copies again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from buildorch import engine, tree, workspace
+from buildorch.executor import publish, staged_dir
+from buildorch.plan import RunPlan, Sources
+
+# `rm` takes this many paths per call, well inside any argument limit
+_REMOVE_BATCH = 500
+
+
+class RunProgress(Protocol):
+    def note(self, text: str) -> None: ...
+
+    def output(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunReport:
+    exit_code: int
+    copied: int
+    copied_bytes: int
+    removed: int
+    sync_seconds: float
+    run_seconds: float
+    collected: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "exit_code": self.exit_code,
+            "copied": self.copied,
+            "copied_bytes": self.copied_bytes,
+            "removed": self.removed,
+            "sync_seconds": round(self.sync_seconds, 2),
+            "run_seconds": round(self.run_seconds, 2),
+            "collected": list(self.collected),
+        }
+
+
+def execute_run(
+    plan: RunPlan,
+    listing: tree.Listing,
+    state: Path,
+    project_id: str,
+    env: Mapping[str, str],
+    progress: RunProgress,
+) -> RunReport:
+    labels = {workspace.LABEL: project_id}
+    mounts: list[tuple[str, str]] = []
+    copied = removed = copied_bytes = 0
+    began = time.monotonic()
+    with workspace.locked(state, progress.note):
+        if plan.sources is Sources.VOLUME:
+            assert plan.volume is not None
+            copied, copied_bytes, removed = _fill_volume(
+                plan, listing, state, labels, env, progress
+            )
+            mounts.append((plan.volume, plan.workdir))
+        else:
+            mounts.append((plan.source_dir, plan.workdir))
+        for path, volume in plan.keep:
+            engine.ensure_volume(volume, labels, env)
+            mounts.append((volume, f"{plan.workdir}/{path}"))
+        synced = time.monotonic()
+        progress.note(f"running {' '.join(plan.command)} on {plan.platform} in {plan.image}")
+        collected: list[str] = []
+        with contextlib.ExitStack() as stack:
+            staging = (
+                stack.enter_context(staged_dir(Path(plan.output_dir)))
+                if plan.collect and plan.output_dir
+                else None
+            )
+
+            def collect(container: str) -> None:
+                assert staging is not None
+                for path in plan.collect:
+                    dest = staging / Path(path).parent
+                    dest.mkdir(parents=True, exist_ok=True)
+                    engine.copy_out(container, f"{plan.workdir}/{path}", dest, env)
+                    collected.append(path)
+
+            code = engine.run_container(
+                engine.ContainerSpec(
+                    image=plan.image,
+                    platform=str(plan.platform),
+                    mounts=tuple(mounts),
+                    workdir=plan.workdir,
+                    command=plan.command,
+                    name=f"buildorch-run-{project_id}-{time.time_ns() % 10**9}",
+                    labels=tuple(labels.items()),
+                ),
+                env,
+                progress.output,
+                collect if staging is not None else None,
+            )
+            if code == 0 and staging is not None and plan.output_dir is not None:
+                publish(staging, Path(plan.output_dir))
+    return RunReport(
+        exit_code=code,
+        copied=copied,
+        copied_bytes=copied_bytes,
+        removed=removed,
+        sync_seconds=synced - began,
+        run_seconds=time.monotonic() - synced,
+        collected=tuple(collected),
+    )
+
+
+def _fill_volume(
+    plan: RunPlan,
+    listing: tree.Listing,
+    state: Path,
+    labels: Mapping[str, str],
+    env: Mapping[str, str],
+    progress: RunProgress,
+) -> tuple[int, int, int]:
+    """Copy into the volume what changed since the last run; remove what the sources lost."""
+    assert plan.volume is not None
+    record = state / "volumes" / f"{plan.volume}.json"
+    # a new volume (or one removed behind buildorch's back) holds nothing, whatever the record
+    had = {} if engine.ensure_volume(plan.volume, labels, env) else _read_record(record)
+    changed = [
+        rel
+        for rel, entry in listing.items()
+        if entry.kind != "dir" and (rel not in had or not had[rel].same_as(entry))
+    ]
+    gone = sorted(rel for rel in had if rel not in listing)
+    spec = engine.ContainerSpec(
+        image=plan.image,
+        platform=str(plan.platform),
+        mounts=((plan.volume, plan.workdir),),
+        workdir=plan.workdir,
+        command=(),
+        name=f"buildorch-fill-{plan.volume}-{time.time_ns() % 10**9}",
+        labels=tuple(labels.items()),
+    )
+    for start in range(0, len(gone), _REMOVE_BATCH):
+        batch = tuple(f"{plan.workdir}/{rel}" for rel in gone[start : start + _REMOVE_BATCH])
+        engine.run_container(
+            replace(spec, entrypoint="rm", command=("-rf", "--", *batch)), env, progress.output
+        )
+    copied_bytes = 0
+    if changed:
+        progress.note(f"copying {len(changed)} changed files into volume {plan.volume}")
+        with tempfile.TemporaryDirectory(prefix="fill-", dir=state) as scratch:
+            copied_bytes = tree.copy_files(Path(plan.source_dir), listing, changed, Path(scratch))
+            engine.copy_into(spec, Path(scratch), plan.workdir, env)
+    _write_record(record, listing)
+    return len(changed), copied_bytes, len(gone)
+
+
+def _read_record(path: Path) -> dict[str, tree.Entry]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {rel: tree.Entry(**fields) for rel, fields in data.items()}
+    except (OSError, ValueError, TypeError):
+        return {}  # no record: everything is copied again
+
+
+def _write_record(path: Path, listing: tree.Listing) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(
+        json.dumps({rel: asdict(entry) for rel, entry in listing.items()}), encoding="utf-8"
+    )
+    partial.replace(path)
+
+
+def remove_records(state: Path) -> None:
+    shutil.rmtree(state / "volumes", ignore_errors=True)

@@ -1,0 +1,269 @@
+"""The project's files as the build reads them: walked in parallel, and mirrored to a fast disk.
+
+On a slow share (WSL2's 9P, Docker Desktop's file sharing) every `stat` is a round trip to the
+host, so a walk that stats one file after another pays the trip once per file. Here the stats of
+a tree are issued from many threads at once, so their round trips overlap.
+
+A mirror is a plain copy of the files the build reads, on a local disk. `sync` makes it equal
+to a listing of the sources: it copies only what differs by type, size, mtime or mode, and
+removes what the sources no longer have (deleted and renamed files). Each file is written
+under a temporary name and renamed, so an interrupted sync leaves every file either old or new;
+the next sync compares again and repairs the rest. It only ever reads the sources.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import os
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+# many requests in flight hide a share's latency; local disks do not mind
+WALK_THREADS = 32
+COPY_THREADS = 16
+_STAT_CHUNK = 32
+TEMP_MARK = ".buildorch-partial-"
+
+Kind = Literal["file", "dir", "link"]
+Keep = Callable[[str, bool], bool]
+"""(relative path, is a folder) -> whether the build reads it (a folder: anything in it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: Kind
+    size: int
+    mtime_ns: int
+    mode: int
+    target: str | None = None
+    """What a symbolic link points to."""
+
+    def same_as(self, other: Entry) -> bool:
+        if self.kind != other.kind:
+            return False
+        if self.kind == "dir":
+            return True
+        if self.kind == "link":
+            return self.target == other.target
+        return (self.size, self.mtime_ns, self.mode) == (other.size, other.mtime_ns, other.mode)
+
+
+Listing = Mapping[str, Entry]
+"""Relative POSIX path -> entry, for every file, folder and link under a root."""
+
+
+def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> dict[str, Entry]:
+    """Every entry under `root` that `keep` accepts, stat'ed from `threads` threads at once.
+
+    Entries are stat'ed relative to their open folder (`fstatat`), so each costs one lookup
+    on a share instead of one per component of its path."""
+    found: dict[str, Entry] = {}
+    with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="walk") as pool:
+        pending: set[cf.Future[_Scanned | dict[str, Entry]]] = {pool.submit(_scan, root, "", keep)}
+        while pending:
+            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                if not isinstance(result, _Scanned):
+                    found.update(result)
+                    continue
+                for relative in result.folders:
+                    found[relative] = Entry("dir", 0, 0, 0)
+                    pending.add(pool.submit(_scan, root / relative, relative, keep))
+                chunks = [
+                    result.others[start : start + _STAT_CHUNK]
+                    for start in range(0, len(result.others), _STAT_CHUNK)
+                ]
+                folder = _OpenFolder(result.fd, len(chunks))
+                for chunk in chunks:
+                    pending.add(pool.submit(_stat_all, folder, result.relative, chunk))
+    return found
+
+
+class _OpenFolder:
+    """A folder's descriptor, closed when the last of its stat chunks is done."""
+
+    def __init__(self, fd: int, users: int) -> None:
+        self.fd = fd
+        self._users = users
+        self._lock = threading.Lock()
+        if users == 0:
+            os.close(fd)
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                os.close(self.fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    relative: str
+    fd: int
+    folders: list[str]
+    others: list[str]
+    """Names (not paths) of the folder's other entries."""
+
+
+def _scan(folder: Path, relative: str, keep: Keep | None) -> _Scanned | dict[str, Entry]:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return {}  # gone or unreadable meanwhile: the build would not see it either
+    folders: list[str] = []
+    others: list[str] = []
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            child = f"{relative}/{entry.name}" if relative else entry.name
+            # d_type from readdir: no round trip per entry to tell folders from files
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if keep is not None and not keep(child, is_dir):
+                continue
+            if is_dir:
+                folders.append(child)
+            else:
+                others.append(entry.name)
+    return _Scanned(relative, fd, folders, others)
+
+
+def _stat_all(folder: _OpenFolder, relative: str, names: list[str]) -> dict[str, Entry]:
+    found = {}
+    try:
+        for name in names:
+            child = f"{relative}/{name}" if relative else name
+            try:
+                st = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(name, dir_fd=folder.fd)
+                found[child] = Entry("link", 0, 0, 0, target)
+            elif stat.S_ISREG(st.st_mode):
+                found[child] = Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+            # sockets, fifos and devices are not sent by `docker build` either
+    finally:
+        folder.release()
+    return found
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SyncReport:
+    copied: int
+    copied_bytes: int
+    removed: int
+    unchanged: int
+    seconds: float
+
+
+def sync(source: Path, listing: Listing, mirror: Path) -> SyncReport:
+    """Make `mirror` hold exactly `listing` (entries of `source`), copying only what differs."""
+    began = time.monotonic()
+    mirror.mkdir(parents=True, exist_ok=True)
+    have = walk(mirror)
+    # gone from the sources, or replaced by another kind (a file that became a folder);
+    # leftovers of an interrupted copy have temporary names no listing holds
+    gone = {
+        relative
+        for relative, entry in have.items()
+        if relative not in listing or listing[relative].kind != entry.kind
+    }
+    # deepest first: a folder's content goes before the folder
+    for relative in sorted(gone, key=lambda r: r.count("/"), reverse=True):
+        _remove(mirror / relative)
+    for relative, entry in sorted(listing.items()):
+        if entry.kind == "dir":
+            (mirror / relative).mkdir(parents=True, exist_ok=True)
+    wanted = [
+        relative
+        for relative, entry in listing.items()
+        if entry.kind != "dir"
+        and (relative not in have or relative in gone or not entry.same_as(have[relative]))
+    ]
+    copied_bytes = copy_files(source, listing, wanted, mirror)
+    return SyncReport(
+        copied=len(wanted),
+        copied_bytes=copied_bytes,
+        removed=sum(1 for relative in gone if relative not in listing),
+        unchanged=sum(1 for e in listing.values() if e.kind != "dir") - len(wanted),
+        seconds=time.monotonic() - began,
+    )
+
+
+def copy_files(source: Path, listing: Listing, relatives: list[str], dest: Path) -> int:
+    """Copy these files and links of `source` to the same places under `dest` (whose folders
+    exist), many at once; returns the bytes copied. Files are opened relative to their open
+    folder, so each costs one lookup on a share instead of one per component of its path."""
+    by_folder: dict[str, list[str]] = {}
+    for relative in relatives:
+        folder, _, name = relative.rpartition("/")
+        by_folder.setdefault(folder, []).append(name)
+    batches = [
+        (folder, names[start : start + _STAT_CHUNK])
+        for folder, names in by_folder.items()
+        for start in range(0, len(names), _STAT_CHUNK)
+    ]
+
+    def copy_batch(batch: tuple[str, list[str]]) -> int:
+        folder, names = batch
+        src_fd = os.open(source / folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            dst = dest / folder
+            dst.mkdir(parents=True, exist_ok=True)
+            dst_fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return sum(
+                    _copy(src_fd, dst_fd, name, listing[f"{folder}/{name}" if folder else name])
+                    for name in names
+                )
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
+
+    with cf.ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="copy") as pool:
+        return sum(pool.map(copy_batch, batches))
+
+
+def _copy(src_fd: int, dst_fd: int, name: str, entry: Entry) -> int:
+    """One file or link, written under a temporary name and then renamed over the old one."""
+    partial = f"{TEMP_MARK}{name}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(partial, dir_fd=dst_fd)
+    if entry.kind == "link":
+        assert entry.target is not None
+        os.symlink(entry.target, partial, dir_fd=dst_fd)
+        os.replace(partial, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
+        return 0
+    try:
+        reader = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src_fd)
+    except FileNotFoundError:
+        return 0  # removed since the walk: the next sync removes it from the mirror too
+    try:
+        writer = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dst_fd)
+        try:
+            while os.sendfile(writer, reader, None, 1 << 24):
+                pass
+            os.fchmod(writer, entry.mode)
+            # the mtime the walk saw: if the file changed since, the next sync sees it differ
+            os.utime(writer, ns=(entry.mtime_ns, entry.mtime_ns))
+        finally:
+            os.close(writer)
+    finally:
+        os.close(reader)
+    os.replace(partial, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
+    return entry.size
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,114 @@
+"""What buildorch keeps for a project on this machine: its folder, its lock, its mirror.
+
+Everything lives in one folder per project under the user's cache (`~/.cache/buildorch/
+projects/NAME-HASH`, on the local disk even when the project sits on a share), next to a
+`project.json` that says which project it belongs to. Volumes made for a project carry its
+id as a label. `buildorch clean` removes exactly these.
+
+A run that uses the mirror or the volumes holds the project's lock for as long as it reads or
+writes them, so two runs at once take turns instead of clobbering each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from buildorch.errors import ConfigError
+
+LABEL = "org.buildorch.project"
+"""The label on every volume made for a project; its value is the project's id."""
+
+
+def cache_root(env: Mapping[str, str]) -> Path | None:
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "buildorch"
+    if env.get("HOME"):
+        return Path(env["HOME"]) / ".cache" / "buildorch"
+    return None
+
+
+def project_id(project_dir: Path) -> str:
+    """`hello-c-1f2e3d4c5b6a`: readable, and distinct for two projects of the same name."""
+    name = re.sub(r"[^a-z0-9_.-]+", "-", project_dir.name.lower()).strip("-.") or "project"
+    digest = hashlib.sha256(str(project_dir).encode()).hexdigest()[:12]
+    return f"{name[:40]}-{digest}"
+
+
+def state_path(env: Mapping[str, str], project_dir: Path) -> Path | None:
+    """Where the project's folder is (or would be); None when the environment names no home."""
+    root = cache_root(env)
+    return None if root is None else root / "projects" / project_id(project_dir)
+
+
+def project_state(env: Mapping[str, str], project_dir: Path) -> Path:
+    """The project's folder (created, with its `project.json`)."""
+    state = state_path(env, project_dir)
+    if state is None:
+        raise ConfigError(
+            "no folder to keep the mirror in",
+            why="neither XDG_CACHE_HOME nor HOME is set",
+            fix="set HOME (or XDG_CACHE_HOME) to a folder on a local disk",
+        )
+    state.mkdir(parents=True, exist_ok=True)
+    marker = state / "project.json"
+    if not marker.exists():
+        partial = state / "project.json.partial"
+        partial.write_text(json.dumps({"project": str(project_dir)}) + "\n", encoding="utf-8")
+        partial.replace(marker)
+    return state
+
+
+def mirror_dir(state: Path) -> Path:
+    return state / "mirror"
+
+
+@contextlib.contextmanager
+def locked(state: Path, waiting: Callable[[str], None]) -> Iterator[None]:
+    """Hold the project's lock; tell `waiting` once if another run holds it."""
+    with (state / "lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another run"
+            waiting(f"waiting for {holder} to finish with this project's mirror")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"buildorch (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def known_projects(env: Mapping[str, str]) -> dict[str, Path]:
+    """Every project buildorch keeps a folder for: id -> the project's directory."""
+    root = cache_root(env)
+    found: dict[str, Path] = {}
+    for marker in sorted((root / "projects").glob("*/project.json")) if root else []:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            found[marker.parent.name] = Path(json.loads(marker.read_text())["project"])
+    return found
+
+
+def remove_state(state: Path) -> int:
+    """Remove the project's folder; returns the bytes freed."""
+    freed = sum(p.lstat().st_size for p in state.rglob("*") if p.is_file())
+    shutil.rmtree(state, ignore_errors=True)
+    return freed

@@ -1,0 +1,169 @@
+"""Walking a project in parallel and keeping a mirror of it in step, on real files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from buildorch import tree
+from buildorch.project import ReadScope, analyse_dockerfile, survey_context
+
+
+def make_project(root: Path) -> None:
+    for relative, text in {
+        "Makefile": "all:\n",
+        "src/main.c": "int main(void) { return 0; }\n",
+        "src/lib/util.c": "int util;\n",
+        "docs/readme.txt": "hello\n",
+    }.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    (root / "src" / "run.sh").write_text("#!/bin/sh\n")
+    (root / "src" / "run.sh").chmod(0o755)
+    (root / "current").symlink_to("src/main.c")
+
+
+def fingerprint(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every entry's mode and content (or link target), and a file's mtime: what a sync keeps
+    (folders and links get their own mtimes)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            body = str(path.readlink())
+        else:
+            body = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        mtime = st.st_mtime_ns if path.is_file() and not path.is_symlink() else 0
+        found[path.relative_to(root).as_posix()] = (st.st_mode, mtime, body)
+    return found
+
+
+def test_walk_lists_files_folders_and_links(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    listing = tree.walk(tmp_path, threads=4)
+    assert set(listing) == {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    assert listing["src/lib"].kind == "dir"
+    assert listing["current"] == tree.Entry("link", 0, 0, 0, "src/main.c")
+    assert listing["src/run.sh"].mode == 0o755
+    assert listing["Makefile"].size == len("all:\n")
+
+
+def test_walk_prunes_what_keep_refuses(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    listing = tree.walk(tmp_path, lambda rel, is_dir: not rel.startswith("docs"))
+    assert not any(rel.startswith("docs") for rel in listing)
+    assert "src/lib/util.c" in listing
+
+
+def test_sync_copies_then_only_what_changed(tmp_path: Path) -> None:
+    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source.mkdir()
+    make_project(source)
+    before = fingerprint(source)
+    first = tree.sync(source, tree.walk(source), mirror)
+    assert (first.copied, first.removed) == (6, 0)
+    assert fingerprint(mirror) == before
+    again = tree.sync(source, tree.walk(source), mirror)
+    assert (again.copied, again.removed, again.unchanged) == (0, 0, 6)
+
+    (source / "src" / "main.c").write_text("int main(void) { return 1; }\n")
+    (source / "docs" / "readme.txt").rename(source / "docs" / "README")
+    (source / "src" / "lib" / "util.c").unlink()
+    (source / "src" / "lib").rmdir()
+    (source / "src" / "lib").write_text("now a file\n")  # a folder replaced by a file
+    changed = tree.sync(source, tree.walk(source), mirror)
+    assert changed.copied == 3  # main.c, README, lib
+    assert changed.removed == 2  # readme.txt, util.c
+    assert fingerprint(mirror) == fingerprint(source)
+
+
+def test_sync_never_writes_to_the_sources(tmp_path: Path) -> None:
+    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source.mkdir()
+    make_project(source)
+    before = fingerprint(source)
+    tree.sync(source, tree.walk(source), mirror)
+    (mirror / "src" / "main.c").write_text("changed in the mirror\n")
+    tree.sync(source, tree.walk(source), mirror)
+    assert fingerprint(source) == before
+    assert fingerprint(mirror) == before  # the mirror's own change was undone
+
+
+def test_an_interrupted_sync_is_repaired_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source.mkdir()
+    make_project(source)
+    copy = tree._copy
+    calls = []
+
+    def stop_after_two(src_fd: int, dst_fd: int, name: str, entry: tree.Entry) -> int:
+        calls.append(name)
+        if len(calls) == 3:
+            # as Ctrl-C would, with a half-written file left under its temporary name
+            os.close(os.open(f"{tree.TEMP_MARK}{name}", os.O_CREAT | os.O_WRONLY, dir_fd=dst_fd))
+            raise KeyboardInterrupt
+        return copy(src_fd, dst_fd, name, entry)
+
+    monkeypatch.setattr(tree, "_copy", stop_after_two)
+    monkeypatch.setattr(tree, "COPY_THREADS", 1)
+    with pytest.raises(KeyboardInterrupt):
+        tree.sync(source, tree.walk(source), mirror)
+    monkeypatch.setattr(tree, "_copy", copy)
+    assert any(tree.TEMP_MARK in p.name for p in mirror.rglob("*"))
+    tree.sync(source, tree.walk(source), mirror)
+    assert fingerprint(mirror) == fingerprint(source)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "reads"),
+    [
+        ("FROM x\nCOPY . .\n", None),
+        ("FROM x\nCOPY src/ /app/src/\nCOPY Makefile ./\n", ("src", "Makefile")),
+        ('FROM x\nCOPY ["go.mod", "go.sum", "./"]\nCOPY --from=y /a /b\n', ("go.mod", "go.sum")),
+        ("FROM x\nADD https://example.org/a.tgz /\nCOPY --chown=1:1 cmd /c\n", ("cmd",)),
+        ("FROM x\nRUN --mount=type=bind,target=/src make\n", None),
+        (
+            "FROM x\nRUN --mount=type=bind,source=go.mod,target=go.mod go mod download\n",
+            ("go.mod",),
+        ),
+        ("FROM x\nARG D=src\nCOPY $D /src\n", None),
+    ],
+)
+def test_context_reads(dockerfile: str, reads: tuple[str, ...] | None) -> None:
+    assert analyse_dockerfile(dockerfile, "Dockerfile", None).context_reads == reads
+
+
+def test_read_scope_matches_named_paths_and_the_way_to_them() -> None:
+    scope = ReadScope(("src/*.c", "Makefile"))
+    assert scope.reads("src/main.c")
+    assert not scope.reads("src/main.h")
+    assert scope.reads("Makefile")
+    assert scope.may_hold("src")
+    assert not scope.may_hold("docs")
+
+
+def test_survey_reports_heavy_folders_unless_ignored(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    objects = tmp_path / ".git" / "objects"
+    objects.mkdir(parents=True)
+    for n in range(60):
+        (objects / f"{n:02x}").write_bytes(b"x" * 100)
+    survey = survey_context(tmp_path, tmp_path / "Dockerfile", None)
+    assert [(h.path, h.files, h.ignore_line) for h in survey.heavy] == [(".git", 60, ".git")]
+    assert survey.files == 66
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    survey = survey_context(tmp_path, tmp_path / "Dockerfile", None)
+    assert survey.heavy == ()
+    assert ".git/objects/00" not in survey.listing
+    only_src = survey_context(tmp_path, tmp_path / "Dockerfile", ("src",))
+    assert {rel for rel, e in only_src.listing.items() if e.kind == "file"} == {
+        ".dockerignore",
+        "src/main.c",
+        "src/run.sh",
+        "src/lib/util.c",
+    }
