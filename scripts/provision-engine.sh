@@ -135,7 +135,8 @@ mount_binfmt() {
 }
 mount_binfmt # before installing qemu-user-static, so that its registration lands in the kernel
 PKGS=(docker.io runc tini containerd qemu-user-static binfmt-support docker-registry debootstrap
-  debian-archive-keyring fuse3 bindfs busybox-static iproute2 curl)
+  debian-archive-keyring fuse3 bindfs busybox-static iproute2 curl
+  libfuse3-dev pkg-config gcc libc6-dev) # the last four build tests/slowfs, the slow share
 if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then PKGS+=(apparmor); fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,282 @@
+"""A slow share for real: the example project behind tests/slowfs (a FUSE passthrough that waits
+100 us per operation), built through a mirror and run in a volume, with the sources untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import REPO, TOOLCHAIN, Engine, _unavailable
+from tests.integration.helpers import buildorch, elf_machine, toolchain_args
+
+SLOWFS_SOURCE = REPO / "tests" / "slowfs" / "slowfs.c"
+# enough files that reading them through the share costs more than the profile's threshold
+EXTRA_FILES = 1500
+
+
+@pytest.fixture(scope="session")
+def slowfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slowfs binary, compiled for this run (libfuse3 headers come with provisioning)."""
+    if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
+        _unavailable("/dev/fuse and fusermount3 are needed for the slow share")
+    flags = subprocess.run(
+        ["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True, text=True, check=False
+    )
+    if flags.returncode != 0:
+        _unavailable("the libfuse3 headers (libfuse3-dev, pkg-config) are needed for slowfs")
+    binary = tmp_path_factory.mktemp("slowfs") / "slowfs"
+    subprocess.run(
+        ["cc", "-O2", "-Wall", "-o", str(binary), str(SLOWFS_SOURCE), *flags.stdout.split()],
+        check=True,
+    )
+    return binary
+
+
+def mount_slow(slowfs: Path, source: Path, mount: Path, delay_us: int = 100) -> None:
+    mount.mkdir()
+    subprocess.run(
+        [str(slowfs), str(source), str(mount), "-o", f"delay_us={delay_us},fsname=slowfs"],
+        check=True,
+    )
+
+
+def unmount(mount: Path) -> None:
+    for _ in range(50):
+        if subprocess.run(["fusermount3", "-u", str(mount)], check=False).returncode == 0:
+            return
+        time.sleep(0.2)
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Mode, content and (for a file) mtime of every entry."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_file():
+            body = f"{st.st_mtime_ns} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        else:
+            body = "-"
+        found[path.relative_to(root).as_posix()] = f"{st.st_mode:o} {body}"
+    return found
+
+
+def read_everything(project: Path) -> None:
+    """`Dockerfile.all`: the example's Dockerfile reading the whole context (`COPY . .`);
+    the example's own names its four files."""
+    dockerfile = (project / "Dockerfile").read_text()
+    copy = "COPY Makefile main.c primes.c primes.h ./"
+    assert copy in dockerfile
+    (project / "Dockerfile.all").write_text(dockerfile.replace(copy, "COPY . ."))
+
+
+@pytest.fixture
+def share(slowfs: Path, project: Path, tmp_path: Path) -> Iterator[Path]:
+    """The example project, with a tree of extra files, seen through the slow share."""
+    read_everything(project)
+    docs = project / "docs"
+    for n in range(EXTRA_FILES):
+        folder = docs / f"part{n // 100:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"note{n:04d}.txt").write_text(f"note {n}\n")
+    mount = tmp_path / "share"
+    mount_slow(slowfs, project, mount)
+    try:
+        yield mount
+    finally:
+        unmount(mount)
+
+
+def test_slowfs_is_slow_by_measurement(classic: Engine, share: Path) -> None:
+    run = buildorch("doctor", "-C", str(share), "--json", env=classic.env())
+    assert run.code == 0, run.err
+    source = run.json()["source"]
+    assert source["fs_type"] == "fuse"  # a type no list of share names holds
+    assert source["slow"] is True
+    assert source["stat_us"] >= 100
+
+
+def test_build_through_a_mirror_leaves_the_sources_alone(
+    classic: Engine, share: Path, project: Path, tmp_path: Path, qemu_aarch64: Path
+) -> None:
+    before = fingerprint(project)
+    # the example's Dockerfile reads four files: too few to be worth a mirror
+    named = buildorch("plan", "-C", str(share), "--target", "arm64", "--json", env=classic.env())
+    assert named.code == 0, named.err
+    assert named.json()["steps"][0]["sources"] == "direct"
+    assert "threshold for a mirror" in named.json()["steps"][0]["reasons"][2]
+
+    plan = buildorch(
+        "plan", "-C", str(share), "-f", "Dockerfile.all", "--target", "arm64", "--json",
+        env=classic.env(),
+    )  # fmt: skip
+    assert plan.code == 0, plan.err
+    assert plan.json()["steps"][0]["sources"] == "mirror"
+    assert "slow share" in plan.json()["mirror"]["why"]
+
+    out = tmp_path / "out"
+    args = ["build", "-C", str(share), "-f", "Dockerfile.all", "--target", "arm64", "-o", str(out),
+            "--json"]  # fmt: skip
+    first = buildorch(*args, *toolchain_args(), env=classic.env())
+    assert first.code == 0, first.err
+    mirror = first.json()["report"]["mirror"]
+    assert mirror["copied"] == EXTRA_FILES + 8  # the example's own files and .dockerignore
+    assert elf_machine(out / "hello") == "aarch64"
+    ran = subprocess.run(
+        [str(qemu_aarch64), str(out / "hello")], capture_output=True, text=True, check=True
+    )
+    assert "aarch64" in ran.stdout
+
+    assert fingerprint(project) == before
+    # one edit, one deletion: the second sync copies one file and removes one
+    with (share / "main.c").open("a") as edited:
+        edited.write("/* edited */\n")
+    (share / "docs" / "part00" / "note0000.txt").unlink()
+    before = fingerprint(project)
+    second = buildorch(*args, *toolchain_args(), env=classic.env())
+    assert second.code == 0, second.err
+    mirror = second.json()["report"]["mirror"]
+    assert (mirror["copied"], mirror["removed"]) == (1, 1)
+    assert fingerprint(project) == before
+
+
+def test_run_works_in_a_volume_and_brings_results_back(
+    classic: Engine, share: Path, project: Path, tmp_path: Path
+) -> None:
+    before = fingerprint(project)
+    out = tmp_path / "results"
+    args = ["run", "-C", str(share), "--image", TOOLCHAIN, "--collect", "hello", "-o", str(out)]
+    first = buildorch(*args, "--json", "--", "make", env=classic.env())
+    assert first.code == 0, first.err
+    report = first.json()["report"]
+    assert report["copied"] >= EXTRA_FILES
+    assert elf_machine(out / "hello") == "x86_64"
+    # the objects make wrote stay in the volume: the next make only relinks what changed
+    with (share / "main.c").open("a") as edited:
+        edited.write("/* edited */\n")
+    again = buildorch(*args, "--", "make", env=classic.env())
+    assert again.code == 0, again.err
+    assert "main.c" in again.out and "primes.c" not in again.out
+    assert fingerprint(project) != before  # the edit above, and nothing else:
+    assert not (project / "hello").exists() and not list(project.glob("*.o"))
+
+    failing = buildorch(*args, "--", "sh", "-c", "exit 3", env=classic.env())
+    assert failing.code == 7
+    assert "exited with 3" in failing.err
+
+
+def test_clean_removes_only_this_projects_mirror_and_volumes(
+    classic: Engine, share: Path, project: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(project, other, ignore=shutil.ignore_patterns("docs"))
+    for where in (share, other):
+        ran = buildorch(
+            "run", "-C", str(where), "--image", TOOLCHAIN, "--", "true", env=classic.env()
+        )
+        assert ran.code == 0, ran.err
+    built = buildorch(
+        "build",
+        "-C",
+        str(share),
+        "-f",
+        "Dockerfile.all",
+        "--sources",
+        "mirror",
+        *toolchain_args(),
+        env=classic.env(),
+    )
+    assert built.code == 0, built.err
+    projects = Path(classic.cache) / "buildorch" / "projects"
+    assert len(list(projects.iterdir())) >= 2
+
+    cleaned = buildorch("clean", "-C", str(share), "--json", env=classic.env())
+    assert cleaned.code == 0, cleaned.err
+    [removed] = cleaned.json()
+    assert removed["volumes"] and all("share" in v for v in removed["volumes"])
+    volumes = subprocess.run(
+        ["docker", "-H", classic.host, "volume", "ls", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not any(v in volumes for v in removed["volumes"])
+    assert any(v.startswith("buildorch-other-") for v in volumes)
+    assert buildorch("clean", "-C", str(other), env=classic.env()).code == 0
+
+
+def test_two_builds_at_once_take_turns_on_the_mirror(
+    classic: Engine, share: Path, tmp_path: Path
+) -> None:
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "buildorch",
+                "build",
+                "-C",
+                str(share),
+                "--sources",
+                "mirror",
+                "--target",
+                "amd64",
+                "-o",
+                str(tmp_path / f"out{n}"),
+                *toolchain_args(),
+            ],
+            env=classic.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for n in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert any("waiting for buildorch (pid" in output for output in outputs), outputs
+    for n in range(2):
+        assert elf_machine(tmp_path / f"out{n}" / "hello") == "x86_64"
+
+
+def test_ctrl_c_during_the_sync_leaves_a_mirror_the_next_run_repairs(
+    classic: Engine, slowfs: Path, project: Path, tmp_path: Path
+) -> None:
+    read_everything(project)
+    big = project / "data"
+    big.mkdir()
+    for n in range(400):
+        (big / f"blob{n:03d}.bin").write_bytes(os.urandom(64 * 1024))
+    mount = tmp_path / "slow"
+    mount_slow(slowfs, project, mount, delay_us=2000)  # slow enough to interrupt the copy
+    try:
+        args = ["build", "-C", str(mount), "-f", "Dockerfile.all", "--sources", "mirror",
+                "--target", "amd64"]  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "buildorch", *args, *toolchain_args()],
+            env=classic.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "bringing the mirror in step" in line:
+                break
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, rest
+        assert "Traceback" not in rest
+        again = buildorch(*args, "--json", *toolchain_args(), env=classic.env())
+        assert again.code == 0, again.err
+        mirror = Path(again.json()["plan"]["mirror"]["path"])
+        assert fingerprint(mirror) == fingerprint(project)
+    finally:
+        unmount(mount)
