@@ -15,12 +15,13 @@ import re
 import shutil
 import signal
 import subprocess
+import tarfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
@@ -367,13 +368,48 @@ def _create(spec: ContainerSpec, env: Mapping[str, str]) -> str:
 
 def copy_into(spec: ContainerSpec, folder: Path, dest: str, env: Mapping[str, str]) -> None:
     """Copy `folder`'s content to `dest` in a container that is created, never started (no
-    shell or tar needed in the image), so it lands in the volumes mounted there."""
+    shell or tar needed in the image), so it lands in the volumes mounted there.
+
+    The archive is written here rather than by `docker cp <folder>`, which rounds mtimes
+    down to the second: a source edited within a second of the last build would look older
+    than the objects made from it, and make would skip it. PAX headers keep nanoseconds."""
     docker = client(env)
     container = _create(spec, env)
     try:
-        docker.copy(f"{folder}/.", (container, dest))
+        command = [*map(str, docker.client_config.docker_cmd), "cp", "-", f"{container}:{dest}"]
+        with subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ) as copier:
+            assert copier.stdin is not None and copier.stderr is not None
+            try:
+                _write_archive(folder, copier.stdin)
+            except BrokenPipeError:
+                pass  # docker stopped reading: its own error below says why
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    copier.stdin.close()
+            refusal = copier.stderr.read().decode(errors="replace").strip()
+        if copier.returncode != 0:
+            raise DockerException(command, copier.returncode, stderr=refusal.encode())
     finally:
-        docker.container.remove(container, force=True, volumes=False)
+        with contextlib.suppress(DockerException):
+            docker.container.remove(container, force=True, volumes=False)
+
+
+def _write_archive(folder: Path, out: IO[bytes]) -> None:
+    """`folder`'s content as a tar stream whose mtimes are exact to the nanosecond."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+        for parent, dirs, files in os.walk(folder):
+            for name in sorted(dirs) + sorted(files):
+                path = Path(parent, name)
+                info = archive.gettarinfo(str(path), path.relative_to(folder).as_posix())
+                seconds, nanos = divmod(path.lstat().st_mtime_ns, 10**9)
+                info.pax_headers = {"mtime": f"{seconds}.{nanos:09d}"}
+                if info.isreg():
+                    with path.open("rb") as content:
+                        archive.addfile(info, content)
+                else:
+                    archive.addfile(info)
 
 
 def run_container(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import os
+import queue
 import shutil
 import stat
 import threading
@@ -65,25 +66,32 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
     Entries are stat'ed relative to their open folder (`fstatat`), so each costs one lookup
     on a share instead of one per component of its path."""
     found: dict[str, Entry] = {}
+    finished: queue.SimpleQueue[cf.Future[_Scanned | dict[str, Entry]]] = queue.SimpleQueue()
     with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="walk") as pool:
-        pending: set[cf.Future[_Scanned | dict[str, Entry]]] = {pool.submit(_scan, root, "", keep)}
-        while pending:
-            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                result = future.result()
-                if not isinstance(result, _Scanned):
-                    found.update(result)
-                    continue
-                for relative in result.folders:
-                    found[relative] = Entry("dir", 0, 0, 0)
-                    pending.add(pool.submit(_scan, root / relative, relative, keep))
-                chunks = [
-                    result.others[start : start + _STAT_CHUNK]
-                    for start in range(0, len(result.others), _STAT_CHUNK)
-                ]
-                folder = _OpenFolder(result.fd, len(chunks))
-                for chunk in chunks:
-                    pending.add(pool.submit(_stat_all, folder, result.relative, chunk))
+        outstanding = 0
+
+        def start(task: cf.Future[_Scanned | dict[str, Entry]]) -> None:
+            nonlocal outstanding
+            outstanding += 1
+            task.add_done_callback(finished.put)
+
+        start(pool.submit(_scan, root, "", keep))
+        while outstanding:
+            result = finished.get().result()
+            outstanding -= 1
+            if not isinstance(result, _Scanned):
+                found.update(result)
+                continue
+            for relative in result.folders:
+                found[relative] = Entry("dir", 0, 0, 0)
+                start(pool.submit(_scan, root / relative, relative, keep))
+            chunks = [
+                result.others[i : i + _STAT_CHUNK]
+                for i in range(0, len(result.others), _STAT_CHUNK)
+            ]
+            folder = _OpenFolder(result.fd, len(chunks))
+            for chunk in chunks:
+                start(pool.submit(_stat_all, folder, result.relative, chunk))
     return found
 
 
@@ -167,7 +175,7 @@ def sync(source: Path, listing: Listing, mirror: Path) -> SyncReport:
     """Make `mirror` hold exactly `listing` (entries of `source`), copying only what differs."""
     began = time.monotonic()
     mirror.mkdir(parents=True, exist_ok=True)
-    have = walk(mirror)
+    have = walk(mirror, threads=1)  # a local disk answers at once: threads would only contend
     # gone from the sources, or replaced by another kind (a file that became a folder);
     # leftovers of an interrupted copy have temporary names no listing holds
     gone = {
@@ -178,8 +186,8 @@ def sync(source: Path, listing: Listing, mirror: Path) -> SyncReport:
     # deepest first: a folder's content goes before the folder
     for relative in sorted(gone, key=lambda r: r.count("/"), reverse=True):
         _remove(mirror / relative)
-    for relative, entry in sorted(listing.items()):
-        if entry.kind == "dir":
+    for relative in sorted(r for r, e in listing.items() if e.kind == "dir"):
+        if relative not in have or relative in gone:
             (mirror / relative).mkdir(parents=True, exist_ok=True)
     wanted = [
         relative

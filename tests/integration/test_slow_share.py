@@ -164,7 +164,7 @@ def test_run_works_in_a_volume_and_brings_results_back(
         edited.write("/* edited */\n")
     again = buildorch(*args, "--", "make", env=classic.env())
     assert again.code == 0, again.err
-    assert "main.c" in again.out and "primes.c" not in again.out
+    assert "main.c" in again.out and "primes.c" not in again.out, again.out + again.err
     assert fingerprint(project) != before  # the edit above, and nothing else:
     assert not (project / "hello").exists() and not list(project.glob("*.o"))
 

@@ -1,0 +1,164 @@
+"""Builds from a slow share, side by side: the naive `docker buildx build` and buildorch.
+
+    bench/fetch-sources.sh golang-1.19        # once: Go 1.19's source tree, 11,766 files
+    python bench/slow_share.py [--delay-us 100] [--target arm64]
+
+The tree is served through tests/slowfs, a FUSE passthrough that waits `--delay-us` before
+every operation, as WSL2's 9P and Docker Desktop's file sharing do. Both ways build gofmt from
+it with the same Dockerfile (the sources bind-mounted into the compile step, as `docker init`
+writes them), first from a fresh checkout, then again after one file changed:
+- naive: `docker buildx build` on the share, which reads the context through it;
+- buildorch: `buildorch build`, which mirrors the share to a local disk (walking it with many
+  requests in flight) and builds from the mirror. Its times include detection and the sync.
+
+Go's build cache is warmed once beforehand by a build from the local disk, so that both ways
+measure what the share costs rather than Go compiling its runtime (printed for reference). The
+gofmt binaries of both ways must be identical; the arm64 one is run under QEMU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = REPO / "bench" / ".sources" / "golang-1.19"
+SLOWFS = REPO / "tests" / "slowfs" / "slowfs.c"
+TOOLCHAIN = "localhost:5000/buildorch/toolchain:bookworm"
+
+DOCKERFILE = """\
+ARG TOOLCHAIN_IMAGE=golang:1.19-bookworm
+FROM --platform=$BUILDPLATFORM ${TOOLCHAIN_IMAGE} AS build
+ARG TARGETARCH
+RUN --mount=type=bind,target=/src --mount=type=cache,target=/root/.cache/go-bench \\
+    cd /src/src/cmd/gofmt && CGO_ENABLED=0 GOARCH=$TARGETARCH \\
+    GOCACHE=/root/.cache/go-bench/$TARGETARCH go build -trimpath -o /out/gofmt .
+FROM scratch
+COPY --from=build /out/ /
+"""
+EDITED = "src/cmd/gofmt/gofmt.go"
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    began = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return time.monotonic() - began
+
+
+def naive(share: Path, out: Path, platform: str, toolchain: str) -> float:
+    return timed(
+        ["docker", "buildx", "build", "--platform", platform, "--build-arg",
+         f"TOOLCHAIN_IMAGE={toolchain}", "-f", str(share / "Dockerfile"),
+         "-o", f"type=local,dest={out}", str(share)]
+    )  # fmt: skip
+
+
+def through_buildorch(share: Path, out: Path, target: str, toolchain: str, cache: Path) -> float:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    return timed(
+        [sys.executable, "-m", "buildorch", "build", "-C", str(share), "--target", target,
+         "--build-arg", f"TOOLCHAIN_IMAGE={toolchain}", "-o", str(out)],
+        env,
+    )  # fmt: skip
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check(out: Path, target: str) -> None:
+    binary = out / "gofmt"
+    machine = int.from_bytes(binary.read_bytes()[18:20], "little")
+    want = {"arm64": 183, "amd64": 62}[target]
+    if machine != want:
+        sys.exit(f"{binary}: ELF machine {machine}, not {target}")
+    runner = [shutil.which("qemu-aarch64-static") or "qemu-aarch64"] if target == "arm64" else []
+    formatted = subprocess.run(
+        [*runner, str(binary)], input="package main\nfunc  main( ) {}\n",
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if formatted.stdout != "package main\n\nfunc main() {}\n":
+        sys.exit(f"{binary} did not format Go: {formatted.stdout!r} {formatted.stderr!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--delay-us", type=int, default=100, help="slowfs wait per operation")
+    parser.add_argument("--target", default="arm64", choices=["arm64", "amd64"])
+    parser.add_argument("--toolchain", default=TOOLCHAIN, help="an image with Go 1.19")
+    args = parser.parse_args()
+    if not SOURCES.is_dir():
+        sys.exit("no sources: run bench/fetch-sources.sh golang-1.19")
+    platform = f"linux/{args.target}"
+    with tempfile.TemporaryDirectory(prefix="buildorch-share-") as scratch_name:
+        scratch = Path(scratch_name)
+        slowfs = scratch / "slowfs"
+        flags = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True, text=True,
+            check=True,
+        ).stdout.split()  # fmt: skip
+        subprocess.run(["cc", "-O2", "-o", str(slowfs), str(SLOWFS), *flags], check=True)
+        tree = scratch / "tree"
+        shutil.copytree(SOURCES, tree, symlinks=True)
+        (tree / "Dockerfile").write_text(DOCKERFILE)
+        files = sum(1 for p in tree.rglob("*") if p.is_file())
+        print(f"go 1.19 source tree: {files} files; gofmt for {platform}", flush=True)
+
+        warm = timed(
+            ["docker", "buildx", "build", "--platform", platform, "--build-arg",
+             f"TOOLCHAIN_IMAGE={args.toolchain}", "-f", str(tree / "Dockerfile"), str(tree)]
+        )  # fmt: skip
+        print(f"  Go build cache warmed from the local disk in {warm:.1f}s", flush=True)
+
+        share = scratch / "share"
+        share.mkdir()
+        subprocess.run(
+            [str(slowfs), str(tree), str(share), "-o", f"delay_us={args.delay_us},fsname=slowfs"],
+            check=True,
+        )
+        times: dict[str, float] = {}
+        outs: dict[str, Path] = {}
+        try:
+            for round_ in ("first", "second"):
+                if round_ == "second":
+                    # an edit on the host side, as an editor on Windows or macOS makes it
+                    with (tree / EDITED).open("a") as edited:
+                        edited.write("\n// edited for the bench\n")
+                for way in ("naive", "buildorch"):
+                    out = scratch / f"out-{way}-{round_}"
+                    print(f"  {round_:6} {way} ...", flush=True)
+                    if way == "naive":
+                        seconds = naive(share, out, platform, args.toolchain)
+                    else:
+                        seconds = through_buildorch(
+                            share, out, args.target, args.toolchain, scratch / "cache"
+                        )
+                    check(out, args.target)
+                    times[f"{round_} {way}"] = seconds
+                    outs[f"{round_} {way}"] = out / "gofmt"
+        finally:
+            subprocess.run(["fusermount3", "-u", str(share)], check=False)
+        for round_ in ("first", "second"):
+            if digest(outs[f"{round_} naive"]) != digest(outs[f"{round_} buildorch"]):
+                sys.exit(f"the {round_} builds made different gofmt binaries")
+    print(f"\nslow share ({args.delay_us} us per operation), {files} files, seconds:")
+    for round_ in ("first", "second"):
+        ours, theirs = times[f"{round_} buildorch"], times[f"{round_} naive"]
+        print(
+            f"  {round_:6} naive {theirs:6.1f}s  buildorch {ours:6.1f}s  "
+            f"buildorch is {theirs / ours:.1f}x faster"
+        )
+    print("  outputs identical (sha256 of gofmt), and the arm64 gofmt formats Go under QEMU")
+
+
+if __name__ == "__main__":
+    main()
