@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,17 +29,24 @@ from buildorch.errors import (
     ConfigError,
     EngineUnavailableError,
     Interrupted,
+    ProjectError,
 )
 from buildorch.executor import BuildReport, execute
 from buildorch.facts import HostFacts, ProjectFacts
-from buildorch.plan import Plan
-from buildorch.planner import LOCAL_STRATEGIES, plan_build, plan_run
+from buildorch.generate.files import write_all
+from buildorch.generate.workflow import workflow
+from buildorch.offload import OffloadRequest, gh_ready, manual_steps, unpushed
+from buildorch.offload import offload as run_offload
+from buildorch.plan import CiPlan, Plan
+from buildorch.planner import LOCAL_STRATEGIES, plan_build, plan_ci, plan_run
+from buildorch.platforms import parse_targets
 from buildorch.profiles import Profile, load_profiles, select_profile
 from buildorch.project import project_languages, read_project, survey_context
 from buildorch.runner import execute_run
 from buildorch.templates import write_init
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in buildorch, not in the user's input
+EXIT_NO_GH = 9  # offload could not dispatch: the steps to do it by hand were printed
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -61,25 +69,33 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show docker commands, tracebacks")
 
 
-def _build_inputs(parser: argparse.ArgumentParser) -> None:
+def _workflow_inputs(
+    parser: argparse.ArgumentParser,
+    targets_help: str = "target platform (default: buildorch.yaml's targets, else amd64 and arm64)",
+) -> None:
+    """What to build: the inputs `plan`, `build`, `ci` and `offload` share."""
     parser.add_argument(
-        "-t",
-        "--target",
-        action="append",
-        dest="targets",
-        metavar="PLATFORM",
-        help="target platform: arm64, amd64, linux/arm/v7, or a comma list (repeatable)",
+        "-t", "--target", action="append", dest="targets", metavar="PLATFORM", help=targets_help
     )
     parser.add_argument("-f", "--file", dest="dockerfile", help="Dockerfile (default: Dockerfile)")
     parser.add_argument("--context", help="build context, relative to the project (default: .)")
     parser.add_argument("--build-target", help="the Dockerfile stage to build")
     parser.add_argument(
+        "--build-arg", action="append", dest="build_args", metavar="KEY=VALUE", default=None
+    )
+    parser.add_argument(
+        "--tag", action="append", dest="tags", metavar="NAME:TAG", help="image tag (repeatable)"
+    )
+
+
+def _build_inputs(parser: argparse.ArgumentParser) -> None:
+    _workflow_inputs(
+        parser, "target platform: arm64, amd64, linux/arm/v7, or a comma list (repeatable)"
+    )
+    parser.add_argument(
         "--strategy",
         choices=[s.value for s in LOCAL_STRATEGIES],
         help="force a strategy instead of the cheapest one that works",
-    )
-    parser.add_argument(
-        "--build-arg", action="append", dest="build_args", metavar="KEY=VALUE", default=None
     )
     parser.add_argument("--builder", help="the buildx builder to use (default: the current one)")
     parser.add_argument(
@@ -93,9 +109,6 @@ def _build_inputs(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="build with buildorch's cross-compiling template when the Dockerfile cannot cross",
-    )
-    parser.add_argument(
-        "--tag", action="append", dest="tags", metavar="NAME:TAG", help="image tag (repeatable)"
     )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--load", action="store_true", default=None, help="load into the engine")
@@ -169,6 +182,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "run_command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="what to run"
     )
+
+    ci = commands.add_parser(
+        "ci",
+        help="write the CI workflow for the same builds (`buildorch ci github`)",
+        description="Write .github/workflows/buildorch.yml: one job per target platform on a "
+        "native GitHub runner where one exists, images pushed by digest and joined, files "
+        "uploaded per platform. Settings come from buildorch.yaml (`ci:` for runners and cache).",
+    )
+    ci.add_argument("provider", choices=["github"], help="the CI service")
+    ci.add_argument("-C", "--project", type=Path, default=None, metavar="DIR")
+    _workflow_inputs(ci)
+    ci.add_argument("--force", action="store_true", help="replace a hand-edited workflow")
+    ci.add_argument("--dry-run", action="store_true", help="print the workflow, write nothing")
+    ci.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ci.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    offload = commands.add_parser(
+        "offload",
+        help="build on GitHub's native runners with `gh`, and download the files",
+        description="Dispatch the workflow `buildorch ci github` wrote, wait for the run and "
+        "download each target's files into -o DIR/<os>-<arch>. Without the GitHub CLI (or "
+        "logged out) it prints the steps to do the same by hand and exits 9.",
+    )
+    offload.add_argument("-C", "--project", type=Path, default=None, metavar="DIR")
+    _workflow_inputs(offload)
+    offload.add_argument("--ref", help="the branch to run on (default: the current one)")
+    offload.add_argument(
+        "-o", "--output", dest="output_dir", metavar="DIR", help="where files go (default: out)"
+    )
+    offload.add_argument("--json", action="store_true", help="print JSON for scripts")
+    offload.add_argument("--debug", action="store_true", help="show tracebacks")
 
     clean = commands.add_parser(
         "clean", help="remove what buildorch keeps for a project (mirror, volumes)"
@@ -468,6 +512,106 @@ def cmd_clean(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _ci_plan(ns: argparse.Namespace, env: Mapping[str, str]) -> tuple[Path, CiPlan]:
+    """The workflow's plan, and the repository's top (where .github/ lives)."""
+    project_dir = (ns.project or Path.cwd()).absolute()
+    # the runners' own profile: what this machine is does not matter to them
+    profile = load_profiles()["github-actions"]
+    options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=profile)
+    project = read_project(
+        project_dir,
+        dockerfile=options.dockerfile,
+        context=options.context,
+        build_target=options.build_target,
+    )
+    root = next(
+        (d for d in (project_dir, *project_dir.parents) if (d / ".git").exists()), project_dir
+    )
+    return root, plan_ci(project, options, repo_root=str(root))
+
+
+def cmd_ci(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    root, plan = _ci_plan(ns, env)
+    generated = workflow(plan)
+    if ns.dry_run:
+        sys.stdout.write(generated.text)
+        return 0
+    written = write_all(root, [generated], force=ns.force)
+    if ns.json:
+        console.print_json(
+            {
+                "files": [{"path": w.path, "outcome": w.outcome} for w in written],
+                "jobs": [
+                    {"platform": str(j.platform), "runner": j.runner,
+                     "strategy": j.strategy.value, "qemu": j.qemu, "why": j.why}
+                    for j in plan.jobs
+                ],
+            }
+        )  # fmt: skip
+        return 0
+    for item in written:
+        console.out.print(f"{item.outcome} {root / item.path}: {item.why}")
+    for job in plan.jobs:
+        console.out.print(f"  {job.platform} on {job.runner}: {job.strategy} ({job.why})")
+    if any(item.outcome != "unchanged" for item in written):
+        console.out.print("next: commit it and push; `buildorch offload` runs it from here")
+    return 0
+
+
+def cmd_offload(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    root, plan = _ci_plan(ns, env)
+    if not plan.files:
+        raise ConfigError(
+            "offload brings back files, and this project's workflow only pushes images",
+            why="buildorch.yaml or the flags name tags and no output folder",
+            fix="add `output: {dir: out}` to buildorch.yaml, or run the workflow with "
+            "`gh workflow run buildorch.yml` and pull the image",
+        )
+    wanted = parse_targets(ns.targets) if ns.targets else tuple(j.platform for j in plan.jobs)
+    request = OffloadRequest(
+        repo_root=root,
+        ref=ns.ref or _current_branch(root, env),
+        artifacts=tuple((str(p), f"{plan.name}-{p.slug}") for p in wanted),
+        output_dir=Path(ns.output_dir or root / "out").absolute(),
+    )
+    if (why := gh_ready(env)) is not None:
+        console.err.print(f"[yellow]cannot offload from here:[/] {why}. The same by hand:")
+        for step in manual_steps(request):
+            sys.stdout.write(f"  {step}\n")  # commands to copy: never wrapped
+        console.err.print("(install gh from https://cli.github.com and run `gh auth login`)")
+        return EXIT_NO_GH
+    if (warning := unpushed(root, request.ref, env)) is not None:
+        console.err.print(f"[yellow]note:[/] {warning}")
+    report = run_offload(request, env, console.err.print)
+    if ns.json:
+        console.print_json(
+            {"run_id": report.run_id, "url": report.url, "seconds": round(report.seconds, 1),
+             "downloaded": [{"platform": p, "dir": d} for p, d in report.downloaded]}
+        )  # fmt: skip
+        return 0
+    for platform, folder in report.downloaded:
+        console.out.print(f"{platform}: files in {folder}")
+    console.out.print(f"run {report.url} took {report.seconds:.0f}s")
+    return 0
+
+
+def _current_branch(root: Path, env: Mapping[str, str]) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), "symbolic-ref", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ProjectError(
+            f"cannot tell which branch {root} is on",
+            why=done.stderr.strip() or "not a git repository, or a detached HEAD",
+            fix="pass --ref BRANCH (a branch pushed to GitHub)",
+        )
+    return done.stdout.strip()
+
+
 def _engine_up(env: Mapping[str, str]) -> bool:
     probe = engine.probe_engine(env)
     return probe.info_json is not None and '"ServerVersion"' in probe.info_json
@@ -480,6 +624,8 @@ _COMMANDS = {
     "init": cmd_init,
     "run": cmd_run,
     "clean": cmd_clean,
+    "ci": cmd_ci,
+    "offload": cmd_offload,
 }
 
 

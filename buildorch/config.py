@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, cast
 
@@ -40,6 +40,7 @@ _KEYS = {
     "run_image": "BUILDORCH_RUN_IMAGE",
     "keep": "BUILDORCH_KEEP",
     "collect": "BUILDORCH_COLLECT",
+    "ci": None,  # a mapping: buildorch.yaml only
 }
 # read elsewhere (the CLI, the engine layer, the provisioning script and the tests)
 _OTHER_ENV = {
@@ -52,6 +53,21 @@ _OTHER_ENV = {
     "BUILDORCH_CONTAINERD_BRIDGE_CIDR",
     "BUILDORCH_REGISTRY",
 }
+
+
+# GitHub's hosted runners by platform; arm64 ones are free for public repositories only
+DEFAULT_RUNNERS = (("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CiSettings:
+    runners: tuple[tuple[str, str], ...] = DEFAULT_RUNNERS
+    """(platform, runner label) of the platforms a native runner builds."""
+    cache: Literal["gha", "registry"] = "gha"
+    cache_ref: str | None = None
+    """`registry` cache: the image the cache is kept in (a tag per platform is added)."""
+    branches: tuple[str, ...] = ("main",)
+    """Pushes to these build (and push images); pull requests build without pushing."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,6 +107,8 @@ class Options:
     """`buildorch run`: output folders kept in volumes of their own; None: by language."""
     collect: tuple[str, ...] = ()
     """`buildorch run`: paths copied back to the output folder after the command."""
+    ci: CiSettings = field(default_factory=CiSettings)
+    """`buildorch ci github`: runners, cache, branches."""
 
 
 def profile_name_from(
@@ -172,7 +190,7 @@ def _read_file(project_dir: Path) -> dict[str, Any]:
 
 
 def _env_layers(env: Mapping[str, str]) -> list[tuple[str, Mapping[str, Any]]]:
-    known = {variable: key for key, variable in _KEYS.items()}
+    known = {variable: key for key, variable in _KEYS.items() if variable is not None}
     layers: list[tuple[str, Mapping[str, Any]]] = []
     for variable, value in sorted(env.items()):
         if not variable.startswith("BUILDORCH_") or variable in _OTHER_ENV:
@@ -265,6 +283,51 @@ def _validate(
         run_image=_text(merged, "run_image", fail),
         keep=None if merged.get("keep") is None else _paths(merged["keep"], "keep", fail),
         collect=_paths(merged.get("collect", ()), "collect", fail),
+        ci=_ci(merged.get("ci"), fail),
+    )
+
+
+def _ci(value: object, fail: Any) -> CiSettings:
+    if value is None:
+        return CiSettings()
+    known = ("runners", "cache", "cache_ref", "branches")
+    if not isinstance(value, dict):
+        raise fail("ci", f"got {value!r}", "give a mapping, e.g. `ci: {cache: gha}`")
+    for key in value:
+        if key not in known:
+            raise fail("ci", f"unknown key `{key}` (known: {', '.join(known)})",
+                       _did_you_mean(str(key), list(known)))  # fmt: skip
+    runners = dict(DEFAULT_RUNNERS)
+    given = value.get("runners") or {}
+    if not isinstance(given, dict):
+        raise fail("ci", f"runners: got {given!r}", "map platforms to labels, e.g. "
+                   "`runners: {linux/arm64: ubuntu-24.04-arm}`")  # fmt: skip
+    for platform, label in given.items():
+        (parsed,) = parse_targets([str(platform)])
+        if label is None:  # no native runner: QEMU or cross-compiling on the amd64 one
+            runners.pop(str(parsed), None)
+        elif isinstance(label, str) and label:
+            runners[str(parsed)] = label
+        else:
+            raise fail("ci", f"runners: {platform}: got {label!r}",
+                       "give a runner label, or null for none")  # fmt: skip
+    cache = value.get("cache", "gha")
+    if cache not in ("gha", "registry"):
+        raise fail("ci", f"cache: got {cache!r}", "use gha or registry")
+    cache_ref = value.get("cache_ref")
+    if cache == "registry" and not isinstance(cache_ref, str):
+        raise fail("ci", "cache: registry needs cache_ref", "add e.g. "
+                   "`cache_ref: ghcr.io/OWNER/APP:buildcache`")  # fmt: skip
+    branches = value.get("branches", ["main"])
+    if isinstance(branches, str):
+        branches = [branches]
+    if not isinstance(branches, list) or not all(isinstance(b, str) for b in branches):
+        raise fail("ci", f"branches: got {branches!r}", "give branch names, e.g. [main]")
+    return CiSettings(
+        runners=tuple(sorted(runners.items())),
+        cache=cast(Literal["gha", "registry"], cache),
+        cache_ref=cache_ref if isinstance(cache_ref, str) else None,
+        branches=tuple(branches),
     )
 
 

@@ -175,6 +175,8 @@ class DockerfileFacts:
     """Things worth telling the user about this Dockerfile."""
     context_reads: tuple[str, ...] | None = None
     """The context paths COPY, ADD and bind mounts read; None: any of it (`COPY . .`)."""
+    cache_mounts: tuple[tuple[str, str], ...] = ()
+    """(id, target) of each `RUN --mount=type=cache` of the stages that are built."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

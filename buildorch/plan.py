@@ -186,3 +186,38 @@ class RunPlan:
             "workdir": self.workdir,
             "reasons": list(self.reasons),
         }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CiJob:
+    """One platform's job in the generated GitHub Actions workflow."""
+
+    platform: Platform
+    runner: str
+    strategy: Strategy
+    qemu: bool
+    """The runner registers QEMU first: no native runner, and RUN steps on the target."""
+    why: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CiPlan:
+    """`buildorch ci github`: the same build, one job per platform on GitHub's runners."""
+
+    name: str
+    jobs: tuple[CiJob, ...]
+    context: str
+    dockerfile: str
+    """Both relative to the repository's top, where the workflow runs."""
+    build_target: str | None
+    build_args: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...]
+    """Pushed by digest per platform, then joined under these tags; empty: no image."""
+    files: bool
+    """The final stage's files uploaded as an artifact per platform."""
+    cache: Literal["gha", "registry"]
+    cache_ref: str | None
+    cache_mounts: tuple[tuple[str, str], ...]
+    """(id, target) of the Dockerfile's cache mounts, carried between runs."""
+    branches: tuple[str, ...]
+    notes: tuple[str, ...] = ()

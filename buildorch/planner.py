@@ -14,6 +14,8 @@ from buildorch.config import Options
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, HostFacts, ProjectFacts
 from buildorch.plan import (
+    CiJob,
+    CiPlan,
     Invocation,
     Merge,
     Mirror,
@@ -602,3 +604,85 @@ def _run_sources(host: HostFacts, options: Options) -> tuple[Sources, str]:
             "the volume sits on the engine's own disk"
         )
     return Sources.VOLUME, f"sources copied into a volume (only what changed): {why}"
+
+
+def plan_ci(project: ProjectFacts, options: Options, *, repo_root: str) -> CiPlan:
+    """The GitHub Actions workflow's plan: each target on a native runner where one exists,
+    else cross-compiled on the amd64 runner, QEMU only for what must run on the target."""
+    dockerfile = project.dockerfile
+    if dockerfile is None or project.template is not None:
+        raise PlanError(
+            "the workflow builds the project's own Dockerfile, and this project has none",
+            why=project.template or "no Dockerfile was found",
+            fix="run `buildorch init` to write Dockerfile.buildorch and buildorch.yaml, "
+            "commit them, then run `buildorch ci github` again",
+        )
+    runners = dict(options.ci.runners)
+    fallback = runners.get("linux/amd64", "ubuntu-24.04")
+    targets = options.targets or (Platform("linux", "amd64"), Platform("linux", "arm64"))
+    jobs = []
+    for platform in targets:
+        if str(platform) in runners:
+            jobs.append(
+                CiJob(
+                    platform=platform,
+                    runner=runners[str(platform)],
+                    strategy=Strategy.NATIVE,
+                    qemu=False,
+                    why=f"{runners[str(platform)]} is a native {platform} runner",
+                )
+            )
+        elif dockerfile.cross_capable:
+            emulated = dockerfile.emulated_run_steps > 0
+            jobs.append(
+                CiJob(
+                    platform=platform,
+                    runner=fallback,
+                    strategy=Strategy.CROSS,
+                    qemu=emulated,
+                    why=f"no native {platform} runner: the compile stages cross-compile on "
+                    f"{fallback}"
+                    + (
+                        f"; {dockerfile.emulated_run_steps} RUN step(s) on the target run "
+                        "under QEMU"
+                        if emulated
+                        else ", nothing runs emulated"
+                    ),
+                )
+            )
+        else:
+            jobs.append(
+                CiJob(
+                    platform=platform,
+                    runner=fallback,
+                    strategy=Strategy.QEMU,
+                    qemu=True,
+                    why=f"no native {platform} runner and the Dockerfile does not cross-compile: "
+                    f"the whole build runs under QEMU on {fallback}",
+                )
+            )
+    return CiPlan(
+        name=PurePosixPath(project.dir).name,
+        jobs=tuple(jobs),
+        context=_relative(project.context, repo_root),
+        dockerfile=_relative(dockerfile.path, repo_root),
+        build_target=options.build_target,
+        build_args=options.build_args,
+        tags=options.tags,
+        files=options.output == "dir" or not options.tags,
+        cache=options.ci.cache,
+        cache_ref=options.ci.cache_ref,
+        cache_mounts=dockerfile.cache_mounts,
+        branches=options.ci.branches,
+    )
+
+
+def _relative(path: str, root: str) -> str:
+    """`path` from `root`, both absolute, as a workflow names it (`.` for the top)."""
+    parts, top = PurePosixPath(path).parts, PurePosixPath(root).parts
+    if parts[: len(top)] != top:
+        raise PlanError(
+            f"{path} is outside the repository at {root}",
+            fix="keep the Dockerfile and context inside the repository",
+        )
+    return str(PurePosixPath(*parts[len(top) :])) if len(parts) > len(top) else "."

@@ -167,7 +167,22 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
         emulated_run_steps=emulated,
         findings=tuple(findings),
         context_reads=_context_reads(structure, reached),
+        cache_mounts=_reached_cache_mounts(structure, reached),
     )
+
+
+def _reached_cache_mounts(
+    structure: list[dict[str, object]], reached: set[int]
+) -> tuple[tuple[str, str], ...]:
+    """(id, target) of the cache mounts of the stages that are built, each once."""
+    found: dict[tuple[str, str], None] = {}
+    index = -1
+    for instruction in structure:
+        if instruction["instruction"] == "FROM":
+            index += 1
+        elif instruction["instruction"] == "RUN" and index in reached:
+            found.update(dict.fromkeys(_cache_mounts(str(instruction["value"]))))
+    return tuple(found)
 
 
 def _read_stages(

