@@ -41,6 +41,7 @@ _KEYS = {
     "keep": "BUILDORCH_KEEP",
     "collect": "BUILDORCH_COLLECT",
     "ci": None,  # a mapping: buildorch.yaml only
+    "builders": None,  # a mapping: buildorch.yaml only
 }
 # read elsewhere (the CLI, the engine layer, the provisioning script and the tests)
 _OTHER_ENV = {
@@ -90,6 +91,10 @@ class Options:
     cost_cross: float
     cost_qemu: float
     cost_rosetta: float
+    cost_remote: float = 1.15
+    native_builders: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(builder, platforms) the user says a buildx builder builds natively (buildorch.yaml
+    `builders:`), for nodes whose machine buildx cannot see (a remote BuildKit, a VM)."""
     profile_notes: tuple[str, ...]
     use_template: bool
     """Build with buildorch's template when the project's Dockerfile cannot cross-compile."""
@@ -275,6 +280,8 @@ def _validate(
         cost_cross=profile.costs.cross,
         cost_qemu=profile.costs.qemu,
         cost_rosetta=profile.costs.rosetta,
+        cost_remote=profile.costs.remote,
+        native_builders=_native_builders(merged.get("builders"), fail),
         profile_notes=profile.notes,
         use_template=_boolean(merged.get("use_template", False), fail),
         origins=tuple(sorted(origin.items())),
@@ -284,6 +291,25 @@ def _validate(
         keep=None if merged.get("keep") is None else _paths(merged["keep"], "keep", fail),
         collect=_paths(merged.get("collect", ()), "collect", fail),
         ci=_ci(merged.get("ci"), fail),
+    )
+
+
+def _native_builders(value: object, fail: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(v, list | str) for v in value.values()):
+        raise fail("builders", f"got {value!r}",
+                   "map builder names to the platforms they build natively, "
+                   "e.g. `builders: {arm-box: [linux/arm64]}`")  # fmt: skip
+    return tuple(
+        (
+            str(name),
+            tuple(
+                str(p)
+                for p in parse_targets([platforms] if isinstance(platforms, str) else platforms)
+            ),
+        )
+        for name, platforms in value.items()
     )
 
 

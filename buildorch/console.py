@@ -62,10 +62,16 @@ def doctor(host: HostFacts, profile: str) -> None:
     table.add_row("buildx", buildx, "")
     for builder in host.builders:
         mark = "*" if builder.current else " "
+        # a docker-driver builder other than `default` is a docker context's engine
+        kind = "context" if builder.driver == "docker" and builder.name != "default" else ""
+        native = ", ".join(builder.native) or "-"
+        others = [p for p in builder.platforms if p not in builder.native]
         table.add_row(
             f"builder{mark}",
-            f"{builder.name} ({builder.driver}, {builder.status})",
-            ", ".join(builder.platforms),
+            f"{builder.name} ({builder.driver}{', ' + kind if kind else ''}, {builder.status})",
+            f"native: {native}"
+            + (f"; emulated or declared: {', '.join(others)}" if others else "")
+            + (f"; at {builder.endpoint}" if builder.endpoint not in ("", builder.name) else ""),
         )
     for fact in host.emulation:
         if fact.kind is not None:

@@ -119,6 +119,9 @@ class BuildRequest:
     build_target: str | None = None
     build_args: tuple[tuple[str, str], ...] = ()
     builder: str | None = None
+    docker_context: str | None = None
+    """Build in this docker context (a remote engine's own builder) instead of the current
+    one: DOCKER_HOST would override it, so it is dropped for this call."""
     tags: tuple[str, ...] = ()
     load: bool = False
     push: bool = False
@@ -166,6 +169,9 @@ def build(
     Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before the
     KeyboardInterrupt goes on up.
     """
+    if request.docker_context is not None:
+        env = {k: v for k, v in env.items() if k != "DOCKER_HOST"}
+        env["DOCKER_CONTEXT"] = request.docker_context
     docker = client(env)
     tail: deque[str] = deque(maxlen=_TAIL)
     steps = _StepLog()

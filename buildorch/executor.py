@@ -170,6 +170,7 @@ def _run(
         build_target=invocation.build_target,
         build_args=invocation.build_args,
         builder=invocation.builder,
+        docker_context=invocation.docker_context,
         metadata_file=str(metadata),
     )
     began = time.monotonic()

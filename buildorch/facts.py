@@ -49,6 +49,9 @@ class BuilderFacts:
     platforms: tuple[str, ...]
     current: bool = False
     endpoint: str = ""
+    native: tuple[str, ...] = ()
+    """What its nodes build without emulation: each node's first platform, the one BuildKit
+    reports for the machine it runs on."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,6 +131,7 @@ class HostFacts:
                     "platforms": list(b.platforms),
                     "current": b.current,
                     "endpoint": b.endpoint,
+                    "native": list(b.native),
                 }
                 for b in self.builders
             ],

@@ -53,6 +53,8 @@ class PlatformStep:
     """Estimated build time relative to a native build of the same project."""
     emulator: str | None = None
     """`qemu` or `rosetta` when anything runs emulated for this platform."""
+    builder: str | None = None
+    """The buildx builder of a `remote` step (its native node builds this platform)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,6 +79,9 @@ class Invocation:
     """What this call writes: for one platform of a multi-platform push on the classic
     store, that platform's own tag; for a folder, the folder (staged, then moved)."""
     label: str
+    docker_context: str | None = None
+    """Run buildx in this docker context: a remote engine's own builder (buildx refuses
+    `--builder` for another context's docker-driver builder)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,6 +120,7 @@ class Plan:
                     "strategy": step.strategy.value,
                     "sources": step.sources.value,
                     "emulator": step.emulator,
+                    "builder": step.builder,
                     "cost": step.cost,
                     "reasons": list(step.reasons),
                     "rejected": [
@@ -130,7 +136,7 @@ class Plan:
                     "context": inv.context,
                     "dockerfile": inv.dockerfile,
                     "build_target": inv.build_target,
-                    "builder": inv.builder,
+                    "builder": inv.builder or inv.docker_context,
                     "output": _output_json(inv.output),
                 }
                 for inv in self.invocations

@@ -39,7 +39,7 @@ MIRROR_OVERLAP = 8
 ASSUMED_SHARE_STAT_US = 100.0
 
 # Strategies this version can carry out; the others are reported with why they were not used.
-LOCAL_STRATEGIES = (Strategy.NATIVE, Strategy.CROSS, Strategy.QEMU)
+LOCAL_STRATEGIES = (Strategy.NATIVE, Strategy.CROSS, Strategy.QEMU, Strategy.REMOTE)
 
 _QEMU_FIX = (
     "register QEMU for the target: on Linux `apt-get install qemu-user-static binfmt-support` "
@@ -60,6 +60,7 @@ class _Candidate:
     """None: does not apply here."""
     why: str
     emulator: str | None = None
+    builder: str | None = None
 
 
 def engine_platform(host: HostFacts) -> Platform:
@@ -149,6 +150,7 @@ def _plan_platform(
         rejected=rejected,
         cost=chosen.cost,
         emulator=chosen.emulator,
+        builder=chosen.builder,
     )
 
 
@@ -246,13 +248,7 @@ def _evaluate(
         case Strategy.OFFLOAD if is_native:
             return _Candidate(strategy, None, f"the engine here builds {platform} natively")
         case Strategy.REMOTE:
-            return _Candidate(
-                strategy,
-                None,
-                f"no buildx builder with a native {platform} node is in use "
-                f"(`docker buildx create --name {platform.arch.replace('/', '')} "
-                f"--platform {platform} ssh://HOST` adds one)",
-            )
+            return _remote(platform, host, options)
         case Strategy.OFFLOAD:
             return _Candidate(
                 strategy,
@@ -262,6 +258,44 @@ def _evaluate(
             )
         case _:
             assert_never(strategy)
+
+
+def _remote(platform: Platform, host: HostFacts, options: Options) -> _Candidate:
+    """A builder other than the one in use with a node of the target's own architecture."""
+    declared = dict(options.native_builders)
+    in_use = _builder(host, options)
+    for builder in host.builders:
+        if builder is in_use or builder.status != "running":
+            continue
+        if str(platform) in declared.get(builder.name, ()):
+            how = "buildorch.yaml's `builders:` says so"
+        elif str(platform) in builder.native:
+            how = "it is the first platform its node reports"
+        else:
+            continue
+        where = f"builder `{builder.name}` ({builder.driver} driver, {builder.endpoint or '?'})"
+        if builder.driver == "docker" and options.output == "load":
+            # the docker driver loads into its own engine, which is not this one
+            return _Candidate(
+                Strategy.REMOTE,
+                None,
+                f"{where} builds {platform} natively, but --load would leave the image in "
+                "its engine, not this one: push it, or write files with -o",
+            )
+        return _Candidate(
+            Strategy.REMOTE,
+            options.cost_remote,
+            f"{where} builds {platform} natively ({how}): the context goes there and the "
+            f"result comes back, about {options.cost_remote:g}x a native build",
+            builder=builder.name,
+        )
+    return _Candidate(
+        Strategy.REMOTE,
+        None,
+        f"no other buildx builder has a native {platform} node (`docker buildx create "
+        f"--name {platform.slug} --platform {platform} ssh://USER@HOST` or a docker context "
+        f"on an {platform.arch} machine adds one)",
+    )
 
 
 def _why_not(candidate: _Candidate, chosen: _Candidate) -> str:
@@ -416,20 +450,28 @@ def _group(
         if inside.is_relative_to(project.context):
             dockerfile = str(PurePosixPath(mirror.path) / inside.relative_to(project.context))
 
+    builders = {step.platform: step.builder or options.builder for step in steps}
+    contexts = {b.name for b in host.builders if b.driver == "docker" and b.name != "default"}
+
     def invocation(platforms: tuple[Platform, ...], output: Output, label: str) -> Invocation:
+        builder = builders[platforms[0]]
+        remote_context = builder if builder in contexts and builder != options.builder else None
         return Invocation(
             platforms=platforms,
             context=context,
             dockerfile=dockerfile,
             build_target=options.build_target,
             build_args=options.build_args,
-            builder=options.builder,
+            builder=None if remote_context else builder,
             output=output,
             label=label,
+            docker_context=remote_context,
         )
 
     platforms = tuple(step.platform for step in steps)
     together, why = _multi_platform_builds(host, options)
+    if together and any(step.builder for step in steps):
+        together, why = False, "a remote builder takes some platforms and this one the others"
     if len(platforms) == 1 or together:
         note = [f"one build for {', '.join(map(str, platforms))}: {why}"] if len(steps) > 1 else []
         label = "+".join(p.slug for p in platforms)

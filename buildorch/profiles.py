@@ -45,6 +45,9 @@ class Costs(_Strict):
     cross: float = Field(ge=1)
     qemu: float = Field(ge=1)
     rosetta: float = Field(ge=1)
+    remote: float = Field(default=1.15, ge=1)
+    """A native node elsewhere: the build itself at native speed, plus sending the context
+    and bringing the result back."""
 
 
 class Profile(_Strict):

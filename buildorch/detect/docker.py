@@ -116,11 +116,12 @@ def _platform_name(value: Any) -> str | None:
 def _builder(raw: dict[str, Any], current: bool) -> BuilderFacts:
     nodes = [n for n in raw.get("Nodes") or [] if isinstance(n, dict)]
     platforms: dict[str, None] = {}
+    native: dict[str, None] = {}
     for node in nodes:
-        for value in node.get("Platforms") or []:
-            name = _platform_name(value)
-            if name:
-                platforms.setdefault(name, None)
+        names = [n for n in map(_platform_name, node.get("Platforms") or []) if n]
+        platforms.update(dict.fromkeys(names))
+        if names and str(node.get("Status") or "running") == "running":
+            native.setdefault(names[0], None)
     first = nodes[0] if nodes else {}
     status = first.get("Status") or ("error" if raw.get("Err") or first.get("Err") else "")
     return BuilderFacts(
@@ -130,6 +131,7 @@ def _builder(raw: dict[str, Any], current: bool) -> BuilderFacts:
         platforms=tuple(platforms),
         current=current,
         endpoint=str(first.get("Endpoint") or ""),
+        native=tuple(native),
     )
 
 

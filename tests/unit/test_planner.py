@@ -401,3 +401,63 @@ def test_run_refuses_what_it_cannot_do(changes: dict[str, Any], message: str) ->
 def test_run_without_an_emulator_for_the_target_fails() -> None:
     with pytest.raises(PlanError, match="nothing here can run linux/arm64 programs"):
         run_plan(host())
+
+
+def with_arm64_box(facts: HostFacts, *, driver: str = "docker-container") -> HostFacts:
+    """An ssh-reached arm64 machine as a second builder, as `buildx ls` reports it."""
+    box = BuilderFacts(
+        name="arm-box",
+        driver=driver,
+        status="running",
+        platforms=("linux/arm64", "linux/arm/v7"),
+        endpoint="ssh://dev@arm-box",
+        native=("linux/arm64",),
+    )
+    return dataclasses.replace(facts, builders=(*facts.builders, box))
+
+
+def test_a_native_remote_node_beats_qemu_but_not_cross_compiling() -> None:
+    facts = with_arm64_box(host(emulation=QEMU_ARM64))
+    plan = plan_build(facts, project(cross=False), options(cost_remote=1.15))
+    (step,) = plan.steps
+    assert (step.strategy, step.builder) == (Strategy.REMOTE, "arm-box")
+    assert "builder `arm-box` (docker-container driver, ssh://dev@arm-box)" in step.reasons[1]
+    assert plan.invocations[0].builder == "arm-box"
+    # a Dockerfile that cross-compiles is cheaper here than sending the context away
+    cross = plan_build(facts, project(cross=True), options(cost_remote=1.15))
+    assert cross.steps[0].strategy is Strategy.CROSS
+    assert (
+        "costs about 1.15x native"
+        in {r.strategy: r.why for r in cross.steps[0].rejected}[Strategy.REMOTE]
+    )
+
+
+def test_a_declared_native_builder_counts_and_a_docker_context_builds_in_its_context() -> None:
+    facts = with_arm64_box(host(emulation={"linux/amd64": "native"}), driver="docker")
+    facts = dataclasses.replace(
+        facts,
+        builders=tuple(dataclasses.replace(b, native=("linux/amd64",)) for b in facts.builders),
+    )
+    undeclared = options(cost_remote=1.15)
+    with pytest.raises(PlanError, match="no other buildx builder has a native linux/arm64"):
+        plan_build(facts, project(cross=False), undeclared)
+    declared = dataclasses.replace(undeclared, native_builders=(("arm-box", ("linux/arm64",)),))
+    plan = plan_build(facts, project(cross=False), declared)
+    assert plan.steps[0].strategy is Strategy.REMOTE
+    assert "buildorch.yaml's `builders:` says so" in plan.steps[0].reasons[1]
+    (invocation,) = plan.invocations
+    assert (invocation.builder, invocation.docker_context) == (None, "arm-box")
+    # --load from another context's docker driver would land in that engine
+    loading = dataclasses.replace(declared, output="load", tags=("app:dev",))
+    with pytest.raises(PlanError) as refused:
+        plan_build(facts, project(cross=False), loading)
+    assert "--load would leave the image in its engine" in str(refused.value)
+
+
+def test_a_remote_platform_and_a_local_one_are_built_apart() -> None:
+    facts = with_arm64_box(host(store="containerd", emulation=QEMU_ARM64))
+    plan = plan_build(facts, project(cross=False), options(("amd64", "arm64"), cost_remote=1.15))
+    assert [(str(i.platforms[0]), i.builder) for i in plan.invocations] == [
+        ("linux/amd64", None),
+        ("linux/arm64", "arm-box"),
+    ]
