@@ -121,7 +121,12 @@ def execute(
     assert listing is not None and state is not None, "a mirrored plan needs its listing"
     with workspace.locked(state, progress.note):
         progress.note(f"bringing the mirror in step: {plan.mirror.path}")
-        synced = tree.sync(Path(plan.mirror.source), listing, Path(plan.mirror.path))
+        synced = tree.sync(
+            Path(plan.mirror.source),
+            listing,
+            Path(plan.mirror.path),
+            workspace.mirror_record(state),
+        )
         progress.note(
             f"mirror: {synced.copied} copied, {synced.removed} removed, {synced.unchanged} "
             f"unchanged ({synced.seconds:.1f} s)"

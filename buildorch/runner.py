@@ -11,12 +11,11 @@ leaves a record that is old, never one that claims too much: the next run copies
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -137,7 +136,7 @@ def _fill_volume(
     assert plan.volume is not None
     record = state / "volumes" / f"{plan.volume}.json"
     # a new volume (or one removed behind buildorch's back) holds nothing, whatever the record
-    had = {} if engine.ensure_volume(plan.volume, labels, env) else _read_record(record)
+    had = {} if engine.ensure_volume(plan.volume, labels, env) else tree.load_listing(record) or {}
     changed = [
         rel
         for rel, entry in listing.items()
@@ -164,25 +163,8 @@ def _fill_volume(
         with tempfile.TemporaryDirectory(prefix="fill-", dir=state) as scratch:
             copied_bytes = tree.copy_files(Path(plan.source_dir), listing, changed, Path(scratch))
             engine.copy_into(spec, Path(scratch), plan.workdir, env)
-    _write_record(record, listing)
+    tree.save_listing(record, listing)
     return len(changed), copied_bytes, len(gone)
-
-
-def _read_record(path: Path) -> dict[str, tree.Entry]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {rel: tree.Entry(**fields) for rel, fields in data.items()}
-    except (OSError, ValueError, TypeError):
-        return {}  # no record: everything is copied again
-
-
-def _write_record(path: Path, listing: tree.Listing) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(
-        json.dumps({rel: asdict(entry) for rel, entry in listing.items()}), encoding="utf-8"
-    )
-    partial.replace(path)
 
 
 def remove_records(state: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import json
 import os
 import queue
 import shutil
@@ -22,7 +23,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -171,11 +172,20 @@ class SyncReport:
     seconds: float
 
 
-def sync(source: Path, listing: Listing, mirror: Path) -> SyncReport:
-    """Make `mirror` hold exactly `listing` (entries of `source`), copying only what differs."""
+def sync(source: Path, listing: Listing, mirror: Path, record: Path | None = None) -> SyncReport:
+    """Make `mirror` hold exactly `listing` (entries of `source`), copying only what differs.
+
+    `record` keeps what the mirror held after the last complete sync, which spares walking
+    the mirror. It is removed before anything changes and written back only at the end, so
+    an interrupted sync leaves none and the next one walks the mirror to repair it."""
     began = time.monotonic()
+    existed = mirror.is_dir()
     mirror.mkdir(parents=True, exist_ok=True)
-    have = walk(mirror, threads=1)  # a local disk answers at once: threads would only contend
+    have = load_listing(record) if record is not None and existed else None
+    if record is not None:
+        record.unlink(missing_ok=True)
+    if have is None:
+        have = walk(mirror, threads=1)  # a local disk answers at once: threads would contend
     # gone from the sources, or replaced by another kind (a file that became a folder);
     # leftovers of an interrupted copy have temporary names no listing holds
     gone = {
@@ -196,6 +206,14 @@ def sync(source: Path, listing: Listing, mirror: Path) -> SyncReport:
         and (relative not in have or relative in gone or not entry.same_as(have[relative]))
     ]
     copied_bytes = copy_files(source, listing, wanted, mirror)
+    if record is not None:
+        # a file that vanished from the sources during the copy is not in the mirror
+        held = {
+            relative: entry
+            for relative, entry in listing.items()
+            if entry.kind == "dir" or os.path.lexists(mirror / relative)
+        }
+        save_listing(record, held)
     return SyncReport(
         copied=len(wanted),
         copied_bytes=copied_bytes,
@@ -203,6 +221,26 @@ def sync(source: Path, listing: Listing, mirror: Path) -> SyncReport:
         unchanged=sum(1 for e in listing.values() if e.kind != "dir") - len(wanted),
         seconds=time.monotonic() - began,
     )
+
+
+def load_listing(path: Path) -> dict[str, Entry] | None:
+    """A listing `save_listing` wrote, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {relative: Entry(**fields) for relative, fields in data.items()}
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save_listing(path: Path, listing: Listing) -> None:
+    """Write `listing` to `path` atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(
+        json.dumps({relative: asdict(entry) for relative, entry in listing.items()}),
+        encoding="utf-8",
+    )
+    partial.replace(path)
 
 
 def copy_files(source: Path, listing: Listing, relatives: list[str], dest: Path) -> int:

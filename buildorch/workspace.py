@@ -72,6 +72,11 @@ def mirror_dir(state: Path) -> Path:
     return state / "mirror"
 
 
+def mirror_record(state: Path) -> Path:
+    """What the mirror held after its last complete sync."""
+    return state / "mirror.json"
+
+
 @contextlib.contextmanager
 def locked(state: Path, waiting: Callable[[str], None]) -> Iterator[None]:
     """Hold the project's lock; tell `waiting` once if another run holds it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def test_sync_never_writes_to_the_sources(tmp_path: Path) -> None:
 def test_an_interrupted_sync_is_repaired_by_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source, mirror, record = tmp_path / "src", tmp_path / "mirror", tmp_path / "mirror.json"
     source.mkdir()
     make_project(source)
     copy = tree._copy
@@ -112,10 +113,37 @@ def test_an_interrupted_sync_is_repaired_by_the_next(
     monkeypatch.setattr(tree, "_copy", stop_after_two)
     monkeypatch.setattr(tree, "COPY_THREADS", 1)
     with pytest.raises(KeyboardInterrupt):
-        tree.sync(source, tree.walk(source), mirror)
+        tree.sync(source, tree.walk(source), mirror, record)
     monkeypatch.setattr(tree, "_copy", copy)
     assert any(tree.TEMP_MARK in p.name for p in mirror.rglob("*"))
-    tree.sync(source, tree.walk(source), mirror)
+    assert not record.exists()  # never a record of a mirror half-way through a sync
+    tree.sync(source, tree.walk(source), mirror, record)
+    assert fingerprint(mirror) == fingerprint(source)
+    assert tree.load_listing(record) == tree.walk(source)
+
+
+def test_the_record_spares_walking_the_mirror_and_is_not_trusted_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, mirror, record = tmp_path / "src", tmp_path / "mirror", tmp_path / "mirror.json"
+    source.mkdir()
+    make_project(source)
+    tree.sync(source, tree.walk(source), mirror, record)
+    walked: list[Path] = []
+    real_walk = tree.walk
+
+    def counting_walk(root: Path, *args: object, **kwargs: object) -> dict[str, tree.Entry]:
+        walked.append(root)
+        return real_walk(root, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tree, "walk", counting_walk)
+    (source / "src" / "main.c").write_text("int main(void) { return 1; }\n")
+    report = tree.sync(source, real_walk(source), mirror, record)
+    assert (report.copied, walked) == (1, [])
+    # the mirror removed behind buildorch's back: the record describes nothing any more
+    shutil.rmtree(mirror)
+    report = tree.sync(source, real_walk(source), mirror, record)
+    assert report.unchanged == 0 and report.copied > 1  # all of it, again
     assert fingerprint(mirror) == fingerprint(source)
 
 
