@@ -34,13 +34,14 @@ from buildorch.errors import (
 from buildorch.executor import BuildReport, execute
 from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.generate.files import write_all
+from buildorch.generate.shortcuts import ShortcutSpec, makefile_advice, shortcuts
 from buildorch.generate.workflow import workflow
 from buildorch.offload import OffloadRequest, gh_ready, manual_steps, unpushed
 from buildorch.offload import offload as run_offload
 from buildorch.plan import CiPlan, Plan
 from buildorch.planner import LOCAL_STRATEGIES, plan_build, plan_ci, plan_run
 from buildorch.platforms import parse_targets
-from buildorch.profiles import Profile, load_profiles, select_profile
+from buildorch.profiles import FALLBACK, Profile, load_profiles, select_profile
 from buildorch.project import project_languages, read_project, survey_context
 from buildorch.runner import execute_run
 from buildorch.templates import write_init
@@ -118,6 +119,19 @@ def _build_inputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _shortcuts_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-C", "--project", type=Path, default=None, metavar="DIR")
+    parser.add_argument(
+        "-t", "--target", action="append", dest="targets", metavar="PLATFORM",
+        help="target platform (default: buildorch.yaml's targets, else amd64 and arm64)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--force", action="store_true", help="replace hand-edited files and your own npm scripts"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buildorch",
@@ -144,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace files init wrote before")
     init.add_argument("--json", action="store_true", help="print JSON for scripts")
     init.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    _shortcuts_options(
+        commands.add_parser(
+            "shortcuts",
+            help="write the everyday build commands: scripts/, buildorch.mk, npm scripts",
+            description="Write scripts/build-<platform>.sh and .ps1 (and build-all), make "
+            "targets in buildorch.mk and, for Node projects, npm scripts in package.json, one per "
+            "target platform. A file edited by hand is kept unless --force; an existing Makefile "
+            "is never touched.",
+        )
+    )
 
     build = commands.add_parser("build", help="build for the targets")
     _common(build)
@@ -428,6 +453,46 @@ def cmd_init(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def cmd_shortcuts(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    project_dir = (ns.project or Path.cwd()).absolute()
+    # only the targets matter here, and they do not depend on the host: any profile does
+    profile = load_profiles()[FALLBACK]
+    options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=profile)
+    targets = options.targets or parse_targets(["linux/amd64", "linux/arm64"])
+    spec = ShortcutSpec(
+        targets=tuple(str(t) for t in targets),
+        package_json=_read_text(project_dir / "package.json"),
+        # only looked at (is it buildorch's? does it include buildorch.mk?), never rewritten
+        makefile=_read_text(project_dir / "Makefile", errors="replace"),
+    )
+    written = write_all(project_dir, shortcuts(spec, force=ns.force), force=ns.force)
+    advice = makefile_advice(spec)
+    if ns.json:
+        console.print_json([{"path": w.path, "outcome": w.outcome, "why": w.why} for w in written])
+        return 0
+    for item in written:
+        # paths whole on one line, to copy; `[` in a folder name is not markup
+        console.out.print(
+            f"{item.outcome} {project_dir / item.path}: {item.why}", markup=False, soft_wrap=True
+        )
+    if advice is not None:
+        console.out.print(f"next: {advice}", markup=False, soft_wrap=True)
+    return 0
+
+
+def _read_text(path: Path, errors: str = "strict") -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors=errors)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(
+            f"cannot read {path}",
+            why=str(exc),
+            fix="make it a readable UTF-8 file, then run again",
+        ) from exc
+
+
 def cmd_run(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     project_dir = (ns.project or Path.cwd()).absolute()
     seen = _see_host(ns, env, project_dir)
@@ -626,6 +691,7 @@ _COMMANDS = {
     "clean": cmd_clean,
     "ci": cmd_ci,
     "offload": cmd_offload,
+    "shortcuts": cmd_shortcuts,
 }
 
 
