@@ -2,7 +2,8 @@
 # Fetches the upstream sources of real third-party projects for the benchmarks from Debian,
 # into bench/.sources/NAME (not tracked). Idempotent.
 #   bench/fetch-sources.sh lua5.4 golang-toml   source packages: their upstream tarball
-#   bench/fetch-sources.sh crate:xml-rs         a Rust crate, from Debian's librust-NAME-dev
+#   bench/fetch-sources.sh crate:hexyl          a Rust crate, from Debian's librust-NAME-dev,
+#                                               its dependencies vendored (vendor/, .cargo/)
 # A crate's dev-dependencies are dropped from its Cargo.toml (as for a build without tests),
 # so that cargo resolves it offline.
 set -euo pipefail
@@ -28,15 +29,28 @@ for package in "$@"; do
     if [[ -d $dest/$crate ]]; then echo "ok: $crate"; continue; fi
     work=$(mktemp -d "$dest/.fetch-XXXXXX")
     trap 'rm -rf "$work"' EXIT
-    (cd "$work" && apt-get -qq download "librust-$crate-dev")
-    dpkg -x "$work"/librust-"$crate"-dev_*.deb "$work/x"
+    # the crate and every crate it may depend on (Debian names each librust-NAME-dev; the
+    # `+feature` packages are empty), as cargo vendor would lay them out
+    mapfile -t debs < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+      --no-breaks --no-replaces --no-enhances "librust-$crate-dev" |
+      sed -n 's/^\(librust-[^+ ]*-dev\)$/\1/p' | sort -u)
+    (cd "$work" && apt-get -qq download "${debs[@]}")
+    for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/x"; done
     src=$(ls -d "$work"/x/usr/share/cargo/registry/"$crate"-*/ | head -n1)
     awk '/^\[dev-dependencies/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$src/Cargo.toml" >"$src/Cargo.toml.new"
     mv "$src/Cargo.toml.new" "$src/Cargo.toml"
     rm -f "$src/.cargo-checksum.json"
-    mv "$src" "$dest/$crate"
+    mv "$src" "$work/crate"
+    if compgen -G "$work/x/usr/share/cargo/registry/*/" >/dev/null; then
+      # cargo reads the dependencies from vendor/, offline (`cargo vendor`'s layout)
+      mv "$work/x/usr/share/cargo/registry" "$work/crate/vendor"
+      mkdir -p "$work/crate/.cargo"
+      printf '%s\n' '[source.crates-io]' 'replace-with = "vendored-sources"' '' \
+        '[source.vendored-sources]' 'directory = "vendor"' >"$work/crate/.cargo/config.toml"
+    fi
+    mv "$work/crate" "$dest/$crate"
     rm -rf "$work"; trap - EXIT
-    echo "fetched: crate $crate (librust-$crate-dev)"
+    echo "fetched: crate $crate (librust-$crate-dev, ${#debs[@]} crates with what it depends on)"
     continue
   fi
   if [[ -d $dest/$package ]]; then echo "ok: $package"; continue; fi

@@ -1,6 +1,6 @@
 """Foreign-architecture builds at native speed, on real third-party code, side by side.
 
-    bench/fetch-sources.sh lua5.4 golang-toml crate:xml-rs   # once: Debian's sources
+    bench/fetch-sources.sh lua5.4 golang-toml crate:xml-rs crate:hexyl   # once: Debian's sources
     python bench/native_speed.py [--project lua] [--rounds 3] [--toolchain IMAGE]
 
 For each project, in one run on this machine:
@@ -123,6 +123,20 @@ PROJECTS = {
         edit_line='#[allow(dead_code)] const BENCH_EDIT: &str = "{}";',
         smoke=("/src/tests/documents/sample_1.xml",),
         expect="Elements:",
+        plain_image=TOOLCHAIN,
+    ),
+    # hexyl 0.8 (Debian's librust-hexyl-dev), a small program on clap 2 and a dozen more crates
+    # vendored from Debian; its release profile links with LTO (codegen-units = 1)
+    "hexyl": Project(
+        source="hexyl",
+        template="rust.Dockerfile",
+        plain=PLAIN_RUST.format(bin="hexyl"),
+        template_args={"RUST_IMAGE": TOOLCHAIN, "BIN": "hexyl"},
+        artifact="hexyl",
+        edit="src/bin/hexyl.rs",
+        edit_line='#[allow(dead_code)] const BENCH_EDIT: &str = "{}";',
+        smoke=("--color=never", "--length=16", "/src/Cargo.toml"),
+        expect="00000000",
         plain_image=TOOLCHAIN,
     ),
 }

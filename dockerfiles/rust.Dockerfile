@@ -5,7 +5,8 @@
 # crates), so nothing is emulated. Dependencies are compiled in a layer of their own from
 # Cargo.toml and Cargo.lock alone (a stub main, in the manner of cargo-chef), before the
 # sources are copied: a source edit recompiles only the crate (every target the manifest
-# names gets a stub, as cargo-chef does; a crate without dependencies skips it). rustc goes
+# names gets a stub, as cargo-chef does; a crate without dependencies skips it; vendored
+# dependencies are used offline). rustc goes
 # through sccache, with one cache folder per platform.
 #
 #   RUST_IMAGE  an image with cargo and rustc, and the target's standard library
@@ -38,8 +39,12 @@ RUN set -eu; \
 
 FROM toolchain AS deps
 WORKDIR /src
-# the dependency layer: only the manifests, with stub sources, so dependencies compile once
+# the dependency layer: only the manifests, with stub sources, so dependencies compile once;
+# vendored dependencies (`cargo vendor`: vendor/ and .cargo/config.toml) come along when the
+# project has them (a pattern matching nothing copies nothing)
 COPY Cargo.toml Cargo.lock* ./
+COPY .carg[o] ./.cargo/
+COPY vendo[r] ./vendor/
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \

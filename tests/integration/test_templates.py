@@ -24,6 +24,9 @@ CASES = [
      "5050"),
     ("go.Dockerfile", PROJECTS / "hello-go", {}, "hello-go", "3025"),
     ("rust.Dockerfile", PROJECTS / "hello-rust", {}, "hello-rust", "511524"),
+    # dependencies vendored (`cargo vendor`): builds have no network, so this proves they
+    # reach the dependency layer
+    ("rust.Dockerfile", PROJECTS / "hello-rust-vendored", {}, "hello-rust-vendored", "500500"),
 ]  # fmt: skip
 
 
@@ -54,7 +57,7 @@ def _run(binary: Path, arch: str, registry: str, engine: Engine) -> str:
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
 @pytest.mark.parametrize(
-    ("template", "source", "args", "artefact", "answer"), CASES, ids=[c[0] for c in CASES]
+    ("template", "source", "args", "artefact", "answer"), CASES, ids=[c[1].name for c in CASES]
 )
 def test_template_builds_for_both_targets(
     template: str,
