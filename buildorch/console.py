@@ -73,6 +73,14 @@ def doctor(host: HostFacts, profile: str) -> None:
             + (f"; emulated or declared: {', '.join(others)}" if others else "")
             + (f"; at {builder.endpoint}" if builder.endpoint not in ("", builder.name) else ""),
         )
+    natives = {b.name: b.native for b in host.builders}
+    for context in host.contexts:
+        native = ", ".join(natives.get(context.name, ())) or "-"
+        table.add_row(
+            "context" + ("*" if context.current else " "),
+            f"{context.name} at {context.endpoint or '?'}",
+            context.error or f"native: {native}",
+        )
     for fact in host.emulation:
         if fact.kind is not None:
             table.add_row("runs", fact.platform, fact.kind)

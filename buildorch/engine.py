@@ -40,6 +40,8 @@ class EngineProbe:
     buildx_ls: str | None = None
     """`docker buildx ls --format json`; None when buildx is missing."""
     buildx_stderr: str | None = None
+    contexts: str | None = None
+    """`docker context ls --format json`: one object per line (a JSON list before 25)."""
 
 
 def _docker_cmd(env: Mapping[str, str]) -> list[str]:
@@ -67,6 +69,7 @@ def probe_engine(env: Mapping[str, str]) -> EngineProbe:
     if buildx is None and buildx_err and "--format" in buildx_err:
         # buildx older than 0.13 has no --format; its absence is told by `docker buildx version`
         _, buildx_err = _capture([*docker, "buildx", "version"], env)
+    contexts, _ = _capture([*docker, "context", "ls", "--format", "json"], env)
     return EngineProbe(
         binary=True,
         info_json=info,
@@ -74,6 +77,7 @@ def probe_engine(env: Mapping[str, str]) -> EngineProbe:
         version_json=version,
         buildx_ls=buildx,
         buildx_stderr=buildx_err,
+        contexts=contexts,
     )
 
 

@@ -55,6 +55,16 @@ class BuilderFacts:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ContextFacts:
+    """A docker context: an engine reached by name (`docker --context NAME`)."""
+
+    name: str
+    endpoint: str
+    current: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EmulationFact:
     platform: str
     kind: EmulationKind | None
@@ -86,6 +96,7 @@ class HostFacts:
     emulation: tuple[EmulationFact, ...]
     source: SourceFacts
     reasons: tuple[tuple[str, str], ...] = ()
+    contexts: tuple[ContextFacts, ...] = ()
     """(fact, why) pairs: how each inferred value was reached."""
 
     def emulation_for(self, platform: str) -> EmulationKind | None:
@@ -134,6 +145,10 @@ class HostFacts:
                     "native": list(b.native),
                 }
                 for b in self.builders
+            ],
+            "contexts": [
+                {"name": c.name, "endpoint": c.endpoint, "current": c.current, "error": c.error}
+                for c in self.contexts
             ],
             "emulation": {e.platform: e.kind for e in self.emulation},
             "source": {

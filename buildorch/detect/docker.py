@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from buildorch.detect.view import HostView
 from buildorch.engine import EngineProbe
-from buildorch.facts import BuilderFacts, BuildxFacts, DockerFacts, ImageStore
+from buildorch.facts import BuilderFacts, BuildxFacts, ContextFacts, DockerFacts, ImageStore
 from buildorch.platforms import arch_from_machine
 
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
@@ -202,3 +203,26 @@ def detect_buildx(
     current, how = _pick_current(view, raws, context)
     builders = tuple(_builder(raw, str(raw.get("Name")) == current) for raw in raws)
     return BuildxFacts(available=True, version=version), builders, how
+
+
+def detect_contexts(probe: EngineProbe) -> tuple[ContextFacts, ...]:
+    """Docker contexts, from `docker context ls --format json` (a JSON list before 25)."""
+    text = (probe.contexts or "").strip()
+    raws: list[Any] = []
+    if text.startswith("["):
+        with contextlib.suppress(ValueError):
+            raws = json.loads(text)
+    else:
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                raws.append(json.loads(line))
+    return tuple(
+        ContextFacts(
+            name=str(raw.get("Name")),
+            endpoint=str(raw.get("DockerEndpoint") or ""),
+            current=bool(raw.get("Current")),
+            error=str(raw.get("Error") or ""),
+        )
+        for raw in raws
+        if isinstance(raw, dict) and raw.get("Name")
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildorch.detect.docker import detect_buildx, detect_docker
+from buildorch.detect.docker import detect_buildx, detect_contexts, detect_docker
 from buildorch.detect.emulation import detect_emulation
 from buildorch.detect.filesystem import detect_source
 from buildorch.detect.system import detect_arch, detect_ci, detect_os
@@ -35,6 +35,7 @@ def detect_host(view: HostView, *, slow_stat_us: float = 30.0) -> HostFacts:
         docker=docker,
         buildx=buildx,
         builders=builders,
+        contexts=detect_contexts(probe),
         emulation=emulation,
         source=source,
         reasons=(

@@ -197,6 +197,7 @@ def _write_snapshot(view: LiveHost, root: Path) -> None:
             ("version.json", probe.version_json),
             ("buildx-ls.json", probe.buildx_ls),
             ("buildx.stderr", probe.buildx_stderr),
+            ("context-ls.json", probe.contexts),
         )
         for file_name, answer in outputs:
             # an empty JSON answer is no answer: the file stays absent
@@ -285,6 +286,7 @@ def _read_engine(root: Path) -> EngineProbe:
         version_json=_text(docker / "version.json"),
         buildx_ls=buildx,
         buildx_stderr=_text(docker / "buildx.stderr"),
+        contexts=_text(docker / "context-ls.json"),
     )
 
 

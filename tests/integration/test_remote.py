@@ -47,6 +47,10 @@ def test_doctor_lists_the_context_and_what_it_builds_natively(remote_env: dict[s
     assert builders[CONTEXT]["driver"] == "docker"
     assert builders[CONTEXT]["native"] == ["linux/amd64"]  # what the engine's kernel runs
     assert "linux/arm64" in builders[CONTEXT]["platforms"]  # emulated there
+    contexts = {c["name"]: c for c in run.json()["contexts"]}
+    assert contexts[CONTEXT]["endpoint"] == CONTAINERD_HOST
+    table = buildorch("doctor", env=remote_env)
+    assert CONTEXT in table.out and CONTAINERD_HOST in table.out.replace("\n", "")
 
 
 def test_a_native_remote_node_is_preferred_to_qemu(

@@ -652,3 +652,25 @@ def test_stat_probe_is_none_for_an_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "a").write_text("x")
     measured = view_module.measure_stat_us(tmp_path)
     assert measured is not None and measured > 0
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        # docker 25 and later: an object per line
+        '{"Current":true,"DockerEndpoint":"unix:///var/run/docker.sock","Error":"","Name":"default"}\n'
+        '{"Current":false,"DockerEndpoint":"ssh://dev@arm-box","Error":"","Name":"arm-box"}\n',
+        # before: one JSON list
+        '[{"Current":true,"DockerEndpoint":"unix:///var/run/docker.sock","Name":"default"},'
+        '{"Current":false,"DockerEndpoint":"ssh://dev@arm-box","Name":"arm-box"}]',
+    ],
+)
+def test_docker_contexts_are_read_in_both_forms(printed: str) -> None:
+    from buildorch.detect.docker import detect_contexts
+    from buildorch.engine import EngineProbe
+
+    contexts = detect_contexts(EngineProbe(binary=True, contexts=printed))
+    assert [(c.name, c.endpoint, c.current) for c in contexts] == [
+        ("default", "unix:///var/run/docker.sock", True),
+        ("arm-box", "ssh://dev@arm-box", False),
+    ]
