@@ -9,8 +9,8 @@ For each project, in one run on this machine:
   cross-compiled on the build platform, with sccache);
 - warm: the same three again after a one-line change in one source file.
 
-Build caches are pruned before the cold round (`docker buildx prune --filter
-type=exec.cachemount`): run it on a machine whose caches you can spare. Each arm64 result
+The build cache is pruned before each cold round (`docker buildx prune --all`: layers and
+cache mounts): run it on a machine whose cache you can spare. Each arm64 result
 is checked: an aarch64 ELF that passes the project's smoke test, run under QEMU in an arm64
 container.
 """
@@ -208,10 +208,10 @@ def bench_once(
         "arm64 naive (QEMU)": [*plain, "--target", "arm64"],
         "arm64 buildorch": [*template, "--target", "arm64"],
     }
+    # cold means cold: no layer (a crate's dependency layer is the point of the warm round)
+    # and no cache mount (sccache, Go's build cache) left from an earlier round or run
     subprocess.run(
-        ["docker", "buildx", "prune", "-f", "--filter", "type=exec.cachemount"],
-        capture_output=True,
-        check=False,
+        ["docker", "buildx", "prune", "--all", "--force"], capture_output=True, check=False
     )
     times: dict[str, float] = {}
     for round_ in ("cold", "warm"):

@@ -19,6 +19,7 @@ import tarfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -63,13 +64,25 @@ def probe_engine(env: Mapping[str, str]) -> EngineProbe:
     docker = _docker_cmd(env)
     if shutil.which(docker[0], path=env.get("PATH")) is None:
         return EngineProbe(binary=False)
-    info, info_err = _capture([*docker, "info", "--format", "{{json .}}"], env)
-    version, _ = _capture([*docker, "version", "--format", "{{json .}}"], env)
-    buildx, buildx_err = _capture([*docker, "buildx", "ls", "--format", "json"], env)
+    questions = {
+        "info": ["info", "--format", "{{json .}}"],
+        "version": ["version", "--format", "{{json .}}"],
+        "buildx": ["buildx", "ls", "--format", "json"],
+        "contexts": ["context", "ls", "--format", "json"],
+    }
+    # asked at once: each is a CLI start and a round trip to the daemon (or to remote nodes)
+    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+        asked = {
+            key: pool.submit(_capture, [*docker, *args], env) for key, args in questions.items()
+        }
+        answers = {key: future.result() for key, future in asked.items()}
+    info, info_err = answers["info"]
+    version, _ = answers["version"]
+    buildx, buildx_err = answers["buildx"]
+    contexts, _ = answers["contexts"]
     if buildx is None and buildx_err and "--format" in buildx_err:
         # buildx older than 0.13 has no --format; its absence is told by `docker buildx version`
         _, buildx_err = _capture([*docker, "buildx", "version"], env)
-    contexts, _ = _capture([*docker, "context", "ls", "--format", "json"], env)
     return EngineProbe(
         binary=True,
         info_json=info,
