@@ -41,7 +41,7 @@ def error(exc: BuildorchError) -> None:
 def doctor(host: HostFacts, profile: str) -> None:
     table = Table(title="buildorch doctor", show_lines=False, expand=False)
     table.add_column("fact", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # endpoints and paths are never cut short
     table.add_column("why / what it means", style="dim", overflow="fold")
     why = dict(host.reasons)
     docker = host.docker

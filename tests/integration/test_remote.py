@@ -49,8 +49,10 @@ def test_doctor_lists_the_context_and_what_it_builds_natively(remote_env: dict[s
     assert "linux/arm64" in builders[CONTEXT]["platforms"]  # emulated there
     contexts = {c["name"]: c for c in run.json()["contexts"]}
     assert contexts[CONTEXT]["endpoint"] == CONTAINERD_HOST
-    table = buildorch("doctor", env=remote_env)
-    assert CONTEXT in table.out and CONTAINERD_HOST in table.out.replace("\n", "")
+    wide = buildorch("doctor", env={**remote_env, "COLUMNS": "200"})
+    assert f"{CONTEXT} at {CONTAINERD_HOST}" in wide.out
+    narrow = buildorch("doctor", env={**remote_env, "COLUMNS": "80"})
+    assert "…" not in narrow.out  # a long endpoint folds onto the next line, never cut short
 
 
 def test_a_native_remote_node_is_preferred_to_qemu(
