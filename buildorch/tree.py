@@ -23,7 +23,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -223,12 +223,18 @@ def sync(source: Path, listing: Listing, mirror: Path, record: Path | None = Non
     )
 
 
+_LISTING_FORMAT = 2
+"""Bumped when the layout below changes; a record of another format is not trusted."""
+
+
 def load_listing(path: Path) -> dict[str, Entry] | None:
     """A listing `save_listing` wrote, or None when there is none (or it is unreadable)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {relative: Entry(**fields) for relative, fields in data.items()}
-    except (OSError, ValueError, TypeError):
+        if data.get("format") != _LISTING_FORMAT:
+            return None
+        return {relative: Entry(*fields) for relative, fields in data["entries"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
@@ -236,9 +242,12 @@ def save_listing(path: Path, listing: Listing) -> None:
     """Write `listing` to `path` atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
+    # positional fields: a tree's worth of dataclasses.asdict calls costs more than the walk
+    entries = {
+        relative: (e.kind, e.size, e.mtime_ns, e.mode, e.target) for relative, e in listing.items()
+    }
     partial.write_text(
-        json.dumps({relative: asdict(entry) for relative, entry in listing.items()}),
-        encoding="utf-8",
+        json.dumps({"format": _LISTING_FORMAT, "entries": entries}), encoding="utf-8"
     )
     partial.replace(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -145,6 +146,21 @@ def test_the_record_spares_walking_the_mirror_and_is_not_trusted_without_it(
     report = tree.sync(source, real_walk(source), mirror, record)
     assert report.unchanged == 0 and report.copied > 1  # all of it, again
     assert fingerprint(mirror) == fingerprint(source)
+
+
+def test_a_record_round_trips_and_one_of_another_format_is_not_trusted(tmp_path: Path) -> None:
+    source, record = tmp_path / "src", tmp_path / "mirror.json"
+    source.mkdir()
+    make_project(source)
+    (source / "link").symlink_to("src/main.c")
+    listing = tree.walk(source)
+    tree.save_listing(record, listing)
+    assert tree.load_listing(record) == listing
+    # the layout of an older buildorch: field names per entry, no format mark
+    record.write_text(json.dumps({"src/main.c": {"kind": "file", "size": 1, "mtime_ns": 1}}))
+    assert tree.load_listing(record) is None
+    record.write_text("{not json")
+    assert tree.load_listing(record) is None
 
 
 @pytest.mark.parametrize(
