@@ -29,6 +29,8 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from buildorch.errors import BuildFailedError
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EngineProbe:
@@ -463,4 +465,15 @@ def run_container(
 
 
 def copy_out(container: str, path: str, dest: Path, env: Mapping[str, str]) -> None:
-    client(env).copy((container, path), dest)
+    try:
+        client(env).copy((container, path), dest)
+    except DockerException as exc:
+        said = (exc.stderr or "").strip()
+        if "Could not find the file" not in said:
+            raise
+        raise BuildFailedError(
+            f"the command left nothing at {path} to collect",
+            why=said.splitlines()[0] if said else "",
+            fix="check the --collect paths (relative to the project) against what the command "
+            "writes",
+        ) from None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from buildorch import engine, tree, workspace
+from buildorch.errors import BuildFailedError
 from buildorch.executor import publish, staged_dir
 from buildorch.plan import RunPlan, Sources
 
@@ -136,13 +137,7 @@ def _fill_volume(
     assert plan.volume is not None
     record = state / "volumes" / f"{plan.volume}.json"
     # a new volume (or one removed behind buildorch's back) holds nothing, whatever the record
-    had = {} if engine.ensure_volume(plan.volume, labels, env) else tree.load_listing(record) or {}
-    changed = [
-        rel
-        for rel, entry in listing.items()
-        if entry.kind != "dir" and (rel not in had or not had[rel].same_as(entry))
-    ]
-    gone = sorted(rel for rel in had if rel not in listing)
+    had = {} if engine.ensure_volume(plan.volume, labels, env) else tree.load_listing(record)
     spec = engine.ContainerSpec(
         image=plan.image,
         platform=str(plan.platform),
@@ -152,11 +147,22 @@ def _fill_volume(
         name=f"buildorch-fill-{plan.volume}-{time.time_ns() % 10**9}",
         labels=tuple(labels.items()),
     )
+    if had is None:
+        # the record is lost or from another version: what the volume holds is unknown, and
+        # files the sources no longer have must not linger there, so it starts over empty
+        progress.note(f"volume {plan.volume} has no record of its files: emptying it")
+        empty = ("-c", 'rm -rf -- "$0"/* "$0"/.[!.]* "$0"/..?*', plan.workdir)
+        _tend_volume(replace(spec, entrypoint="sh", command=empty), env, progress)
+        had = {}
+    changed = [
+        rel
+        for rel, entry in listing.items()
+        if entry.kind != "dir" and (rel not in had or not had[rel].same_as(entry))
+    ]
+    gone = sorted(rel for rel in had if rel not in listing)
     for start in range(0, len(gone), _REMOVE_BATCH):
         batch = tuple(f"{plan.workdir}/{rel}" for rel in gone[start : start + _REMOVE_BATCH])
-        engine.run_container(
-            replace(spec, entrypoint="rm", command=("-rf", "--", *batch)), env, progress.output
-        )
+        _tend_volume(replace(spec, entrypoint="rm", command=("-rf", "--", *batch)), env, progress)
     copied_bytes = 0
     if changed:
         progress.note(f"copying {len(changed)} changed files into volume {plan.volume}")
@@ -165,6 +171,19 @@ def _fill_volume(
             engine.copy_into(spec, Path(scratch), plan.workdir, env)
     tree.save_listing(record, listing)
     return len(changed), copied_bytes, len(gone)
+
+
+def _tend_volume(spec: engine.ContainerSpec, env: Mapping[str, str], progress: RunProgress) -> None:
+    """Remove files in the sources volume; a volume left unlike its record must stop the run."""
+    code = engine.run_container(spec, env, progress.output)
+    if code != 0:
+        raise BuildFailedError(
+            f"could not remove files from volume {spec.mounts[0][0]}",
+            why=f"`{' '.join((spec.entrypoint or '', *spec.command))}` in {spec.image} "
+            f"exited with {code}",
+            fix="use an --image with a shell and rm (most have both), or `buildorch clean` "
+            "and run again",
+        )
 
 
 def remove_records(state: Path) -> None:

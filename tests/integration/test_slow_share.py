@@ -168,6 +168,20 @@ def test_run_works_in_a_volume_and_brings_results_back(
     assert fingerprint(project) != before  # the edit above, and nothing else:
     assert not (project / "hello").exists() and not list(project.glob("*.o"))
 
+    # the volume's record lost: it starts over empty, so a file deleted meanwhile is not left
+    for record in (Path(classic.cache) / "buildorch" / "projects").glob("*/volumes/*.json"):
+        record.unlink()
+    (share / "docs" / "part00" / "note0001.txt").unlink()
+    check = "test ! -e docs/part00/note0001.txt && test -e docs/part00/note0002.txt"
+    plain = ["run", "-C", str(share), "--image", TOOLCHAIN]
+    refilled = buildorch(*plain, "--", "sh", "-c", check, env=classic.env())
+    assert refilled.code == 0, refilled.out + refilled.err
+    assert "emptying it" in refilled.out + refilled.err
+    # so make's objects went too, and nothing built `hello`: a clear error, not a traceback
+    missing = buildorch(*args, "--", "true", env=classic.env())
+    assert missing.code == 7 and "left nothing at /src/hello" in missing.err, missing.err
+    assert not out.exists() or (out / "hello").exists()  # the earlier result stays whole
+
     failing = buildorch(*args, "--", "sh", "-c", "exit 3", env=classic.env())
     assert failing.code == 7
     assert "exited with 3" in failing.err
