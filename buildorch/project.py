@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,27 @@ def _reached_cache_mounts(
 ) -> tuple[tuple[str, str], ...]:
     """(id, target) of the cache mounts of the stages that are built, each once."""
     found: dict[tuple[str, str], None] = {}
-    index = -1
+    for stage, kind, value in _by_stage(structure):
+        if kind == "RUN" and stage in reached:
+            found.update(dict.fromkeys(_cache_mounts(value)))
+    return tuple(found)
+
+
+def _by_stage(structure: list[dict[str, Any]]) -> Iterator[tuple[int, str, str]]:
+    """(stage index, instruction, value) of each instruction; -1 before the first FROM."""
+    stage = -1
     for instruction in structure:
         if instruction["instruction"] == "FROM":
-            index += 1
-        elif instruction["instruction"] == "RUN" and index in reached:
-            found.update(dict.fromkeys(_cache_mounts(str(instruction["value"]))))
-    return tuple(found)
+            stage += 1
+        yield stage, str(instruction["instruction"]), str(instruction["value"])
+
+
+def _mounts(value: str) -> list[dict[str, str]]:
+    """The options of each `--mount=` of a RUN instruction (`type=cache,target=/x`)."""
+    return [
+        dict(item.partition("=")[::2] for item in mount.split(","))
+        for mount in re.findall(r"--mount=(\S+)", value)
+    ]
 
 
 def _read_stages(
@@ -291,20 +306,13 @@ def _parse_from(value: str, path: str, line: int) -> tuple[str | None, str, str 
 
 def _stage_references(value: str) -> list[str]:
     found = re.findall(r"--from=([^\s]+)", value)
-    for mount in re.findall(r"--mount=([^\s]+)", value):
-        for part in mount.split(","):
-            if part.startswith("from="):
-                found.append(part.removeprefix("from="))
-    return found
+    return found + [options["from"] for options in _mounts(value) if "from" in options]
 
 
 def _cache_mounts(value: str) -> list[tuple[str, str]]:
     """(id, target) of each `--mount=type=cache` in a RUN instruction."""
     mounts = []
-    for mount in re.findall(r"--mount=([^\s]+)", value):
-        fields = dict(
-            part.split("=", 1) if "=" in part else (part, "") for part in mount.split(",")
-        )
+    for fields in _mounts(value):
         if fields.get("type") == "cache":
             target = fields.get("target") or fields.get("dst") or fields.get("destination", "")
             mounts.append((fields.get("id", ""), target))
@@ -320,13 +328,9 @@ def _colliding_mounts(structure: list[dict[str, object]], stage: StageFacts) -> 
     options (0.10 and later: Docker 23+), so that one is reported as a caveat.
     """
     findings = []
-    index = -1
-    for instruction in structure:
-        if instruction["instruction"] == "FROM":
-            index += 1
-        if index != stage.index or instruction["instruction"] != "RUN":
+    for index, kind, command in _by_stage(structure):
+        if index != stage.index or kind != "RUN":
             continue
-        command = str(instruction["value"])
         for mount_id, target in _cache_mounts(command):
             per_folder = re.search(
                 re.escape(target.rstrip("/")) + r"/[^\s\"';]*\$\{?TARGET(PLATFORM|ARCH|OS|VARIANT)",
@@ -377,11 +381,7 @@ def _context_reads(structure: list[dict[str, Any]], reached: set[int]) -> tuple[
     """The context paths the reached stages read (COPY, ADD, RUN bind mounts), as BuildKit
     sends only those; None when any path may be read (`COPY . .`, a variable in a path)."""
     reads: list[str] = []
-    stage = -1
-    for instruction in structure:
-        kind, value = instruction["instruction"], instruction["value"]
-        if kind == "FROM":
-            stage += 1
+    for stage, kind, value in _by_stage(structure):
         if stage not in reached:
             continue
         if kind in ("COPY", "ADD"):
@@ -392,8 +392,7 @@ def _context_reads(structure: list[dict[str, Any]], reached: set[int]) -> tuple[
                 continue
             reads.extend(w for w in sources if not re.match(r"^[a-z+]+://|^git@", w))
         elif kind == "RUN":
-            for mount in re.findall(r"--mount=(\S+)", value):
-                options = dict(item.partition("=")[::2] for item in mount.split(","))
+            for options in _mounts(value):
                 if options.get("type") == "bind" and "from" not in options:
                     reads.append(options.get("source") or options.get("src") or ".")
     cleaned = [os.path.normpath(r.strip("/")) for r in reads]
