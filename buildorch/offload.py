@@ -20,6 +20,7 @@ from pathlib import Path
 from buildorch.errors import BuildFailedError, ProjectError
 from buildorch.executor import publish, staged_dir
 from buildorch.generate.workflow import WORKFLOW_PATH
+from buildorch.platforms import platform_slug
 
 # a dispatched run shows up in `gh run list` within seconds; give GitHub a minute
 _FIND_RUN_SECONDS = 60.0
@@ -60,14 +61,10 @@ def manual_steps(request: OffloadRequest) -> list[str]:
     ]
     steps.extend(
         f"gh run download RUN_ID --name {artifact} "
-        f"--dir {shlex.quote(str(request.output_dir / slug_of(platform)))}"
+        f"--dir {shlex.quote(str(request.output_dir / platform_slug(platform)))}"
         for platform, artifact in request.artifacts
     )
     return steps
-
-
-def slug_of(platform: str) -> str:
-    return platform.replace("/", "-")
 
 
 def gh_ready(env: Mapping[str, str]) -> str | None:
@@ -144,7 +141,7 @@ def offload(
         )
     downloaded = []
     for platform, artifact in request.artifacts:
-        dest = request.output_dir / slug_of(platform)
+        dest = request.output_dir / platform_slug(platform)
         with staged_dir(dest) as staging:
             _gh(
                 ["run", "download", str(run_id), "--name", artifact, "--dir", str(staging)],

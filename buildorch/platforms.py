@@ -54,6 +54,11 @@ BINFMT_ENTRIES: dict[str, tuple[str, ...]] = {
 }
 
 
+def platform_slug(platform: str) -> str:
+    """`linux-arm64`, `linux-arm-v7`: safe in file names, tags and cache ids."""
+    return platform.replace("/", "-")
+
+
 @dataclass(frozen=True, slots=True)
 class Platform:
     os: str
@@ -65,8 +70,7 @@ class Platform:
 
     @property
     def slug(self) -> str:
-        """`linux-arm64`, `linux-arm-v7`: safe in file names, tags and cache ids."""
-        return str(self).replace("/", "-")
+        return platform_slug(str(self))
 
     @property
     def dir_name(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from buildorch.errors import ProjectError
 from buildorch.generate.files import Generated, is_pristine, stamped
+from buildorch.platforms import platform_slug
 
 COMMAND = "shortcuts"
 MAKE_FRAGMENT = "buildorch.mk"
@@ -151,11 +152,7 @@ def _indent(text: str) -> str | int:
 
 def _builds(targets: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
     """(shortcut name, platforms): one per target, then `all` of them in one call."""
-    return [*((_slug(t), (t,)) for t in targets), ("all", targets)]
-
-
-def _slug(platform: str) -> str:
-    return platform.replace("/", "-")
+    return [*((platform_slug(t), (t,)) for t in targets), ("all", targets)]
 
 
 def _why(targets: tuple[str, ...], how: str) -> str:
