@@ -21,7 +21,7 @@ from types import FrameType
 from typing import NoReturn
 
 from buildorch import __version__, console, engine, history, workspace
-from buildorch.config import Options, load_options, profile_name_from
+from buildorch.config import SHARED_TARGETS, Options, load_options, profile_name_from
 from buildorch.detect import HostView, LiveHost, detect_host, load_snapshot, save_snapshot
 from buildorch.errors import (
     BuildFailedError,
@@ -458,7 +458,7 @@ def cmd_shortcuts(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     # only the targets matter here, and they do not depend on the host: any profile does
     profile = load_profiles()[FALLBACK]
     options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=profile)
-    targets = options.targets or parse_targets(["linux/amd64", "linux/arm64"])
+    targets = options.targets or SHARED_TARGETS
     spec = ShortcutSpec(
         targets=tuple(str(t) for t in targets),
         package_json=_read_text(project_dir / "package.json"),

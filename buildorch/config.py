@@ -57,7 +57,10 @@ _OTHER_ENV = {
 
 
 # GitHub's hosted runners by platform; arm64 ones are free for public repositories only
-DEFAULT_RUNNERS = (("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm"))
+GITHUB_AMD64_RUNNER = "ubuntu-24.04"
+DEFAULT_RUNNERS = (("linux/amd64", GITHUB_AMD64_RUNNER), ("linux/arm64", "ubuntu-24.04-arm"))
+# what the workflow and the shortcuts build when no targets are named: what teams ship
+SHARED_TARGETS = (Platform("linux", "amd64"), Platform("linux", "arm64"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -62,8 +62,7 @@ def doctor(host: HostFacts, profile: str) -> None:
     table.add_row("buildx", buildx, "")
     for builder in host.builders:
         mark = "*" if builder.current else " "
-        # a docker-driver builder other than `default` is a docker context's engine
-        kind = "context" if builder.driver == "docker" and builder.name != "default" else ""
+        kind = "context" if builder.is_context else ""
         native = ", ".join(builder.native) or "-"
         others = [p for p in builder.platforms if p not in builder.native]
         table.add_row(

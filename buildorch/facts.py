@@ -53,6 +53,11 @@ class BuilderFacts:
     """What its nodes build without emulation: each node's first platform, the one BuildKit
     reports for the machine it runs on."""
 
+    @property
+    def is_context(self) -> bool:
+        """A docker-driver builder other than `default`: a docker context's own engine."""
+        return self.driver == "docker" and self.name != "default"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ContextFacts:
@@ -95,8 +100,8 @@ class HostFacts:
     builders: tuple[BuilderFacts, ...]
     emulation: tuple[EmulationFact, ...]
     source: SourceFacts
-    reasons: tuple[tuple[str, str], ...] = ()
     contexts: tuple[ContextFacts, ...] = ()
+    reasons: tuple[tuple[str, str], ...] = ()
     """(fact, why) pairs: how each inferred value was reached."""
 
     def emulation_for(self, platform: str) -> EmulationKind | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import assert_never
 
-from buildorch.config import Options
+from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, HostFacts, ProjectFacts
 from buildorch.plan import (
@@ -451,7 +451,7 @@ def _group(
             dockerfile = str(PurePosixPath(mirror.path) / inside.relative_to(project.context))
 
     builders = {step.platform: step.builder or options.builder for step in steps}
-    contexts = {b.name for b in host.builders if b.driver == "docker" and b.name != "default"}
+    contexts = {b.name for b in host.builders if b.is_context}
 
     def invocation(platforms: tuple[Platform, ...], output: Output, label: str) -> Invocation:
         builder = builders[platforms[0]]
@@ -660,8 +660,8 @@ def plan_ci(project: ProjectFacts, options: Options, *, repo_root: str) -> CiPla
             "commit them, then run `buildorch ci github` again",
         )
     runners = dict(options.ci.runners)
-    fallback = runners.get("linux/amd64", "ubuntu-24.04")
-    targets = options.targets or (Platform("linux", "amd64"), Platform("linux", "arm64"))
+    fallback = runners.get("linux/amd64", GITHUB_AMD64_RUNNER)
+    targets = options.targets or SHARED_TARGETS
     jobs = []
     for platform in targets:
         if str(platform) in runners:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from buildorch.config import GITHUB_AMD64_RUNNER
 from buildorch.generate.files import Generated, stamped
 from buildorch.plan import CiPlan
 
@@ -248,7 +249,7 @@ def _merge_job(plan: CiPlan) -> dict[str, Any]:
         "if": _NOT_A_PR,
         "needs": "build",
         "runs-on": next(
-            (job.runner for job in plan.jobs if job.platform.arch == "amd64"), "ubuntu-24.04"
+            (job.runner for job in plan.jobs if job.platform.arch == "amd64"), GITHUB_AMD64_RUNNER
         ),
         "timeout-minutes": 30,
     }
