@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.generate.files import write_all
 from buildorch.generate.shortcuts import ShortcutSpec, makefile_advice, shortcuts
 from buildorch.generate.workflow import workflow
-from buildorch.offload import OffloadRequest, gh_ready, manual_steps, unpushed
+from buildorch.offload import OffloadRequest, current_branch, gh_ready, manual_steps, unpushed
 from buildorch.offload import offload as run_offload
 from buildorch.plan import CiPlan, Plan
 from buildorch.planner import LOCAL_STRATEGIES, plan_build, plan_ci, plan_run
@@ -635,7 +634,7 @@ def cmd_offload(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     wanted = parse_targets(ns.targets) if ns.targets else tuple(j.platform for j in plan.jobs)
     request = OffloadRequest(
         repo_root=root,
-        ref=ns.ref or _current_branch(root, env),
+        ref=ns.ref or current_branch(root, env),
         artifacts=tuple((str(p), f"{plan.name}-{p.slug}") for p in wanted),
         output_dir=Path(ns.output_dir or root / "out").absolute(),
     )
@@ -658,23 +657,6 @@ def cmd_offload(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
         console.out.print(f"{platform}: files in {folder}")
     console.out.print(f"run {report.url} took {report.seconds:.0f}s")
     return 0
-
-
-def _current_branch(root: Path, env: Mapping[str, str]) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), "symbolic-ref", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        env=dict(env),
-        check=False,
-    )
-    if done.returncode != 0 or not done.stdout.strip():
-        raise ProjectError(
-            f"cannot tell which branch {root} is on",
-            why=done.stderr.strip() or "not a git repository, or a detached HEAD",
-            fix="pass --ref BRANCH (a branch pushed to GitHub)",
-        )
-    return done.stdout.strip()
 
 
 def _engine_up(env: Mapping[str, str]) -> bool:

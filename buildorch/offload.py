@@ -80,15 +80,20 @@ def gh_ready(env: Mapping[str, str]) -> str | None:
     return None
 
 
+def current_branch(repo_root: Path, env: Mapping[str, str]) -> str:
+    done = _git(repo_root, ["symbolic-ref", "--short", "HEAD"], env)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ProjectError(
+            f"cannot tell which branch {repo_root} is on",
+            why=done.stderr.strip() or "not a git repository, or a detached HEAD",
+            fix="pass --ref BRANCH (a branch pushed to GitHub)",
+        )
+    return done.stdout.strip()
+
+
 def unpushed(repo_root: Path, ref: str, env: Mapping[str, str]) -> str | None:
     """A warning when the local branch has commits the runner will not see."""
-    probe = subprocess.run(
-        ["git", "-C", str(repo_root), "rev-list", "--count", f"origin/{ref}..HEAD"],
-        capture_output=True,
-        text=True,
-        env=dict(env),
-        check=False,
-    )
+    probe = _git(repo_root, ["rev-list", "--count", f"origin/{ref}..HEAD"], env)
     if probe.returncode != 0:
         return f"origin/{ref} is not known here: the runner builds what is pushed to {ref}"
     if probe.stdout.strip() not in ("", "0"):
@@ -176,6 +181,18 @@ def _find_run(request: OffloadRequest, env: Mapping[str, str], *, since: float) 
                 fix=f"look for it: gh run list --workflow {workflow_file()}",
             )
         time.sleep(_POLL_SECONDS)
+
+
+def _git(
+    repo_root: Path, args: list[str], env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo_root), *args],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        check=False,
+    )
 
 
 def _gh(args: list[str], request: OffloadRequest, env: Mapping[str, str]) -> str:
