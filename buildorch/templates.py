@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch.errors import ProjectError
+from buildorch.generate.files import write_atomically
 from buildorch.profiles import shipped
 
 # first match wins: a Rust crate with a Makefile is still built by cargo
@@ -85,19 +84,8 @@ def write_init(
             fix="move them aside, or pass --force to replace them",
         )
     for path, text, _ in files:
-        _write_atomically(path, text)
+        write_atomically(path, text)
     return [(path, why) for path, _, why in files]
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _first_make_target(project_dir: Path) -> str | None:
