@@ -69,14 +69,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show docker commands, tracebacks")
 
 
+_SHARED_TARGETS_HELP = "target platform (default: buildorch.yaml's targets, else amd64 and arm64)"
+
+
+def _targets_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "-t", "--target", action="append", dest="targets", metavar="PLATFORM", help=help_text
+    )
+
+
 def _workflow_inputs(
-    parser: argparse.ArgumentParser,
-    targets_help: str = "target platform (default: buildorch.yaml's targets, else amd64 and arm64)",
+    parser: argparse.ArgumentParser, targets_help: str = _SHARED_TARGETS_HELP
 ) -> None:
     """What to build: the inputs `plan`, `build`, `ci` and `offload` share."""
-    parser.add_argument(
-        "-t", "--target", action="append", dest="targets", metavar="PLATFORM", help=targets_help
-    )
+    _targets_option(parser, targets_help)
     parser.add_argument("-f", "--file", dest="dockerfile", help="Dockerfile (default: Dockerfile)")
     parser.add_argument("--context", help="build context, relative to the project (default: .)")
     parser.add_argument("--build-target", help="the Dockerfile stage to build")
@@ -120,10 +126,7 @@ def _build_inputs(parser: argparse.ArgumentParser) -> None:
 
 def _shortcuts_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-C", "--project", type=Path, default=None, metavar="DIR")
-    parser.add_argument(
-        "-t", "--target", action="append", dest="targets", metavar="PLATFORM",
-        help="target platform (default: buildorch.yaml's targets, else amd64 and arm64)",
-    )  # fmt: skip
+    _targets_option(parser, _SHARED_TARGETS_HELP)
     parser.add_argument(
         "--force", action="store_true", help="replace hand-edited files and your own npm scripts"
     )
