@@ -185,7 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         "without the slow bind mount. Results named by --collect come back to -o DIR.",
     )
     _common(run)
-    run.add_argument("-t", "--target", action="append", dest="targets", metavar="PLATFORM")
+    _targets_option(
+        run,
+        "the platform to run on: arm64, amd64, linux/arm/v7 (default: buildorch.yaml's "
+        "target, else the engine's)",
+    )
     run.add_argument("--image", dest="run_image", help="the image to run the command in")
     run.add_argument(
         "--keep",
