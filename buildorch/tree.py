@@ -207,13 +207,10 @@ def sync(source: Path, listing: Listing, mirror: Path, record: Path | None = Non
     ]
     copied_bytes = copy_files(source, listing, wanted, mirror)
     if record is not None:
-        # a file that vanished from the sources during the copy is not in the mirror
-        held = {
-            relative: entry
-            for relative, entry in listing.items()
-            if entry.kind == "dir" or os.path.lexists(mirror / relative)
-        }
-        save_listing(record, held)
+        # a file that vanished from the sources during the copy is not in the mirror; the
+        # others were there already (asking the disk about every one cost 0.2 s a build)
+        vanished = {relative for relative in wanted if not os.path.lexists(mirror / relative)}
+        save_listing(record, {r: e for r, e in listing.items() if r not in vanished})
     return SyncReport(
         copied=len(wanted),
         copied_bytes=copied_bytes,

@@ -123,6 +123,23 @@ def test_an_interrupted_sync_is_repaired_by_the_next(
     assert tree.load_listing(record) == tree.walk(source)
 
 
+def test_a_file_gone_between_walk_and_copy_is_not_recorded(tmp_path: Path) -> None:
+    source, mirror, record = tmp_path / "src", tmp_path / "mirror", tmp_path / "mirror.json"
+    source.mkdir()
+    make_project(source)
+    tree.sync(source, tree.walk(source), mirror, record)
+    (source / "src" / "new.c").write_text("int fresh;\n")
+    listing = tree.walk(source)
+    (source / "src" / "new.c").unlink()  # deleted by the user while buildorch was walking
+    tree.sync(source, listing, mirror, record)
+    held = tree.load_listing(record)
+    assert held is not None and "src/new.c" not in held and "src/main.c" in held
+    # back again: the next sync copies it, as the record does not claim the mirror has it
+    (source / "src" / "new.c").write_text("int fresh;\n")
+    report = tree.sync(source, tree.walk(source), mirror, record)
+    assert report.copied == 1 and fingerprint(mirror) == fingerprint(source)
+
+
 def test_the_record_spares_walking_the_mirror_and_is_not_trusted_without_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
