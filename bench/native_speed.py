@@ -6,7 +6,7 @@
 For each project, in one run on this machine:
 - cold: native amd64 (the project's plain Dockerfile), arm64 the naive way (the same plain
   Dockerfile, so the compiler runs under QEMU), and arm64 through buildorch (its template:
-  cross-compiled on the build platform, with sccache);
+  cross-compiled on the build platform, with ccache or sccache);
 - warm: the same three again after a one-line change in one source file.
 
 The build cache is pruned before each cold round (`docker buildx prune --all`: layers and
@@ -210,7 +210,7 @@ def bench_once(
         "arm64 buildorch": [*template, "--target", "arm64"],
     }
     # cold means cold: no layer (a crate's dependency layer is the point of the warm round)
-    # and no cache mount (sccache, Go's build cache) left from an earlier round or run
+    # and no cache mount (ccache, sccache, Go's build cache) left from an earlier round or run
     subprocess.run(
         ["docker", "buildx", "prune", "--all", "--force"], capture_output=True, check=False
     )

@@ -151,7 +151,7 @@ class BuildRequest:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CacheRate:
-    """How often the compiler cache (sccache) answered in one Dockerfile step."""
+    """How often the compiler cache (ccache or sccache) answered in one Dockerfile step."""
 
     step: str
     hits: int
@@ -242,8 +242,8 @@ def build(
 _STEP = re.compile(r"^#(\d+) (\[(?!internal\]|auth\]).*)$")
 _CACHED = re.compile(r"^#(\d+) CACHED")
 _DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s")
-# what the templates print after `sccache --show-stats`: `#9 4.1 sccache: Cache hits 12`
-_SCCACHE = re.compile(r"^#(\d+) [\d.]+ sccache: Cache (hits|misses) (\d+)$")
+# what the templates print after the compile: `#9 4.1 ccache: Cache hits 12` (or sccache)
+_COMPILER_CACHE = re.compile(r"^#(\d+) [\d.]+ s?ccache: Cache (hits|misses) (\d+)$")
 
 
 class _StepLog:
@@ -262,7 +262,7 @@ class _StepLog:
             self.cached.add(cached.group(1))
         elif done := _DONE.match(text):
             self.seconds[done.group(1)] = float(done.group(2))
-        elif stats := _SCCACHE.match(text):
+        elif stats := _COMPILER_CACHE.match(text):
             counts = self.compiler_cache.setdefault(stats.group(1), {})
             counts[stats.group(2)] = int(stats.group(3))
 

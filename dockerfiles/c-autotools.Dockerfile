@@ -1,7 +1,7 @@
 # Cross-capable template for C and C++ projects built with autotools (./configure && make).
 #
 # configure --host=<target triple> cross-compiles on the build machine ($BUILDPLATFORM):
-# nothing runs under emulation. The compiler goes through sccache, whose cache keeps one
+# nothing runs under emulation. The compiler goes through ccache, whose cache keeps one
 # folder per platform in a cache mount. `make install` into /out is what the final stage
 # keeps.
 #
@@ -26,7 +26,7 @@ RUN set -eu; \
     cross="$(echo "$triple" | tr _ -)"; need=""; \
     command -v "$triple-gcc" >/dev/null || need="gcc-$cross g++-$cross libc6-dev-$deb-cross"; \
     command -v autoreconf >/dev/null || need="$need autoconf automake libtool make pkg-config"; \
-    command -v sccache >/dev/null || need="$need sccache"; \
+    command -v ccache >/dev/null || need="$need ccache"; \
     libs=""; for p in $PACKAGES; do libs="$libs $p:$deb"; done; \
     if [ -n "$need$libs" ]; then \
       [ -z "$libs" ] || dpkg --add-architecture "$deb"; \
@@ -42,14 +42,15 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; triple="$(cat /etc/buildorch-triple)"; \
-    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$TARGETARCH; \
-    sccache --zero-stats >/dev/null; \
+    export CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH; \
+    ccache --zero-stats >/dev/null; \
     [ -x configure ] || autoreconf -fi; \
-    ./configure --host="$triple" --prefix=/usr CC="sccache $triple-gcc" CXX="sccache $triple-g++" \
+    ./configure --host="$triple" --prefix=/usr CC="ccache $triple-gcc" CXX="ccache $triple-g++" \
       PKG_CONFIG_PATH="/usr/lib/$triple/pkgconfig" $CONFIGURE_ARGS; \
     make -j"$(nproc)"; \
     make install DESTDIR=/out; \
-    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'
+    ccache --print-stats | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } /^cache_miss\t/ { m += $2 } \
+      END { print "ccache: Cache hits " h + 0; print "ccache: Cache misses " m + 0 }'
 
 FROM scratch
 COPY --from=build /out/ /

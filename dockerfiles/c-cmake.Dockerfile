@@ -1,7 +1,7 @@
 # Cross-capable template for C and C++ projects built with CMake.
 #
 # CMake configures for the target with the cross compilers of $TARGETARCH while running on
-# the build machine ($BUILDPLATFORM): no emulation. sccache is CMake's compiler launcher; its
+# the build machine ($BUILDPLATFORM): no emulation. ccache is CMake's compiler launcher; its
 # cache lives in a cache mount with one folder per platform, so after an edit every unchanged
 # file is a cache hit. (The build tree itself is not cached: a tree belongs to one project,
 # and the cache mount is shared by every project built on this engine.) The installed tree
@@ -28,14 +28,14 @@ RUN set -eu; \
     cross="$(echo "$triple" | tr _ -)"; need=""; \
     command -v "$triple-gcc" >/dev/null || need="gcc-$cross g++-$cross libc6-dev-$deb-cross"; \
     command -v cmake >/dev/null || need="$need cmake make"; \
-    command -v sccache >/dev/null || need="$need sccache"; \
+    command -v ccache >/dev/null || need="$need ccache"; \
     libs=""; for p in $PACKAGES; do libs="$libs $p:$deb"; done; \
     if [ -n "$need$libs" ]; then \
       [ -z "$libs" ] || dpkg --add-architecture "$deb"; \
       apt-get update && apt-get install -y --no-install-recommends $need $libs; \
       rm -rf /var/lib/apt/lists/*; \
     fi; \
-    printf 'set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR %s)\nset(CMAKE_C_COMPILER %s-gcc)\nset(CMAKE_CXX_COMPILER %s-g++)\nset(CMAKE_C_COMPILER_LAUNCHER sccache)\nset(CMAKE_CXX_COMPILER_LAUNCHER sccache)\nset(CMAKE_FIND_ROOT_PATH /usr/%s)\nset(CMAKE_LIBRARY_ARCHITECTURE %s)\nset(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)\n' \
+    printf 'set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR %s)\nset(CMAKE_C_COMPILER %s-gcc)\nset(CMAKE_CXX_COMPILER %s-g++)\nset(CMAKE_C_COMPILER_LAUNCHER ccache)\nset(CMAKE_CXX_COMPILER_LAUNCHER ccache)\nset(CMAKE_FIND_ROOT_PATH /usr/%s)\nset(CMAKE_LIBRARY_ARCHITECTURE %s)\nset(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)\n' \
       "$cpu" "$triple" "$triple" "$triple" "$triple" > /etc/buildorch-toolchain.cmake
 
 FROM toolchain AS build
@@ -45,13 +45,14 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; tree=/tmp/build; \
-    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$TARGETARCH; \
-    sccache --zero-stats >/dev/null; \
+    export CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH; \
+    ccache --zero-stats >/dev/null; \
     cmake -S . -B "$tree" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_TOOLCHAIN_FILE=/etc/buildorch-toolchain.cmake -DCMAKE_INSTALL_PREFIX=/usr $CMAKE_ARGS; \
     cmake --build "$tree" -j"$(nproc)"; \
     DESTDIR=/out cmake --install "$tree"; \
-    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'
+    ccache --print-stats | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } /^cache_miss\t/ { m += $2 } \
+      END { print "ccache: Cache hits " h + 0; print "ccache: Cache misses " m + 0 }'
 
 FROM scratch
 COPY --from=build /out/ /

@@ -2,9 +2,13 @@
 #
 # The compile stage runs on the machine doing the build ($BUILDPLATFORM) with the cross
 # compiler for $TARGETARCH, so an arm64 build on an amd64 host runs at native speed instead
-# of running the compiler under QEMU. sccache keeps compiled objects between builds, in a
+# of running the compiler under QEMU. ccache keeps compiled objects between builds, in a
 # cache mount with one folder per platform (shared folders would mix architectures). Only
 # the artefact reaches the final stage.
+#
+# ccache rather than sccache for C and C++: its direct mode answers a hit from the source and
+# its headers without running the preprocessor, which the sccache of Debian's stable release
+# (0.4) runs for every file: after a one-line edit in Lua, make took 0.3 s instead of 0.7.
 #
 #   TOOLCHAIN_IMAGE  any Debian-based image; missing tools are installed for the target
 #   PACKAGES         -dev packages the project links against (installed for the target)
@@ -30,7 +34,7 @@ RUN set -eu; \
     cross="$(echo "$triple" | tr _ -)"; need=""; \
     command -v "$triple-gcc" >/dev/null || need="gcc-$cross g++-$cross libc6-dev-$deb-cross"; \
     command -v make >/dev/null || need="$need make"; \
-    command -v sccache >/dev/null || need="$need sccache"; \
+    command -v ccache >/dev/null || need="$need ccache"; \
     libs=""; for p in $PACKAGES; do libs="$libs $p:$deb"; done; \
     if [ -n "$need$libs" ]; then \
       [ -z "$libs" ] || dpkg --add-architecture "$deb"; \
@@ -50,10 +54,11 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; triple="$(cat /etc/buildorch-triple)"; \
-    export PATH="/opt/buildorch/bin:$PATH" SCCACHE_DIR=/root/.cache/buildorch/sccache/$TARGETARCH; \
-    sccache --zero-stats >/dev/null; \
-    make -j"$(nproc)" CC="sccache $triple-gcc" CXX="sccache $triple-g++" $MAKE_ARGS; \
-    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'
+    export PATH="/opt/buildorch/bin:$PATH" CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH; \
+    ccache --zero-stats >/dev/null; \
+    make -j"$(nproc)" CC="ccache $triple-gcc" CXX="ccache $triple-g++" $MAKE_ARGS; \
+    ccache --print-stats | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } /^cache_miss\t/ { m += $2 } \
+      END { print "ccache: Cache hits " h + 0; print "ccache: Cache misses " m + 0 }'
 
 FROM scratch
 ARG ARTIFACT=app

@@ -543,7 +543,7 @@ ok "$DEBIAN_GCC_REF: $(image_platforms "$DEBIAN_GCC_REF")"
 
 step "image $TOOLCHAIN_REF"
 # debian-gcc plus what buildorch's templates compile with: C++, CMake, autotools, Go, Rust,
-# sccache, and the other architecture's cross toolchains (Rust's standard library through
+# ccache and sccache, and the other architecture's cross toolchains (Rust's standard library through
 # multiarch, so that cargo --target links with <triple>-gcc). Installed from the Debian archive
 # the rootfs already points at (debootstrap wrote the mirror() URI into its sources.list), so
 # the build needs the host's network (--network host); the arm64 variant installs under QEMU
@@ -570,7 +570,7 @@ RUN set -eu; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc g++ make file cmake autoconf automake libtool pkg-config ca-certificates \
-      golang-go rustc cargo sccache $cross "libstd-rust-dev:$other"; \
+      golang-go rustc cargo ccache sccache $cross "libstd-rust-dev:$other"; \
     apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log; \
     for f in /usr/*-linux-gnu*/lib/*.a; do \
       [ -f "$f" ] && head -c 64 "$f" | grep -q 'GNU ld script' || continue; \
@@ -611,6 +611,16 @@ if ! toolchain_current; then
   toolchain_current || die "$TOOLCHAIN_REF does not carry recipe $TOOLCHAIN_RECIPE after the build"
 fi
 ok "$TOOLCHAIN_REF: $(image_platforms "$TOOLCHAIN_REF"), recipe $TOOLCHAIN_RECIPE"
+# an engine prefers its own copy of a tag to the registry's: a copy from an older recipe
+# would go on serving builds, so it goes (the next build fetches the current one)
+for host in "$CLASSIC_HOST" "$CD_HOST"; do
+  held=$(DOCKER_HOST=$host docker image inspect "$TOOLCHAIN_REF" \
+    --format '{{index .Config.Labels "org.buildorch.recipe"}}' 2>/dev/null) || continue
+  [[ $held == "$TOOLCHAIN_RECIPE" ]] && continue
+  DOCKER_HOST=$host docker image rm --force "$TOOLCHAIN_REF" >/dev/null ||
+    die "could not drop $host's copy of $TOOLCHAIN_REF (recipe ${held:-none})"
+  ok "$host: dropped its copy of $TOOLCHAIN_REF from recipe ${held:-none}"
+done
 
 # ---------------------------------------------------------------------------------------------
 step "both engines pull from the registry and run arm64 under QEMU"

@@ -183,8 +183,8 @@ def _build_step(plan: CiPlan) -> dict[str, Any]:
 
 
 def _cache_mount_steps(plan: CiPlan) -> list[dict[str, Any]]:
-    """Carry `RUN --mount=type=cache` folders (sccache, Go's build cache) between runs: the
-    GitHub Actions cache holds layers, not cache mounts, so they are moved in and out."""
+    """Carry `RUN --mount=type=cache` folders (ccache, sccache, Go's build cache) between runs:
+    the GitHub Actions cache holds layers, not cache mounts, so they are moved in and out."""
     if not plan.cache_mounts:
         return []
     mapping = {

@@ -86,6 +86,9 @@ def test_template_builds_for_both_targets(
     assert run.code == 0, run.err[-4000:]
     step = run.json()["plan"]["steps"][0]
     assert step["strategy"] == ("native" if arch == "amd64" else "cross")
+    if template.startswith("c-"):  # every compile went through ccache, and the summary says so
+        (cache,) = run.json()["report"]["builds"][0]["compiler_cache"]
+        assert cache["hits"] + cache["misses"] > 0, cache
     binary = out / artefact
     assert elf_machine(binary) == ARCH_NAMES[arch]
     printed = _run(binary, arch, registry, classic)

@@ -49,5 +49,14 @@ def test_compiler_cache_hit_rate_per_step() -> None:
     assert rate.step.startswith("[build 3/3]")
 
 
+def test_ccache_of_the_c_templates_is_read_too() -> None:
+    log = feed(
+        "#6 [build 3/3] RUN make CC='ccache aarch64-linux-gnu-gcc'\n"
+        "#6 3.104 ccache: Cache hits 33\n#6 3.104 ccache: Cache misses 1\n#6 DONE 3.3s\n"
+    )
+    (rate,) = log.cache_rates()
+    assert (rate.hits, rate.misses, rate.step[:11]) == (33, 1, "[build 3/3]")
+
+
 def test_no_compiler_cache_no_rate() -> None:
     assert feed("#3 [build 1/1] RUN true\n#3 DONE 0.2s\n").cache_rates() == ()

@@ -34,7 +34,7 @@ CASES = {
         [],
     ),
     # a private repository (no arm64 runner): the template cross-compiles on the amd64 one
-    # and its sccache cache mount travels between runs; the image goes to Docker Hub
+    # and its compiler cache mount travels between runs; the image goes to Docker Hub
     "private-cross": (
         {"Dockerfile": "c-make.Dockerfile"},
         "targets: [linux/amd64, linux/arm64]\n"
@@ -97,7 +97,7 @@ def test_the_plan_puts_each_platform_where_it_builds_fastest(
     assert re.search(
         r"platform: linux/arm64\n.*\n\s+runner: ubuntu-24.04\n\s+strategy: cross", cross
     )
-    assert '"target": "/root/.cache/buildorch"' in cross  # sccache's cache mount is carried over
+    assert '"target": "/root/.cache/buildorch"' in cross  # the compiler cache travels
     assert "packages: write" not in cross and "DOCKERHUB_TOKEN" in cross
 
 
