@@ -49,8 +49,8 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
       PKG_CONFIG_PATH="/usr/lib/$triple/pkgconfig" $CONFIGURE_ARGS; \
     make -j"$(nproc)"; \
     make install DESTDIR=/out; \
-    ccache --print-stats | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } /^cache_miss\t/ { m += $2 } \
-      END { print "ccache: Cache hits " h + 0; print "ccache: Cache misses " m + 0 }'
+    ccache --print-stats 2>/dev/null | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } \
+      /^cache_miss\t/ { m += $2 } END { if (NR) print "ccache: Cache hits " h + 0 "\nccache: Cache misses " m + 0 }'
 
 FROM scratch
 COPY --from=build /out/ /

@@ -51,8 +51,8 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
       -DCMAKE_TOOLCHAIN_FILE=/etc/buildorch-toolchain.cmake -DCMAKE_INSTALL_PREFIX=/usr $CMAKE_ARGS; \
     cmake --build "$tree" -j"$(nproc)"; \
     DESTDIR=/out cmake --install "$tree"; \
-    ccache --print-stats | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } /^cache_miss\t/ { m += $2 } \
-      END { print "ccache: Cache hits " h + 0; print "ccache: Cache misses " m + 0 }'
+    ccache --print-stats 2>/dev/null | awk -F '\t' '/^(direct|preprocessed)_cache_hit\t/ { h += $2 } \
+      /^cache_miss\t/ { m += $2 } END { if (NR) print "ccache: Cache hits " h + 0 "\nccache: Cache misses " m + 0 }'
 
 FROM scratch
 COPY --from=build /out/ /
