@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,8 @@ def test_template_builds_for_both_targets(
 ) -> None:
     project = tmp_path / source.name
     shutil.copytree(source, project, ignore=shutil.ignore_patterns("out", "target"))
+    # a file no earlier run had: the compile step runs (and reports its cache) every time
+    (project / ".test-run").write_text(uuid.uuid4().hex)
     out = tmp_path / "out"
     build_args = {"TOOLCHAIN_IMAGE": toolchain, "GO_IMAGE": toolchain, "RUST_IMAGE": toolchain}
     build_args.update(args)
