@@ -158,6 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     if not SOURCES.is_dir():
         sys.exit("no sources: run bench/fetch-sources.sh golang-1.19")
+    # the tree's files and links, and the Dockerfile each round adds
     files = sum(1 for p in SOURCES.rglob("*") if p.is_file() or p.is_symlink()) + 1
     print(f"go 1.19 source tree: {files} files; gofmt for linux/{args.target}", flush=True)
     rounds = []
