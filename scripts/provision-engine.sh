@@ -547,9 +547,10 @@ step "image $TOOLCHAIN_REF"
 # through multiarch, so that cargo --target links with <triple>-gcc). Installed from the Debian
 # archive the rootfs already points at (debootstrap wrote the mirror() URI into its
 # sources.list), so the build needs the host's network (--network host); the arm64 variant
-# installs under QEMU (about 3.5 minutes of 6.5 in all). The classic engine's docker driver builds one platform at
-# a time: each is pushed as REF-ARCH, then joined. The image carries a hash of this recipe
-# (label org.buildorch.recipe): an image built from another recipe is rebuilt.
+# installs under QEMU (about 3.5 minutes of 6.5 in all). The classic engine's docker driver
+# builds one platform at a time: each is pushed as REF-ARCH, then joined. The image carries a
+# hash of this recipe (label org.buildorch.recipe): an image built from another recipe is
+# rebuilt.
 TOOLCHAIN_DOCKERFILE=$(cat <<'EOF'
 ARG BASE
 FROM ${BASE}
