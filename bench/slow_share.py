@@ -6,7 +6,9 @@
 The tree is served through tests/slowfs, a FUSE passthrough that waits `--delay-us` before
 every operation, as WSL2's 9P and Docker Desktop's file sharing do. Both ways build gofmt from
 it with the same Dockerfile (the sources bind-mounted into the compile step, as `docker init`
-writes them), first from a fresh checkout, then again after one file changed:
+writes them; the binary taken from `/out/bin/`, not `/out/`, as `buildorch plan` advises, which
+spares both ways BuildKit's walk of the whole toolchain image after each compile), first from a
+fresh checkout, then again after one file changed:
 - naive: `docker buildx build` on the share, which reads the context through it;
 - buildorch: `buildorch build`, which mirrors the share to a local disk (walking it with many
   requests in flight) and builds from the mirror. Its times include detection and the sync;
@@ -44,9 +46,9 @@ FROM --platform=$BUILDPLATFORM ${TOOLCHAIN_IMAGE} AS build
 ARG TARGETARCH
 RUN --mount=type=bind,target=/src --mount=type=cache,target=/root/.cache/go-bench \\
     cd /src/src/cmd/gofmt && CGO_ENABLED=0 GOARCH=$TARGETARCH \\
-    GOCACHE=/root/.cache/go-bench/$TARGETARCH go build -trimpath -o /out/gofmt .
+    GOCACHE=/root/.cache/go-bench/$TARGETARCH go build -trimpath -o /out/bin/gofmt .
 FROM scratch
-COPY --from=build /out/ /
+COPY --from=build /out/bin/ /
 """
 EDITED = "src/cmd/gofmt/gofmt.go"
 

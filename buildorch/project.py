@@ -12,6 +12,7 @@ import fnmatch
 import io
 import json
 import os
+import posixpath
 import re
 import shlex
 import time
@@ -160,6 +161,7 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
     for stage in stages:
         if stage.index in reached and stage.uses_target_args:
             findings.extend(_colliding_mounts(structure, stage))
+    findings.extend(_copies_from_stage_tops(structure, stages, names, reached))
     return DockerfileFacts(
         path=path,
         stages=tuple(stages),
@@ -170,6 +172,48 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
         context_reads=_context_reads(structure, reached),
         cache_mounts=_reached_cache_mounts(structure, reached),
     )
+
+
+def _copies_from_stage_tops(
+    structure: list[dict[str, Any]],
+    stages: list[StageFacts],
+    names: dict[str, int],
+    reached: set[int],
+) -> list[str]:
+    """`COPY --from=STAGE /out/ ...` of a path at the top of a stage that runs steps.
+
+    BuildKit checksums what a COPY takes from a stage by walking the path's parent folder,
+    once for each new snapshot of the stage (its contenthash `scanPath`). For `/out/` that
+    parent is `/`: the whole image the stage is built on, walked on every rebuild of it."""
+    findings = []
+    for stage, kind, value in _by_stage(structure):
+        if kind != "COPY" or stage not in reached:
+            continue
+        flags, paths = _copy_arguments(value)
+        source = flags.get("from", "")
+        index = names.get(source.lower(), int(source) if source.isdigit() else None)
+        if index is None or index >= len(stages) or not stages[index].run_steps:
+            continue
+        for path in paths[:-1]:
+            top = posixpath.normpath(posixpath.join("/", path))
+            if top != "/" and posixpath.dirname(top) == "/" and "$" not in path:
+                findings.append(
+                    f"`COPY --from={source} {path}` takes a path at the top of that stage: "
+                    "BuildKit checksums it by walking the stage's whole file system after "
+                    "every rebuild of the stage (0.5 to 0.9 s with a 2 GB toolchain image); "
+                    "one folder down (`/out/dist/`) only that folder is walked"
+                )
+    return findings
+
+
+def _copy_arguments(value: str) -> tuple[dict[str, str], list[str]]:
+    """The flags and paths of a COPY: `--from=build /out/ /` -> {from: build}, [/out/, /]."""
+    flags: dict[str, str] = {}
+    rest = value.strip()
+    while flag := re.match(r"--([\w-]+)(?:=(\S*))?\s*", rest):
+        flags[flag.group(1).lower()] = flag.group(2) or ""
+        rest = rest[flag.end() :]
+    return flags, _words(rest)
 
 
 def _reached_cache_mounts(

@@ -130,6 +130,41 @@ def test_syntax_directive_is_reported() -> None:
     assert any("frontend image" in f for f in facts.findings)
 
 
+COPY_FROM = """
+FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ARG TARGETARCH
+RUN GOARCH=$TARGETARCH go build -o /out/dist/gofmt .
+FROM alpine AS fetched
+FROM scratch
+{copy}
+"""
+
+
+@pytest.mark.parametrize(
+    ("copy", "reported"),
+    [
+        ("COPY --from=build /out/ /", True),
+        ("COPY --from=build out /", True),
+        ("COPY --from=0 /gofmt /usr/bin/", True),
+        ("COPY --link --chmod=755 --from=build /out/ /", True),
+        ('COPY --from=build ["/out", "/"]', True),
+        ("COPY --from=build /out/dist/ /", False),
+        ("COPY --from=build /out/dist/gofmt /usr/bin/", False),
+        # the whole stage is wanted anyway
+        ("COPY --from=build / /", False),
+        # an image, or a stage that runs nothing: checksummed once, then cached
+        ("COPY --from=golang:1.22 /go/ /go/", False),
+        ("COPY --from=fetched /etc/ /etc/", False),
+        # from the context, not a stage
+        ("COPY out/ /", False),
+    ],
+)
+def test_copy_from_the_top_of_a_stage_is_reported(copy: str, reported: bool) -> None:
+    facts = analyse_dockerfile(COPY_FROM.format(copy=copy), "Dockerfile", None)
+    found = [f for f in facts.findings if "walking the stage's whole file system" in f]
+    assert len(found) == int(reported), facts.findings
+
+
 def test_read_project_languages_and_context(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(PLAIN)
     (tmp_path / "Cargo.toml").write_text("[package]\n")
