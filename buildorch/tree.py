@@ -20,8 +20,8 @@ import os
 import queue
 import shutil
 import stat
-import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Literal
 WALK_THREADS = 32
 COPY_THREADS = 16
 _STAT_CHUNK = 32
+_MAX_HELD = 64
 TEMP_MARK = ".buildorch-partial-"
 
 Kind = Literal["file", "dir", "link"]
@@ -65,101 +66,120 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
     """Every entry under `root` that `keep` accepts, stat'ed from `threads` threads at once.
 
     Entries are stat'ed relative to their open folder (`fstatat`), so each costs one lookup
-    on a share instead of one per component of its path."""
+    on a share instead of one per component of its path. A folder's first `_STAT_CHUNK`
+    entries are stat'ed by the task that lists it; a larger folder stays open while other
+    tasks stat the rest in chunks. Open folders are bounded (macOS allows a process 256
+    descriptors), so a wide tree waits for descriptors rather than running out of them."""
     found: dict[str, Entry] = {}
-    finished: queue.SimpleQueue[cf.Future[_Scanned | dict[str, Entry]]] = queue.SimpleQueue()
-    with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="walk") as pool:
-        outstanding = 0
+    finished: queue.SimpleQueue[cf.Future[_Scanned | _Stated]] = queue.SimpleQueue()
+    waiting: deque[str] = deque([""])
+    scanning = 0
+    held: dict[int, int] = {}
+    """Descriptor of each folder kept open for its chunks -> chunks still to come back."""
+    pool = cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="walk")
 
-        def start(task: cf.Future[_Scanned | dict[str, Entry]]) -> None:
-            nonlocal outstanding
-            outstanding += 1
-            task.add_done_callback(finished.put)
+    def submit(task: Callable[..., _Scanned | _Stated], *args: object) -> None:
+        pool.submit(task, *args).add_done_callback(finished.put)
 
-        start(pool.submit(_scan, root, "", keep))
-        while outstanding:
+    try:
+        while True:
+            while waiting and scanning < threads and len(held) < _MAX_HELD:
+                submit(_scan, root, waiting.popleft(), keep)
+                scanning += 1
+            if not scanning and not held:
+                return found
             result = finished.get().result()
-            outstanding -= 1
-            if not isinstance(result, _Scanned):
-                found.update(result)
+            if isinstance(result, _Stated):
+                found.update(result.entries)
+                held[result.fd] -= 1
+                if not held[result.fd]:
+                    del held[result.fd]
+                    os.close(result.fd)
                 continue
+            scanning -= 1
+            found.update(result.stated)
             for relative in result.folders:
                 found[relative] = Entry("dir", 0, 0, 0)
-                start(pool.submit(_scan, root / relative, relative, keep))
-            chunks = [
-                result.others[i : i + _STAT_CHUNK]
-                for i in range(0, len(result.others), _STAT_CHUNK)
-            ]
-            folder = _OpenFolder(result.fd, len(chunks))
-            for chunk in chunks:
-                start(pool.submit(_stat_all, folder, result.relative, chunk))
-    return found
-
-
-class _OpenFolder:
-    """A folder's descriptor, closed when the last of its stat chunks is done."""
-
-    def __init__(self, fd: int, users: int) -> None:
-        self.fd = fd
-        self._users = users
-        self._lock = threading.Lock()
-        if users == 0:
+                waiting.append(relative)
+            if result.fd is not None:
+                chunks = range(0, len(result.others), _STAT_CHUNK)
+                held[result.fd] = len(chunks)
+                for start in chunks:
+                    names = result.others[start : start + _STAT_CHUNK]
+                    submit(_stat_all, result.fd, result.relative, names)
+    finally:
+        # on an error or Ctrl-C: drop what has not started, let the rest finish, then close
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fd in held:
             os.close(fd)
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                os.close(self.fd)
 
 
 @dataclass(frozen=True, slots=True)
 class _Scanned:
     relative: str
-    fd: int
     folders: list[str]
+    stated: dict[str, Entry]
+    """The folder's first entries, stat'ed by the task that listed it."""
+    fd: int | None
+    """The folder, left open for the rest of its entries (None when there are none)."""
     others: list[str]
-    """Names (not paths) of the folder's other entries."""
+    """Names (not paths) of the rest."""
 
 
-def _scan(folder: Path, relative: str, keep: Keep | None) -> _Scanned | dict[str, Entry]:
+@dataclass(frozen=True, slots=True)
+class _Stated:
+    fd: int
+    entries: dict[str, Entry]
+
+
+def _scan(root: Path, relative: str, keep: Keep | None) -> _Scanned:
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(root / relative, os.O_RDONLY | os.O_DIRECTORY)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return {}  # gone or unreadable meanwhile: the build would not see it either
+        # gone or unreadable meanwhile: the build would not see it either
+        return _Scanned(relative, [], {}, None, [])
     folders: list[str] = []
     others: list[str] = []
-    with os.scandir(fd) as entries:
-        for entry in entries:
-            child = f"{relative}/{entry.name}" if relative else entry.name
-            # d_type from readdir: no round trip per entry to tell folders from files
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if keep is not None and not keep(child, is_dir):
-                continue
-            if is_dir:
-                folders.append(child)
-            else:
-                others.append(entry.name)
-    return _Scanned(relative, fd, folders, others)
-
-
-def _stat_all(folder: _OpenFolder, relative: str, names: list[str]) -> dict[str, Entry]:
-    found = {}
     try:
-        for name in names:
-            child = f"{relative}/{name}" if relative else name
-            try:
-                st = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                target = os.readlink(name, dir_fd=folder.fd)
-                found[child] = Entry("link", 0, 0, 0, target)
-            elif stat.S_ISREG(st.st_mode):
-                found[child] = Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
-            # sockets, fifos and devices are not sent by `docker build` either
-    finally:
-        folder.release()
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                child = f"{relative}/{entry.name}" if relative else entry.name
+                # d_type from readdir: no round trip per entry to tell folders from files
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if keep is not None and not keep(child, is_dir):
+                    continue
+                if is_dir:
+                    folders.append(child)
+                else:
+                    others.append(entry.name)
+        stated = _stat_names(fd, relative, others[:_STAT_CHUNK])
+    except BaseException:
+        os.close(fd)
+        raise
+    rest = others[_STAT_CHUNK:]
+    if not rest:
+        os.close(fd)
+    return _Scanned(relative, folders, stated, fd if rest else None, rest)
+
+
+def _stat_all(fd: int, relative: str, names: list[str]) -> _Stated:
+    return _Stated(fd, _stat_names(fd, relative, names))
+
+
+def _stat_names(fd: int, relative: str, names: list[str]) -> dict[str, Entry]:
+    found = {}
+    for name in names:
+        child = f"{relative}/{name}" if relative else name
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(name, dir_fd=fd)
+            found[child] = Entry("link", 0, 0, 0, target)
+        elif stat.S_ISREG(st.st_mode):
+            found[child] = Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+        # sockets, fifos and devices are not sent by `docker build` either
     return found
 
 

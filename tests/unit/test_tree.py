@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,23 @@ def test_walk_prunes_what_keep_refuses(tmp_path: Path) -> None:
     listing = tree.walk(tmp_path, lambda rel, is_dir: not rel.startswith("docs"))
     assert not any(rel.startswith("docs") for rel in listing)
     assert "src/lib/util.c" in listing
+
+
+def test_walk_of_a_wide_tree_fits_in_macos_descriptor_limit(tmp_path: Path) -> None:
+    # 300 folders, each larger than one stat chunk: a walk that kept every listed folder
+    # open until its chunks ran would hold ~300 descriptors; macOS gives a process 256
+    (tmp_path / "one").touch()
+    for folder in range(300):
+        (tmp_path / f"d{folder}").mkdir()
+        for name in range(tree._STAT_CHUNK + 1):
+            os.link(tmp_path / "one", tmp_path / f"d{folder}" / f"f{name}")  # quicker than files
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        walked = tree.walk(tmp_path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(walked) == 1 + 300 + 300 * (tree._STAT_CHUNK + 1)
 
 
 def test_sync_copies_then_only_what_changed(tmp_path: Path) -> None:
