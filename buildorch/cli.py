@@ -21,7 +21,14 @@ from typing import NoReturn
 
 from buildorch import __version__, console, engine, history, workspace
 from buildorch.config import SHARED_TARGETS, Options, load_options, profile_name_from
-from buildorch.detect import HostView, LiveHost, detect_host, load_snapshot, save_snapshot
+from buildorch.detect import (
+    HostView,
+    LiveHost,
+    detect_host,
+    detect_system,
+    load_snapshot,
+    save_snapshot,
+)
 from buildorch.errors import (
     BuildFailedError,
     BuildorchError,
@@ -262,13 +269,25 @@ class _Context:
     view: HostView
 
 
-def _see_host(ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path) -> _Context:
-    view: HostView = (
-        load_snapshot(ns.snapshot) if ns.snapshot is not None else LiveHost(project_dir, env)
-    )
-    first = detect_host(view)
+def _view(ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path) -> HostView:
+    if ns.snapshot is not None:
+        return load_snapshot(ns.snapshot)
+    live = LiveHost(project_dir, env)
+    live.ask_engine()
+    return live
+
+
+def _profile(
+    ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path, view: HostView
+) -> Profile:
+    os_class, arch, ci = detect_system(view)
     name = profile_name_from(_flags(ns), env, project_dir)
-    profile = select_profile(load_profiles(), os=first.os, arch=first.arch, ci=first.ci, name=name)
+    return select_profile(load_profiles(), os=os_class, arch=arch, ci=ci, name=name)
+
+
+def _see_host(ns: argparse.Namespace, env: Mapping[str, str], project_dir: Path) -> _Context:
+    view = _view(ns, env, project_dir)
+    profile = _profile(ns, env, project_dir, view)
     host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
     return _Context(host=host, profile=profile, view=view)
 
@@ -301,8 +320,12 @@ def _prepare(
     ns: argparse.Namespace, env: Mapping[str, str]
 ) -> tuple[_Context, Options, ProjectFacts, Plan]:
     project_dir = (ns.project or Path.cwd()).absolute()
-    seen = _see_host(ns, env, project_dir)
-    options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=seen.profile)
+    # the engine is asked in the background meanwhile (see _view): on a slow share, reading
+    # the project is the long part
+    view = _view(ns, env, project_dir)
+    profile = _profile(ns, env, project_dir, view)
+    options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=profile)
+    view.stat_us()  # before the project is read, which could warm the caches it measures
     project = read_project(
         project_dir,
         dockerfile=options.dockerfile,
@@ -310,6 +333,8 @@ def _prepare(
         build_target=options.build_target,
         use_template=options.use_template,
     )
+    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    seen = _Context(host=host, profile=profile, view=view)
     options = _with_measured_costs(options, project, env)
     state = workspace.state_path(env, project_dir)
     mirror = str(workspace.mirror_dir(state)) if state is not None else None

@@ -22,14 +22,16 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from python_on_whales import DockerClient
-from python_on_whales.exceptions import DockerException
-from python_on_whales.utils import run
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from buildorch.errors import BuildFailedError
+
+# python-on-whales is imported where it is first used, not at start-up: importing it takes
+# 0.3 s (its pydantic models), which the engine probe then spends while the project is read
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +56,9 @@ def _docker_cmd(env: Mapping[str, str]) -> list[str]:
 
 def _capture(cmd: list[str], env: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(stdout, stderr) of a command; stdout is kept even when it fails (docker info does)."""
+    from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run
+
     try:
         out, err = run(cmd, return_stderr=True, env=dict(env))
         return out, err or None
@@ -97,6 +102,8 @@ def probe_engine(env: Mapping[str, str]) -> EngineProbe:
 
 
 def client(env: Mapping[str, str]) -> DockerClient:
+    from python_on_whales import DockerClient
+
     return DockerClient(
         client_call=_docker_cmd(env),
         host=env.get("DOCKER_HOST") or None,
@@ -106,6 +113,8 @@ def client(env: Mapping[str, str]) -> DockerClient:
 
 def _transient(exc: BaseException) -> bool:
     """Worth another try: the registry or daemon was not ready, not a real refusal."""
+    from python_on_whales.exceptions import DockerException
+
     text = str(exc).lower()
     return isinstance(exc, DockerException) and any(
         sign in text for sign in ("connection refused", "connection reset", "i/o timeout", "eof")
@@ -188,6 +197,8 @@ def build(
     Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before the
     KeyboardInterrupt goes on up.
     """
+    from python_on_whales.exceptions import DockerException
+
     if request.docker_context is not None:
         env = {k: v for k, v in env.items() if k != "DOCKER_HOST"}
         env["DOCKER_CONTEXT"] = request.docker_context
@@ -398,6 +409,8 @@ def copy_into(spec: ContainerSpec, folder: Path, dest: str, env: Mapping[str, st
     The archive is written here rather than by `docker cp <folder>`, which rounds mtimes
     down to the second: a source edited within a second of the last build would look older
     than the objects made from it, and make would skip it. PAX headers keep nanoseconds."""
+    from python_on_whales.exceptions import DockerException
+
     docker = client(env)
     container = _create(spec, env)
     try:
@@ -446,6 +459,8 @@ def run_container(
     """Run a container to its end, streaming its output; returns its exit code. `collect`
     is called with the container's id after it stopped and before it is removed. On Ctrl-C
     the container is stopped and removed before the KeyboardInterrupt goes on up."""
+    from python_on_whales.exceptions import DockerException
+
     docker = client(env)
     container = _create(spec, env)
     try:
@@ -465,6 +480,8 @@ def run_container(
 
 
 def copy_out(container: str, path: str, dest: Path, env: Mapping[str, str]) -> None:
+    from python_on_whales.exceptions import DockerException
+
     try:
         client(env).copy((container, path), dest)
     except DockerException as exc:

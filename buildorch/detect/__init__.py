@@ -3,7 +3,7 @@ settings and docker's own answers. Pure over a HostView, so recorded hosts repla
 
 from __future__ import annotations
 
-from buildorch.detect.host import detect_host
+from buildorch.detect.host import detect_host, detect_system
 from buildorch.detect.snapshot import SnapshotHost, load_snapshot, save_snapshot
 from buildorch.detect.view import HostView, LiveHost
 
@@ -12,6 +12,7 @@ __all__ = [
     "LiveHost",
     "SnapshotHost",
     "detect_host",
+    "detect_system",
     "load_snapshot",
     "save_snapshot",
 ]

@@ -7,7 +7,15 @@ from buildorch.detect.emulation import detect_emulation
 from buildorch.detect.filesystem import detect_source
 from buildorch.detect.system import detect_arch, detect_ci, detect_os
 from buildorch.detect.view import HostView
-from buildorch.facts import HostFacts
+from buildorch.facts import HostFacts, OsClass
+
+
+def detect_system(view: HostView) -> tuple[OsClass, str, str | None]:
+    """The OS class, CPU architecture and CI provider: what picks a profile. Asks no engine."""
+    os_class, _ = detect_os(view)
+    arch, _ = detect_arch(view, os_class)
+    ci, _ = detect_ci(view)
+    return os_class, arch, ci
 
 
 def detect_host(view: HostView, *, slow_stat_us: float = 30.0) -> HostFacts:

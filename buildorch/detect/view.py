@@ -13,8 +13,10 @@ import re
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
@@ -124,7 +126,7 @@ class LiveHost:
         """Directory -> (name, is_dir) of each entry listed."""
         self.sysctls: dict[str, str] = {}
         self.commands: dict[str, str] = {}
-        self._engine: EngineProbe | None = None
+        self._engine: Future[EngineProbe] | None = None
         self._stat_us: float | None = None
         self._stat_measured = False
 
@@ -183,11 +185,28 @@ class LiveHost:
             self.commands[name] = output
         return self.commands[name]
 
+    def ask_engine(self) -> None:
+        """Start asking the docker CLI, in the background: its answers (and the import of
+        python-on-whales) then arrive while the caller reads the project."""
+        if self._engine is not None:
+            return
+        asked: Future[EngineProbe] = Future()
+
+        def ask() -> None:
+            try:
+                # the full environment: PATH, DOCKER_HOST and DOCKER_CONTEXT pick the engine
+                asked.set_result(probe_engine(self._full_env))
+            except BaseException as exc:  # handed to whoever waits for the answer
+                asked.set_exception(exc)
+
+        # a daemon thread: Ctrl-C must not wait for a docker CLI that hangs
+        threading.Thread(target=ask, name="engine-probe", daemon=True).start()
+        self._engine = asked
+
     def engine(self) -> EngineProbe:
-        if self._engine is None:
-            # the full environment: PATH, DOCKER_HOST and DOCKER_CONTEXT decide which engine
-            self._engine = probe_engine(self._full_env)
-        return self._engine
+        self.ask_engine()
+        assert self._engine is not None
+        return self._engine.result()
 
     def stat_us(self) -> float | None:
         if not self._stat_measured:
