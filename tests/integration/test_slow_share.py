@@ -148,6 +148,14 @@ def test_build_through_a_mirror_leaves_the_sources_alone(
     assert fingerprint(project) == before
 
 
+@pytest.fixture
+def cleaned(classic: Engine, share: Path) -> Iterator[None]:
+    """`buildorch clean` after the test: the volumes `run` makes outlive its temporary folders."""
+    yield
+    buildorch("clean", "-C", str(share), env=classic.env())
+
+
+@pytest.mark.usefixtures("cleaned")
 def test_run_works_in_a_volume_and_brings_results_back(
     classic: Engine, share: Path, project: Path, tmp_path: Path
 ) -> None:
