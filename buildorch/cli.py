@@ -413,6 +413,8 @@ def cmd_plan(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_build(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if not ns.dry_run:
+        engine.load_in_background()
     seen, _, project, plan = _prepare(ns, env)
     if ns.dry_run:
         if ns.json:
@@ -525,6 +527,8 @@ def _read_text(path: Path, errors: str = "strict") -> str | None:
 
 
 def cmd_run(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if not ns.dry_run:
+        engine.load_in_background()
     project_dir = (ns.project or Path.cwd()).absolute()
     seen = _see_host(ns, env, project_dir)
     options = load_options(project_dir=project_dir, flags=_flags(ns), env=env, profile=seen.profile)

@@ -9,6 +9,7 @@ are never retried.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -28,10 +30,18 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from buildorch.errors import BuildFailedError
 
-# python-on-whales is imported where it is first used, not at start-up: importing it takes
-# 0.3 s (its pydantic models), which the engine probe then spends while the project is read
+# python-on-whales is imported where it is first used, not at start-up: it takes 0.3 s of
+# CPU to import (its pydantic models), which `load_in_background` hides behind detection
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
+
+
+def load_in_background() -> None:
+    """Start importing python-on-whales on a thread of its own, for a build or run to come.
+    (A later import waits for this one to finish rather than starting over.)"""
+    threading.Thread(
+        target=importlib.import_module, args=("python_on_whales",), daemon=True
+    ).start()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,15 +65,18 @@ def _docker_cmd(env: Mapping[str, str]) -> list[str]:
 
 
 def _capture(cmd: list[str], env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(stdout, stderr) of a command; stdout is kept even when it fails (docker info does)."""
-    from python_on_whales.exceptions import DockerException
-    from python_on_whales.utils import run
+    """(stdout, stderr) of a command; stdout is kept even when it fails (docker info does).
 
+    A plain subprocess: these questions then need not wait for python-on-whales to load."""
     try:
-        out, err = run(cmd, return_stderr=True, env=dict(env))
-        return out, err or None
-    except DockerException as exc:
-        return (exc.stdout or None), (exc.stderr or "").strip() or f"exit code {exc.return_code}"
+        done = subprocess.run(cmd, capture_output=True, env=dict(env), check=False)
+    except OSError as exc:
+        return None, str(exc)
+    out = done.stdout.decode(errors="replace").removesuffix("\n") or None
+    err = done.stderr.decode(errors="replace")
+    if done.returncode != 0:
+        return out, err.strip() or f"exit code {done.returncode}"
+    return out, err.removesuffix("\n") or None
 
 
 def probe_engine(env: Mapping[str, str]) -> EngineProbe:

@@ -186,8 +186,8 @@ class LiveHost:
         return self.commands[name]
 
     def ask_engine(self) -> None:
-        """Start asking the docker CLI, in the background: its answers (and the import of
-        python-on-whales) then arrive while the caller reads the project."""
+        """Start asking the docker CLI, in the background: its answers then arrive while the
+        caller reads the project."""
         if self._engine is not None:
             return
         asked: Future[EngineProbe] = Future()
