@@ -158,6 +158,24 @@ def test_a_file_gone_between_walk_and_copy_is_not_recorded(tmp_path: Path) -> No
     assert report.copied == 1 and fingerprint(mirror) == fingerprint(source)
 
 
+def test_a_file_that_changed_size_between_walk_and_copy_is_copied_whole(tmp_path: Path) -> None:
+    # a file edited between the walk and the copy is copied as it is then, never cut short
+    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source.mkdir()
+    (source / "grew.c").write_text("int a;\n")
+    (source / "shrank.c").write_text("int b; int c;\n")
+    (source / "big.bin").write_bytes(os.urandom(3 << 20))
+    listing = tree.walk(source)
+    (source / "grew.c").write_text("int a;\n" + "int more;\n" * 20_000)  # 200 kB, edited meanwhile
+    (source / "shrank.c").write_text("int b;\n")
+    tree.sync(source, listing, mirror)
+    for name in ("grew.c", "shrank.c", "big.bin"):
+        assert (mirror / name).read_bytes() == (source / name).read_bytes(), name
+    # the walk's size and mtime were kept, so the next sync compares again and copies them
+    report = tree.sync(source, tree.walk(source), mirror)
+    assert report.copied == 2
+
+
 def test_the_record_spares_walking_the_mirror_and_is_not_trusted_without_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
