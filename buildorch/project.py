@@ -207,7 +207,8 @@ def _copies_from_stage_tops(
 
 
 def _copy_arguments(value: str) -> tuple[dict[str, str], list[str]]:
-    """The flags and paths of a COPY: `--from=build /out/ /` -> {from: build}, [/out/, /]."""
+    """The flags and paths of a COPY or ADD: `--from=build /out/ /` -> {from: build},
+    [/out/, /]; the paths may be a JSON list after the flags (`--chown=1 ["a", "/b/"]`)."""
     flags: dict[str, str] = {}
     rest = value.strip()
     while flag := re.match(r"--([\w-]+)(?:=(\S*))?\s*", rest):
@@ -429,12 +430,10 @@ def _context_reads(structure: list[dict[str, Any]], reached: set[int]) -> tuple[
         if stage not in reached:
             continue
         if kind in ("COPY", "ADD"):
-            words = _words(value)
-            flags = [w for w in words if w.startswith("--")]
-            sources = [w for w in words if not w.startswith("--")][:-1]
-            if any(f.startswith("--from") for f in flags) or value.lstrip().startswith("<<"):
+            flags, paths = _copy_arguments(value)
+            if "from" in flags or (paths and paths[0].startswith("<<")):
                 continue
-            reads.extend(w for w in sources if not re.match(r"^[a-z+]+://|^git@", w))
+            reads.extend(w for w in paths[:-1] if not re.match(r"^[a-z+]+://|^git@", w))
         elif kind == "RUN":
             for options in _mounts(value):
                 if options.get("type") == "bind" and "from" not in options:

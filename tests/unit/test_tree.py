@@ -223,6 +223,9 @@ def test_a_record_round_trips_and_one_of_another_format_is_not_trusted(tmp_path:
         ("FROM x\nCOPY src/ /app/src/\nCOPY Makefile ./\n", ("src", "Makefile")),
         ('FROM x\nCOPY ["go.mod", "go.sum", "./"]\nCOPY --from=y /a /b\n', ("go.mod", "go.sum")),
         ("FROM x\nADD https://example.org/a.tgz /\nCOPY --chown=1:1 cmd /c\n", ("cmd",)),
+        # flags, then the JSON form
+        ('FROM x\nCOPY --chown=1:1 ["src", "/app/"]\n', ("src",)),
+        ("FROM x\nCOPY --chmod=644 <<EOF /etc/motd\nhi\nEOF\nCOPY cmd /c\n", ("cmd",)),
         ("FROM x\nRUN --mount=type=bind,target=/src make\n", None),
         (
             "FROM x\nRUN --mount=type=bind,source=go.mod,target=go.mod go mod download\n",
