@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -320,3 +321,8 @@ def run_summary(plan_: RunPlan, report: RunReport) -> None:
     out.print(f"run {mark}: sources {sync}; command {report.run_seconds:.1f}s")
     if report.collected:
         out.print(f"collected {', '.join(report.collected)} into {plan_.output_dir}")
+
+
+def write_raw(text: str) -> None:
+    """Text to copy or pipe (a generated file): never wrapped, never styled."""
+    sys.stdout.write(text)

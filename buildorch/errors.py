@@ -66,3 +66,10 @@ class Interrupted(BuildorchError):
     """Ctrl-C: what buildorch started was stopped and cleaned up."""
 
     exit_code = 130
+
+
+class OffloadUnavailable(BuildorchError):
+    """`offload` cannot dispatch from here (no GitHub CLI, or logged out): the same steps by
+    hand were printed."""
+
+    exit_code = 9

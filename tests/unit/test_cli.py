@@ -150,28 +150,28 @@ def test_bad_input_is_refused_clearly(
 def test_engine_problems_stop_a_build(
     capsys: pytest.CaptureFixture[str], project: Path, snapshot: str, words: str
 ) -> None:
-    from buildorch.cli import _require_engine
     from buildorch.detect import detect_host, load_snapshot
     from buildorch.errors import EngineUnavailableError
+    from buildorch.pipeline import require_engine
 
     facts = detect_host(load_snapshot(SNAPSHOTS / snapshot))
     with pytest.raises(EngineUnavailableError) as failure:
-        _require_engine(facts, {})
+        require_engine(facts, {})
     assert failure.value.exit_code == 5
     assert words in str(failure.value)
 
 
 def test_buildx_missing_stops_a_build(tmp_path: Path) -> None:
-    from buildorch.cli import _require_engine
     from buildorch.detect import detect_host, load_snapshot
     from buildorch.errors import EngineUnavailableError
+    from buildorch.pipeline import require_engine
 
     snap = tmp_path / "snap"
     shutil.copytree(SNAPSHOTS / "linux-amd64-qemu", snap)
     (snap / "docker" / "buildx-ls.json").unlink()
     facts = detect_host(load_snapshot(snap))
     with pytest.raises(EngineUnavailableError) as failure:
-        _require_engine(facts, {})
+        require_engine(facts, {})
     assert "buildx is missing" in failure.value.what
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.cli import EXIT_NO_GH, main
+from buildorch.cli import main
+from buildorch.errors import OffloadUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello-c"
@@ -63,7 +64,7 @@ def test_without_gh_it_prints_the_steps_and_says_so(
 ) -> None:
     env = {"PATH": str(tmp_path / "empty")}
     code = main(["offload", "-C", str(project), "--target", "arm64", "--ref", "main"], env=env)
-    assert code == EXIT_NO_GH
+    assert code == OffloadUnavailable.exit_code
     captured = capsys.readouterr()
     assert "gh` is not installed" in captured.err
     assert "gh workflow run buildorch.yml --ref main" in captured.out

@@ -1,0 +1,96 @@
+"""`buildorch build`: plan, then build each target the chosen way, with live progress."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildorch import console, engine, workspace
+from buildorch.commands import Command
+from buildorch.commands.args import Common, build_inputs, common_from, host_options
+from buildorch.errors import BuildFailedError, BuildorchError, ConfigError
+from buildorch.executor import BuildReport, execute
+from buildorch.facts import ProjectFacts
+from buildorch.pipeline import prepare_build, remember, require_engine
+from buildorch.plan import Plan
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildInputs:
+    common: Common
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    plan: Plan
+    project: ProjectFacts
+    report: BuildReport | None = None  # None for a dry run
+    failure: BuildorchError | None = None
+
+    def to_json(self) -> Any:
+        if self.report is None:
+            return self.plan.to_json()
+        return {"plan": self.plan.to_json(), "report": self.report.to_json()}
+
+
+def declare(parser: argparse.ArgumentParser) -> None:
+    host_options(parser)
+    build_inputs(parser)
+    parser.add_argument("--dry-run", action="store_true", help="plan and stop")
+
+
+def inputs(ns: argparse.Namespace) -> BuildInputs:
+    return BuildInputs(common=common_from(ns), dry_run=ns.dry_run)
+
+
+def run(args: BuildInputs, env: Mapping[str, str]) -> BuildResult:
+    common = args.common
+    if not args.dry_run:
+        engine.load_in_background()
+    prepared = prepare_build(common.where, common.flags, env)
+    plan, project = prepared.plan, prepared.project
+    if args.dry_run:
+        return BuildResult(plan=plan, project=project)
+    if common.snapshot is not None:
+        raise ConfigError(
+            "a snapshot describes another host: buildorch cannot build on it",
+            fix="add --dry-run to see the plan, or drop --snapshot to build here",
+        )
+    require_engine(prepared.seen.host, env)
+    if not common.as_json:
+        console.plan(plan, project)  # before the build: it is what the progress below follows
+    state = workspace.project_state(env, Path(project.dir)) if plan.mirror else None
+    with console.LiveProgress(quiet=common.as_json) as progress:
+        report = execute(plan, env, progress, listing=project.listing, state=state)
+    remember(plan, report, project, env)
+    failed = next((r for r in report.results if not r.ok), None)
+    failure = None
+    if failed is not None:
+        failure = BuildFailedError(
+            f"the build for {', '.join(failed.platforms)} failed",
+            why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),
+            fix="fix the Dockerfile step above; `buildorch plan` shows how the build was run",
+        )
+    return BuildResult(plan=plan, project=project, report=report, failure=failure)
+
+
+def render(result: BuildResult) -> None:
+    if result.report is None:
+        console.plan(result.plan, result.project)
+        console.out.print("[dim]dry run: nothing was built[/]")
+    else:
+        console.summary(result.report)
+
+
+COMMAND = Command(
+    name="build",
+    help="build for the targets",
+    declare=declare,
+    inputs=inputs,
+    run=run,
+    render=render,
+)

@@ -1,0 +1,173 @@
+"""See the host, read the project, plan: the one place where their order lives.
+
+`plan`, `build` and `run` go through here, top to bottom. The engine is asked in the
+background while the project is read (on a slow share, reading the project is the long part),
+and the share's `stat` time is measured before the project is read, which could warm the
+caches it measures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from buildorch import history, workspace
+from buildorch.config import Options, load_options, profile_name_from
+from buildorch.detect import HostView, LiveHost, detect_host, detect_system, load_snapshot
+from buildorch.errors import EngineUnavailableError
+from buildorch.executor import BuildReport
+from buildorch.facts import HostFacts, ProjectFacts
+from buildorch.plan import Plan
+from buildorch.planner import plan_build
+from buildorch.profiles import Profile, load_profiles, select_profile
+from buildorch.project import read_project
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Where:
+    """Where to look: the project, and the host (this one, or a recorded snapshot)."""
+
+    project_dir: Path
+    snapshot: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeenHost:
+    host: HostFacts
+    profile: Profile
+    view: HostView
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything `build` needs, in the order it was learnt."""
+
+    seen: SeenHost
+    options: Options
+    project: ProjectFacts
+    plan: Plan
+
+
+def open_view(where: Where, env: Mapping[str, str]) -> HostView:
+    """The host to detect: a recorded snapshot, or this machine with the engine asked at once."""
+    if where.snapshot is not None:
+        return load_snapshot(where.snapshot)
+    live = LiveHost(where.project_dir, env)
+    live.ask_engine()
+    return live
+
+
+def choose_profile(
+    view: HostView, flags: Mapping[str, object], env: Mapping[str, str], project_dir: Path
+) -> Profile:
+    os_class, arch, ci = detect_system(view)
+    name = profile_name_from(dict(flags), env, project_dir)
+    return select_profile(load_profiles(), os=os_class, arch=arch, ci=ci, name=name)
+
+
+def see_host(where: Where, flags: Mapping[str, object], env: Mapping[str, str]) -> SeenHost:
+    view = open_view(where, env)
+    profile = choose_profile(view, flags, env, where.project_dir)
+    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    return SeenHost(host=host, profile=profile, view=view)
+
+
+def prepare_build(where: Where, flags: Mapping[str, object], env: Mapping[str, str]) -> Prepared:
+    """Host, options, project and plan for `plan` and `build`."""
+    view = open_view(where, env)
+    profile = choose_profile(view, flags, env, where.project_dir)
+    options = load_options(
+        project_dir=where.project_dir, flags=dict(flags), env=env, profile=profile
+    )
+    view.stat_us()  # before the project is read, which could warm the caches it measures
+    project = read_project(
+        where.project_dir,
+        dockerfile=options.dockerfile,
+        context=options.context,
+        build_target=options.build_target,
+        use_template=options.use_template,
+    )
+    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    options = with_measured_costs(options, project, env)
+    state = workspace.state_path(env, where.project_dir)
+    mirror = str(workspace.mirror_dir(state)) if state is not None else None
+    return Prepared(
+        seen=SeenHost(host=host, profile=profile, view=view),
+        options=options,
+        project=project,
+        plan=plan_build(host, project, options, mirror),
+    )
+
+
+def with_measured_costs(options: Options, project: ProjectFacts, env: Mapping[str, str]) -> Options:
+    """This host's own emulation factor for this project, where earlier builds measured it."""
+    path = history.history_file(env)
+    if path is None or project.dockerfile is None:
+        return options
+    measured = history.emulation_factors(
+        history.read(path), project=project.dir, dockerfile=project.dockerfile.path
+    )
+    if not measured:
+        return options
+    return replace(
+        options,
+        cost_qemu=measured["qemu"].factor if "qemu" in measured else options.cost_qemu,
+        cost_rosetta=measured["rosetta"].factor if "rosetta" in measured else options.cost_rosetta,
+        cost_origin=tuple((name, m.why) for name, m in measured.items()),
+    )
+
+
+def remember(
+    plan: Plan, report: BuildReport, project: ProjectFacts, env: Mapping[str, str]
+) -> None:
+    """Keep what this build measured, for the next plans on this host."""
+    path = history.history_file(env)
+    if path is None or project.dockerfile is None:
+        return
+    steps = {str(step.platform): step for step in plan.steps}
+    entries = [
+        history.entry(
+            project=project.dir,
+            dockerfile=project.dockerfile.path,
+            platform=result.platforms[0],
+            strategy=steps[result.platforms[0]].strategy.value,
+            emulator=steps[result.platforms[0]].emulator,
+            seconds=result.seconds,
+            steps=result.steps,
+            cached=result.cached,
+        )
+        for result in report.results
+        # a build of several platforms at once cannot say what each one cost
+        if result.ok and len(result.platforms) == 1
+    ]
+    if entries:
+        with contextlib.suppress(OSError):  # a read-only home must not fail the build
+            history.record(path, entries)
+
+
+def require_engine(host: HostFacts, env: Mapping[str, str]) -> None:
+    """Stop before a build or a run when the engine or buildx is not there, saying what to do."""
+    where = env.get("DOCKER_HOST") or f"context {host.docker.context or 'default'}"
+    if not host.docker.binary:
+        raise EngineUnavailableError(
+            "no docker CLI was found on PATH",
+            why="buildorch drives `docker buildx`",
+            fix="install Docker Desktop (macOS, Windows) or run `sudo scripts/provision-engine.sh` "
+            "(Debian/Ubuntu)",
+        )
+    if not host.docker.available:
+        raise EngineUnavailableError(
+            f"the Docker daemon ({where}) does not answer",
+            why=host.docker.error or "`docker info` failed",
+            fix="start Docker Desktop, or the engine (`sudo scripts/provision-engine.sh` starts "
+            "one on Debian/Ubuntu), then run `buildorch doctor`",
+        )
+    if not host.buildx.available:
+        raise EngineUnavailableError(
+            "docker buildx is missing",
+            why="every build goes through buildx (BuildKit)",
+            fix="install the buildx CLI plugin (Debian: `apt-get install docker-buildx`; "
+            "it ships with Docker Desktop)",
+        )
