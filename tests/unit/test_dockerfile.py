@@ -7,8 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.dockerfile import analyse_dockerfile
+from buildorch.dockerfile import (
+    Arg,
+    Copy,
+    Env,
+    Heredoc,
+    Option,
+    Run,
+    Variable,
+    Workdir,
+    analyse_dockerfile,
+    parse_dockerfile,
+    split_flags,
+    stage_dependencies,
+)
 from buildorch.errors import ProjectError
+from buildorch.facts import CacheMount
 
 GO_CROSS = """
 FROM --platform=$BUILDPLATFORM golang:1.22 AS build
@@ -175,3 +189,193 @@ def test_templates_cross_compile_with_nothing_emulated(template: Path) -> None:
     assert facts.cross_capable is True
     assert facts.emulated_run_steps == 0
     assert not [f for f in facts.findings if "cache mount" in f]
+
+
+RECORDS = """\
+# syntax=docker/dockerfile:1
+ARG BASE=debian:bookworm
+ARG TOOLS
+FROM --platform=$BUILDPLATFORM ${BASE} AS build
+ARG TARGETOS TARGETARCH=amd64
+ENV CC=gcc CFLAGS="-O2 -g"
+WORKDIR /src
+RUN --mount=type=cache,id=apt,target=/var/cache/apt,sharing=locked \\
+    --mount=type=bind,source=deps.txt,target=/deps.txt \\
+    apt-get update && \\
+    xargs apt-get install -y < /deps.txt
+COPY <<EOF /etc/motd
+FROM not-a-stage
+RUN not a step
+EOF
+RUN <<-SCRIPT bash
+\tmake CC=$TARGETARCH-gcc
+\tSCRIPT
+COPY --chown=1:1 --link ["src dir", "Makefile", "/src/"]
+FROM scratch
+COPY --from=0 /out/dist/ /
+ADD https://example.org/a.tgz /opt/
+"""
+
+
+def test_records_keep_their_text_and_line_span() -> None:
+    dockerfile = parse_dockerfile(RECORDS)
+    lines = RECORDS.splitlines(keepends=True)
+    everything = [
+        *dockerfile.global_args,
+        *(i for s in dockerfile.stages for i in (s.start, *s.instructions)),
+    ]
+    for instruction in everything:
+        first, last = instruction.lines
+        assert instruction.text == "".join(lines[first - 1 : last]), instruction
+    assert [(i.keyword, i.lines) for i in dockerfile.stages[0].instructions] == [
+        ("ARG", (5, 5)),
+        ("ENV", (6, 6)),
+        ("WORKDIR", (7, 7)),
+        ("RUN", (8, 11)),
+        ("COPY", (12, 15)),  # the heredoc's body and marker belong to it
+        ("RUN", (16, 18)),
+        ("COPY", (19, 19)),
+    ]
+    assert dockerfile.stages[0].lines == (4, 19)
+    assert dockerfile.stages[1].lines == (20, 22)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t.name for t in TEMPLATES])
+def test_template_records_cover_every_instruction_line(template: Path) -> None:
+    text = template.read_text()
+    dockerfile = parse_dockerfile(text)
+    covered = {
+        line
+        for instruction in (
+            *dockerfile.global_args,
+            *(i for s in dockerfile.stages for i in (s.start, *s.instructions)),
+        )
+        for line in range(instruction.lines.first, instruction.lines.last + 1)
+    }
+    # what no record covers is comments and blank lines
+    for number, line in enumerate(text.splitlines(), start=1):
+        assert number in covered or not line.strip() or line.lstrip().startswith("#"), line
+
+
+def test_from_records_its_platform_name_and_image() -> None:
+    dockerfile = parse_dockerfile(RECORDS)
+    assert dockerfile.syntax == "docker/dockerfile:1"
+    assert [a.variables for a in dockerfile.global_args] == [
+        (Variable("BASE", "debian:bookworm"),),
+        (Variable("TOOLS", None),),
+    ]
+    build, final = dockerfile.stages
+    assert (build.index, build.name, build.base, build.platform) == (
+        0, "build", "${BASE}", "$BUILDPLATFORM",
+    )  # fmt: skip
+    assert (final.index, final.name, final.base, final.platform) == (1, None, "scratch", None)
+
+
+def test_typed_instructions_carry_their_flags_and_arguments() -> None:
+    arg, env, workdir, run, motd, script, copy = parse_dockerfile(RECORDS).stages[0].instructions
+    assert isinstance(arg, Arg)
+    assert arg.variables == (Variable("TARGETOS", None), Variable("TARGETARCH", "amd64"))
+    assert isinstance(env, Env)
+    assert env.variables == (Variable("CC", "gcc"), Variable("CFLAGS", "-O2 -g"))
+    assert isinstance(workdir, Workdir) and workdir.path == "/src"
+
+    assert isinstance(run, Run)
+    assert [m.type for m in run.mounts] == ["cache", "bind"]
+    cache, bind = run.mounts
+    assert (cache.id, cache.target, cache.option("sharing")) == ("apt", "/var/cache/apt", "locked")
+    assert (bind.source, bind.target, bind.from_ref) == ("deps.txt", "/deps.txt", None)
+    assert run.command.startswith("apt-get update")
+
+    assert isinstance(motd, Copy)
+    assert motd.sources == () and motd.dest == "/etc/motd"
+    assert motd.heredocs == (Heredoc("EOF", "FROM not-a-stage\nRUN not a step\n", False, False),)
+
+    assert isinstance(script, Run) and script.heredocs[0].strip_tabs
+    assert "make CC=$TARGETARCH-gcc" in script.script
+
+    assert isinstance(copy, Copy) and copy.json_form
+    assert copy.flags == (Option("chown", "1:1"), Option("link", ""))
+    assert copy.sources == ("src dir", "Makefile") and copy.dest == "/src/"
+    assert copy.from_ref is None
+
+
+def test_stage_references_by_index_and_by_name() -> None:
+    dockerfile = parse_dockerfile(RECORDS)
+    final = dockerfile.stages[1]
+    copy, add = final.instructions
+    assert isinstance(copy, Copy) and copy.from_ref == "0"
+    assert (
+        isinstance(add, Copy)
+        and add.keyword == "ADD"
+        and add.sources == ("https://example.org/a.tgz",)
+    )
+    assert dockerfile.stage_index("0", before=1) == 0
+    assert dockerfile.stage_index("BUILD", before=1) == 0  # names are case-insensitive
+    assert dockerfile.stage_index("build", before=0) is None  # only earlier stages
+    assert dockerfile.stage_index("alpine:3") is None  # an image
+    assert stage_dependencies(dockerfile, final) == (0,)
+
+
+def test_heredoc_bodies_are_not_instructions() -> None:
+    facts = analyse_dockerfile(RECORDS, "Dockerfile", None)
+    assert [s.name for s in facts.stages] == ["build", None]
+    # the RUN inside the COPY's heredoc is text, not a step
+    assert facts.stages[0].run_steps == 2
+    assert facts.context_reads == ("deps.txt", "src dir", "Makefile")
+    assert facts.cache_mounts == (CacheMount(id="apt", target="/var/cache/apt"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "reads"),
+    [
+        # a mount without a type binds, from the context
+        ("FROM x\nRUN --mount=target=/src make\n", None),
+        ("FROM x\nRUN --mount=source=go.mod,target=/go.mod go mod download\n", ("go.mod",)),
+        # `--from` in a command is the command's own option, not a stage reference
+        ("FROM x AS a\nRUN true\nFROM y\nRUN pip install --from=a pkg\nCOPY f /\n", ("f",)),
+    ],
+)
+def test_mounts_and_commands_read_as_buildkit_does(
+    text: str, reads: tuple[str, ...] | None
+) -> None:
+    facts = analyse_dockerfile(text, "Dockerfile", None)
+    assert facts.context_reads == reads
+    assert facts.stages[-1].depends_on == ()
+
+
+def test_any_declared_target_arg_builds_for_the_target() -> None:
+    text = "FROM --platform=$BUILDPLATFORM golang AS build\nARG VERSION TARGETARCH\nRUN go build\n"
+    assert analyse_dockerfile(text, "Dockerfile", None).cross_capable
+
+
+def test_a_heredoc_script_reading_the_target_builds_for_it() -> None:
+    text = (
+        "FROM --platform=$BUILDPLATFORM golang AS build\n"
+        "RUN <<EOF\nGOARCH=$TARGETARCH go build\nEOF\n"
+    )
+    assert analyse_dockerfile(text, "Dockerfile", None).cross_capable
+
+
+@pytest.mark.parametrize(
+    ("value", "flags", "rest"),
+    [
+        ("--from=build /out/ /", (Option("from", "build"),), "/out/ /"),
+        ("--link --chmod=755 a b", (Option("link", ""), Option("chmod", "755")), "a b"),
+        ('--mount="type=cache,target=/x" make', (Option("mount", "type=cache,target=/x"),), "make"),
+        ("make --from=x", (), "make --from=x"),
+        ('["a", "b"]', (), '["a", "b"]'),
+    ],
+)
+def test_split_flags(value: str, flags: tuple[Option, ...], rest: str) -> None:
+    assert split_flags(value) == (flags, rest)
+
+
+def test_an_unclosed_heredoc_is_read_as_text() -> None:
+    dockerfile = parse_dockerfile("FROM x\nRUN cat <<EOF\nRUN true\n")
+    assert [i.keyword for i in dockerfile.stages[0].instructions] == ["RUN", "RUN"]
+
+
+def test_directives_are_read_only_at_the_top() -> None:
+    assert parse_dockerfile("# escape=`\n# syntax=a/b:1\nFROM x\n").syntax == "a/b:1"
+    assert parse_dockerfile("# a comment\n# syntax=a/b:1\nFROM x\n").syntax is None
+    assert parse_dockerfile("FROM x\n# syntax=a/b:1\n").syntax is None

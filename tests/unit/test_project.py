@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 
 from buildorch.errors import ProjectError
 from buildorch.project import read_project
+from buildorch.template_choice import choose_dockerfile
+from buildorch.templates import template_for
 
 PLAIN = """
 FROM rust:1.80
@@ -63,3 +65,25 @@ def test_use_template_replaces_a_dockerfile_that_cannot_cross(tmp_path: Path) ->
     )
     assert swapped.dockerfile is not None and swapped.dockerfile.cross_capable
     assert swapped.template is not None and "instead, as asked" in swapped.template
+
+
+def test_the_template_choice_is_made_from_facts_alone() -> None:
+    template = template_for(("make",))
+    assert template is not None
+    path = PurePath("/p/Dockerfile")
+    own = choose_dockerfile(
+        path, PLAIN, template, named=False, build_target=None, use_template=False
+    )
+    assert own.dockerfile.path == "/p/Dockerfile" and own.template_hint == "c-make.Dockerfile"
+    # a stage asked for by name is the project's: the template is not swapped in
+    kept = choose_dockerfile(
+        path, PLAIN + "FROM scratch AS out\n", template,
+        named=False, build_target="out", use_template=True,
+    )  # fmt: skip
+    assert kept.dockerfile.path == "/p/Dockerfile" and kept.template is None
+    with pytest.raises(ProjectError) as failure:
+        choose_dockerfile(path, None, None, named=False, build_target=None, use_template=False)
+    assert "no template fits" in failure.value.why
+    with pytest.raises(ProjectError) as failure:
+        choose_dockerfile(path, None, template, named=True, build_target=None, use_template=True)
+    assert "no template fits" not in failure.value.why
