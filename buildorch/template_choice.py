@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from buildorch.dockerfile import analyse_dockerfile
+from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.errors import ProjectError
 from buildorch.facts import DockerfileFacts
 from buildorch.templates import Template

@@ -16,11 +16,10 @@ from buildorch.dockerfile import (
     Run,
     Variable,
     Workdir,
-    analyse_dockerfile,
     parse_dockerfile,
     split_flags,
-    stage_dependencies,
 )
+from buildorch.dockerfile_analysis import analyse_dockerfile, stage_dependencies
 from buildorch.errors import ProjectError
 from buildorch.facts import CacheMount
 

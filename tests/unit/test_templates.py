@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from buildorch.dockerfile import analyse_dockerfile
+from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.errors import ProjectError
 from buildorch.project import project_languages
 from buildorch.templates import template_for, write_init

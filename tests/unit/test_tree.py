@@ -13,7 +13,7 @@ import pytest
 
 from buildorch import tree
 from buildorch.context import ReadScope, survey_context
-from buildorch.dockerfile import analyse_dockerfile
+from buildorch.dockerfile_analysis import analyse_dockerfile
 
 
 def make_project(root: Path) -> None:
