@@ -191,11 +191,6 @@ class Stage:
         last = self.instructions[-1] if self.instructions else self.start
         return LineSpan(self.start.lines.first, last.lines.last)
 
-    @property
-    def label(self) -> str:
-        """How findings name it: `build`, or its index when it has no name."""
-        return f"`{self.name}`" if self.name else str(self.index)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dockerfile:
@@ -262,7 +257,9 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
     stages: list[Stage] = []
     start: From | None = None
     body: list[Instruction] = []
-    for instruction in _instructions(structure, text.splitlines(keepends=True), path):
+    # split as dockerfile-parse counts lines: at "\n" only (str.splitlines splits at more)
+    lines = io.StringIO(text, newline="\n").readlines()
+    for instruction in _instructions(structure, lines, path):
         if isinstance(instruction, From):
             if start is not None:
                 stages.append(Stage(index=len(stages), start=start, instructions=tuple(body)))

@@ -61,7 +61,7 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
     for facts in stages:
         if facts.index not in reached:
             continue
-        label = dockerfile.stages[facts.index].label
+        label = f"`{facts.name}`" if facts.name else str(facts.index)
         if facts.on_build_platform:
             if facts.uses_target_args:
                 cross = True

@@ -378,3 +378,11 @@ def test_directives_are_read_only_at_the_top() -> None:
     assert parse_dockerfile("# escape=`\n# syntax=a/b:1\nFROM x\n").syntax == "a/b:1"
     assert parse_dockerfile("# a comment\n# syntax=a/b:1\nFROM x\n").syntax is None
     assert parse_dockerfile("FROM x\n# syntax=a/b:1\n").syntax is None
+
+
+def test_lines_are_counted_at_newlines_only() -> None:
+    # a form feed inside a line is no line break for Docker (nor for dockerfile-parse)
+    dockerfile = parse_dockerfile("FROM x\nRUN echo \f done\nCOPY a /\n")
+    run, copy = dockerfile.stages[0].instructions
+    assert run.lines == (2, 2) and run.text == "RUN echo \f done\n"
+    assert copy.lines == (3, 3) and copy.text == "COPY a /\n"
