@@ -7,7 +7,7 @@ was inferred carries the reason it was inferred, so users can argue with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from buildorch.tree import Listing
 
@@ -185,6 +185,13 @@ class StageFacts:
     """Earlier stages it builds on (FROM stage, COPY --from=stage, RUN --mount from=stage)."""
 
 
+class CacheMount(NamedTuple):
+    """A `RUN --mount=type=cache` folder: its id ("" when unnamed) and where it is mounted."""
+
+    id: str
+    target: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DockerfileFacts:
     path: str
@@ -199,8 +206,8 @@ class DockerfileFacts:
     """Things worth telling the user about this Dockerfile."""
     context_reads: tuple[str, ...] | None = None
     """The context paths COPY, ADD and bind mounts read; None: any of it (`COPY . .`)."""
-    cache_mounts: tuple[tuple[str, str], ...] = ()
-    """(id, target) of each `RUN --mount=type=cache` of the stages that are built."""
+    cache_mounts: tuple[CacheMount, ...] = ()
+    """Each cache mount of the stages that are built, once."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -28,13 +28,16 @@ class Template:
     name: str
     path: Path
     why: str
+    text: str
+    """The Dockerfile it is (a few kB, shipped with buildorch)."""
 
 
 def template_for(languages: tuple[str, ...]) -> Template | None:
     """The template that builds a project written in these languages, if one does."""
     for language, name, why in _BY_LANGUAGE:
         if language in languages:
-            return Template(name=name, path=Path(str(shipped("dockerfiles") / name)), why=why)
+            path = Path(str(shipped("dockerfiles") / name))
+            return Template(name=name, path=path, why=why, text=path.read_text(encoding="utf-8"))
     return None
 
 
@@ -53,7 +56,7 @@ def init_files(project_dir: Path, languages: tuple[str, ...]) -> list[tuple[Path
         f"# {template.why}. Edit it freely: buildorch init will not overwrite it without "
         "--force.\n"
     )
-    dockerfile = header + template.path.read_text(encoding="utf-8")
+    dockerfile = header + template.text
     config = (
         "# buildorch's settings for this project (see `buildorch plan`)\n"
         f"dockerfile: {INIT_DOCKERFILE}\n"

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.errors import ProjectError
-from buildorch.project import analyse_dockerfile, project_languages
+from buildorch.project import project_languages
 from buildorch.templates import template_for, write_init
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from buildorch import tree
-from buildorch.project import ReadScope, analyse_dockerfile, survey_context
+from buildorch.context import ReadScope, survey_context
+from buildorch.dockerfile_analysis import analyse_dockerfile
 
 
 def make_project(root: Path) -> None:

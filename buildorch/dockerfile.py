@@ -1,0 +1,421 @@
+"""Reading a Dockerfile: its text in, typed records out. Pure.
+
+dockerfile-parse splits the text into instructions (continuations joined); heredoc bodies,
+which it reads as instructions of their own, are folded back into the instruction that opens
+them. Every record keeps its original text and its line span, so that a Dockerfile can be
+written again with some instructions changed and the rest untouched. What the records mean
+for a build is dockerfile_analysis.py's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypedDict
+
+from dockerfile_parse import DockerfileParser
+
+from buildorch.errors import ProjectError
+
+# `--name`, `--name=value`, `--name="a value"` at the start of an instruction's arguments
+_FLAG = re.compile(r"--([A-Za-z][\w-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?(?:\s+|$)")
+# `<<EOF`, `<<-EOF` (tabs stripped), `<<"EOF"` (not expanded); `<<<` and `1<<3` are not heredocs
+_HEREDOC = re.compile(r"(?<!<)<<(-?)([\"']?)([A-Za-z_][\w.-]*)\2")
+_HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
+_DIRECTIVE = re.compile(r"^#\s*([A-Za-z][\w-]*)\s*=\s*(.*?)\s*$")
+
+
+class LineSpan(NamedTuple):
+    """Lines of the Dockerfile, counted from 1, both ends included."""
+
+    first: int
+    last: int
+
+
+class Option(NamedTuple):
+    """A `name=value` pair: an instruction's flag (`--from=build`, value "" for `--link`)
+    or an option of a RUN mount (`target=/root/.cache`)."""
+
+    name: str
+    value: str
+
+
+class Variable(NamedTuple):
+    """A variable an ARG declares (value None: no default) or an ENV sets."""
+
+    name: str
+    value: str | None
+
+
+class Heredoc(NamedTuple):
+    """An inline file or script (`<<EOF` ... `EOF`): what a RUN runs or a COPY writes."""
+
+    marker: str
+    body: str
+    """The lines between the opening instruction and the marker, as written."""
+    strip_tabs: bool
+    """`<<-EOF`: leading tabs are dropped from each line."""
+    quoted: bool
+    """`<<"EOF"`: variables in the body are not expanded."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Instruction:
+    keyword: str
+    """Upper case: RUN, COPY, LABEL, ..."""
+    value: str
+    """The arguments, continuations joined (a heredoc's body is in `heredocs`)."""
+    text: str
+    """The instruction as written, from its keyword to its last line (heredoc bodies too)."""
+    lines: LineSpan
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class From(Instruction):
+    image: str
+    """As written: `golang:1.22`, `$BASE`, or an earlier stage's name."""
+    name: str | None
+    flags: tuple[Option, ...] = ()
+
+    @property
+    def platform(self) -> str | None:
+        """The `--platform` value as written (`$BUILDPLATFORM`), or None."""
+        return flag_value(self.flags, "platform")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mount:
+    """A `RUN --mount=...`: its type (bind when unsaid, as BuildKit has it) and options."""
+
+    type: str
+    options: tuple[Option, ...]
+
+    def option(self, *names: str) -> str | None:
+        """The value of the first of `names` given (aliases: target, dst, destination)."""
+        for name in names:
+            for option in self.options:
+                if option.name == name:
+                    return option.value
+        return None
+
+    @property
+    def target(self) -> str:
+        return self.option("target", "dst", "destination") or ""
+
+    @property
+    def source(self) -> str | None:
+        return self.option("source", "src")
+
+    @property
+    def from_ref(self) -> str | None:
+        """The stage (name or index) or image it mounts from; None: the context."""
+        return self.option("from")
+
+    @property
+    def id(self) -> str:
+        return self.option("id") or ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Run(Instruction):
+    flags: tuple[Option, ...]
+    mounts: tuple[Mount, ...]
+    command: str
+    """What follows the flags (shell or JSON form), continuations joined."""
+    heredocs: tuple[Heredoc, ...] = ()
+
+    @property
+    def script(self) -> str:
+        """The command with the bodies of its heredocs: everything the step runs."""
+        return "\n".join([self.command, *(h.body for h in self.heredocs)])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Copy(Instruction):
+    """COPY or ADD (`keyword` says which)."""
+
+    flags: tuple[Option, ...]
+    sources: tuple[str, ...]
+    """Paths (context or `--from`), URLs, as written; heredocs are in `heredocs`."""
+    dest: str
+    json_form: bool = False
+    """Written as a JSON list: `COPY ["a b", "/c/"]`."""
+    heredocs: tuple[Heredoc, ...] = ()
+
+    @property
+    def from_ref(self) -> str | None:
+        """`--from`: a stage's name or index, or an image; None: the build context."""
+        return flag_value(self.flags, "from")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Arg(Instruction):
+    variables: tuple[Variable, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Env(Instruction):
+    variables: tuple[Variable, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Workdir(Instruction):
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stage:
+    index: int
+    start: From
+    instructions: tuple[Instruction, ...]
+    """Those after the FROM, in order."""
+
+    @property
+    def name(self) -> str | None:
+        return self.start.name
+
+    @property
+    def base(self) -> str:
+        return self.start.image
+
+    @property
+    def platform(self) -> str | None:
+        return self.start.platform
+
+    @property
+    def lines(self) -> LineSpan:
+        last = self.instructions[-1] if self.instructions else self.start
+        return LineSpan(self.start.lines.first, last.lines.last)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Dockerfile:
+    path: str
+    text: str
+    directives: tuple[Option, ...]
+    """Parser directives at the top (`# syntax=docker/dockerfile:1`), names in lower case."""
+    global_args: tuple[Arg, ...]
+    """ARG instructions before the first FROM."""
+    stages: tuple[Stage, ...]
+
+    @property
+    def syntax(self) -> str | None:
+        """The `# syntax=` frontend image, when one is named."""
+        return flag_value(self.directives, "syntax")
+
+    def stage_named(self, name: str, *, before: int | None = None) -> int | None:
+        """The stage of that name (case-insensitive) among those before `before` (a stage
+        can build only on earlier ones); None: no such stage (an image, for FROM)."""
+        for stage in self.stages[:before]:
+            if stage.name is not None and stage.name.lower() == name.lower():
+                return stage.index
+        return None
+
+    def stage_index(self, reference: str, *, before: int | None = None) -> int | None:
+        """The stage a `--from` names, by name or by index (`--from=0`); None: an image."""
+        named = self.stage_named(reference, before=before)
+        if named is None and reference.isdigit() and int(reference) < len(self.stages[:before]):
+            return int(reference)
+        return named
+
+
+def flag_value(options: Iterable[Option], name: str) -> str | None:
+    """The value of the last option `name` (a later flag overrides an earlier one)."""
+    found = None
+    for option in options:
+        if option.name == name:
+            found = option.value
+    return found
+
+
+def split_flags(value: str) -> tuple[tuple[Option, ...], str]:
+    """The leading `--flags` of an instruction's arguments, and the rest as written:
+    `--from=build --link /out/ /` -> (from=build, link=), `/out/ /`."""
+    flags = []
+    rest = value.strip()
+    while flag := _FLAG.match(rest):
+        raw = flag.group(2) or ""
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+            raw = raw[1:-1]
+        flags.append(Option(flag.group(1).lower(), raw))
+        rest = rest[flag.end() :]
+    return tuple(flags), rest
+
+
+def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
+    """The Dockerfile's records. Raises ProjectError for what BuildKit would refuse to read."""
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
+    try:
+        structure: list[dict[str, Any]] = parser.structure
+    except Exception as exc:  # dockerfile-parse raises bare errors on broken input
+        raise ProjectError(f"cannot read {path}", why=str(exc), fix="fix the Dockerfile") from exc
+    global_args: list[Arg] = []
+    stages: list[Stage] = []
+    start: From | None = None
+    body: list[Instruction] = []
+    # split as dockerfile-parse counts lines: at "\n" only (str.splitlines splits at more)
+    lines = io.StringIO(text, newline="\n").readlines()
+    for instruction in _instructions(structure, lines, path):
+        if isinstance(instruction, From):
+            if start is not None:
+                stages.append(Stage(index=len(stages), start=start, instructions=tuple(body)))
+            start, body = instruction, []
+        elif start is not None:
+            body.append(instruction)
+        elif isinstance(instruction, Arg):
+            global_args.append(instruction)
+        else:
+            raise ProjectError(
+                f"{path}:{instruction.lines.first}: {instruction.keyword} before the first FROM",
+                fix="start the Dockerfile with FROM (only ARG may come before it)",
+            )
+    if start is None:
+        raise ProjectError(
+            f"{path} has no FROM instruction", fix="a Dockerfile starts with FROM IMAGE"
+        )
+    stages.append(Stage(index=len(stages), start=start, instructions=tuple(body)))
+    return Dockerfile(
+        path=path,
+        text=text,
+        directives=_directives(text),
+        global_args=tuple(global_args),
+        stages=tuple(stages),
+    )
+
+
+def _directives(text: str) -> tuple[Option, ...]:
+    """`# name=value` lines at the top, before any other comment or instruction."""
+    found = []
+    for line in text.lstrip().splitlines():
+        directive = _DIRECTIVE.match(line.strip())
+        if directive is None:
+            break
+        found.append(Option(directive.group(1).lower(), directive.group(2)))
+    return tuple(found)
+
+
+def _instructions(
+    structure: list[dict[str, Any]], lines: list[str], path: str
+) -> Iterator[Instruction]:
+    """The instructions in order, each with its heredocs' bodies and its own text."""
+    consumed = -1  # the last line (from 0) a heredoc body took
+    for record in structure:
+        keyword = str(record["instruction"]).upper()
+        first, last = int(record["startline"]), int(record["endline"])
+        if keyword == "COMMENT" or first <= consumed:
+            continue
+        value = str(record["value"])
+        heredocs: tuple[Heredoc, ...] = ()
+        if keyword in _HEREDOC_KEYWORDS and "<<" in value:
+            heredocs, last = _heredocs(value, lines, last)
+            consumed = last
+        yield _typed(
+            keyword,
+            value,
+            text="".join(lines[first : last + 1]),
+            span=LineSpan(first + 1, last + 1),
+            heredocs=heredocs,
+            path=path,
+        )
+
+
+def _heredocs(value: str, lines: list[str], last: int) -> tuple[tuple[Heredoc, ...], int]:
+    """The heredocs an instruction opens, read from the lines after it, and the line (from 0)
+    of the last one's closing marker. A marker never closed is no heredoc (BuildKit refuses
+    the file; this reader stays lenient)."""
+    found = []
+    for opening in _HEREDOC.finditer(value):
+        strip_tabs, quote, marker = opening.groups()
+        for end in range(last + 1, len(lines)):
+            line = lines[end].rstrip("\r\n")
+            if (line.lstrip("\t") if strip_tabs else line) == marker:
+                body = "".join(lines[last + 1 : end])
+                found.append(Heredoc(marker, body, bool(strip_tabs), bool(quote)))
+                last = end
+                break
+    return tuple(found), last
+
+
+class _Common(TypedDict):
+    keyword: str
+    value: str
+    text: str
+    lines: LineSpan
+
+
+def _typed(
+    keyword: str, value: str, *, text: str, span: LineSpan, heredocs: tuple[Heredoc, ...], path: str
+) -> Instruction:
+    common = _Common(keyword=keyword, value=value, text=text, lines=span)
+    match keyword:
+        case "FROM":
+            flags, rest = split_flags(value)
+            words = rest.split()
+            if not words:
+                raise ProjectError(
+                    f"{path}:{span.first}: FROM without an image",
+                    fix="write FROM IMAGE [AS NAME]",
+                )
+            name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
+            return From(**common, image=words[0], name=name, flags=flags)
+        case "RUN":
+            flags, command = split_flags(value)
+            mounts = tuple(_mount(f.value) for f in flags if f.name == "mount")
+            return Run(**common, flags=flags, mounts=mounts, command=command, heredocs=heredocs)
+        case "COPY" | "ADD":
+            flags, rest = split_flags(value)
+            json_form, words = _words(rest)
+            paths = [w for w in words if json_form or not _HEREDOC.match(w)]
+            return Copy(
+                **common,
+                flags=flags,
+                sources=tuple(paths[:-1]),
+                dest=paths[-1] if paths else "",
+                json_form=json_form,
+                heredocs=heredocs,
+            )
+        case "ARG":
+            variables = [w.partition("=") for w in _words(value)[1]]
+            return Arg(
+                **common,
+                variables=tuple(Variable(n, v if eq else None) for n, eq, v in variables),
+            )
+        case "ENV":
+            return Env(**common, variables=_env_variables(value))
+        case "WORKDIR":
+            return Workdir(**common, path=value.strip())
+        case _:
+            return Instruction(**common)
+
+
+def _mount(value: str) -> Mount:
+    options = tuple(Option(*item.partition("=")[::2]) for item in value.split(",") if item)
+    return Mount(type=flag_value(options, "type") or "bind", options=options)
+
+
+def _env_variables(value: str) -> tuple[Variable, ...]:
+    """`ENV A=1 B="2 3"`, or the older `ENV NAME the rest of the line`."""
+    words = _words(value)[1]
+    if words and "=" not in words[0]:
+        name, _, rest = value.strip().partition(" ")
+        return (Variable(name, rest.strip()),)
+    return tuple(Variable(n, v) for n, _, v in (w.partition("=") for w in words))
+
+
+def _words(value: str) -> tuple[bool, list[str]]:
+    """(JSON form?, the words): a JSON list, else shell-like words."""
+    if value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list):
+            return True, [str(item) for item in parsed]
+    try:
+        return False, shlex.split(value)
+    except ValueError:
+        return False, value.split()
