@@ -11,11 +11,12 @@ from buildorch import console, engine, workspace
 from buildorch.commands import Command
 from buildorch.commands.args import Common, common_from, host_options, targets_option
 from buildorch.config import load_options
+from buildorch.context import survey_context
 from buildorch.errors import BuildFailedError, BuildorchError, ConfigError
 from buildorch.pipeline import require_engine, see_host
 from buildorch.plan import RunPlan
 from buildorch.planner import plan_run
-from buildorch.project import project_languages, survey_context
+from buildorch.project import project_languages
 from buildorch.runner import RunReport, execute_run
 
 
