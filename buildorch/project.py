@@ -14,9 +14,6 @@ from buildorch.facts import ProjectFacts
 from buildorch.template_choice import choose_dockerfile
 from buildorch.templates import template_for
 
-# survey_context stays importable from here for the CLI
-__all__ = ["project_languages", "read_project", "survey_context"]
-
 _MANIFESTS = {
     "Cargo.toml": "rust",
     "go.mod": "go",
