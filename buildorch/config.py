@@ -1,8 +1,11 @@
 """Options, from five layers: built-in < host profile < buildorch.yaml < BUILDORCH_* < flags.
 
-Each layer is a partial mapping of option names to raw values; they are merged in order and
-then validated once, so a value is checked the same way wherever it came from. Unknown keys
-in any layer are errors with a "did you mean".
+Every layer the user writes (buildorch.yaml, BUILDORCH_* variables, flags) is validated by the
+pydantic schema below, so a value is checked the same way wherever it came from and an error
+names the layer it came from; unknown keys are errors with a "did you mean". The validated
+layers are then merged in order into frozen records: the build's choices (`Options`), with
+what only `buildorch run` (`RunSettings`) and only `buildorch ci` (`CiSettings`) read.
+The profile's cost figures are not options: `profiles.costs_for` makes them the planner's.
 """
 
 from __future__ import annotations
@@ -11,9 +14,18 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, NamedTuple, Self, cast, get_args
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from buildorch.errors import ConfigError
 from buildorch.plan import OutputKind, Sources, Strategy
@@ -22,8 +34,8 @@ from buildorch.profiles import Profile
 
 CONFIG_FILE = "buildorch.yaml"
 
-# buildorch.yaml keys and the BUILDORCH_* variable of each
-_KEYS = {
+# the BUILDORCH_* variable of each option (`ci:` and `builders:` are mappings: the file only)
+_VARIABLES = {
     "targets": "BUILDORCH_TARGETS",
     "dockerfile": "BUILDORCH_DOCKERFILE",
     "context": "BUILDORCH_CONTEXT",
@@ -40,8 +52,6 @@ _KEYS = {
     "run_image": "BUILDORCH_RUN_IMAGE",
     "keep": "BUILDORCH_KEEP",
     "collect": "BUILDORCH_COLLECT",
-    "ci": None,  # a mapping: buildorch.yaml only
-    "builders": None,  # a mapping: buildorch.yaml only
 }
 # read elsewhere (the CLI, the engine layer, the provisioning script and the tests)
 _OTHER_ENV = {
@@ -58,15 +68,51 @@ _OTHER_ENV = {
 
 # GitHub's hosted runners by platform; arm64 ones are free for public repositories only
 GITHUB_AMD64_RUNNER = "ubuntu-24.04"
-DEFAULT_RUNNERS = (("linux/amd64", GITHUB_AMD64_RUNNER), ("linux/arm64", "ubuntu-24.04-arm"))
 # what the workflow and the shortcuts build when no targets are named: what teams ship
 SHARED_TARGETS = (Platform("linux", "amd64"), Platform("linux", "arm64"))
 
 
+class BuildArg(NamedTuple):
+    """A `--build-arg NAME=VALUE`."""
+
+    name: str
+    value: str
+
+
+class Runner(NamedTuple):
+    """A GitHub Actions runner that builds `platform` natively."""
+
+    platform: str
+    label: str
+
+
+class NativeBuilder(NamedTuple):
+    """A buildx builder the user says builds these platforms natively (buildorch.yaml
+    `builders:`), for nodes whose machine buildx cannot see (a remote BuildKit, a VM)."""
+
+    builder: str
+    platforms: tuple[str, ...]
+
+
+class Origin(NamedTuple):
+    """Where an option's value came from: default, profile NAME, buildorch.yaml, env X, flag."""
+
+    option: str
+    layer: str
+
+
+DEFAULT_RUNNERS = (
+    Runner("linux/amd64", GITHUB_AMD64_RUNNER),
+    Runner("linux/arm64", "ubuntu-24.04-arm"),
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CiSettings:
-    runners: tuple[tuple[str, str], ...] = DEFAULT_RUNNERS
-    """(platform, runner label) of the platforms a native runner builds."""
+    """`buildorch ci github`: runners, cache, branches."""
+
+    runners: tuple[Runner, ...] = DEFAULT_RUNNERS
+    """The platforms a native runner builds, and its label."""
     cache: Literal["gha", "registry"] = "gha"
     cache_ref: str | None = None
     """`registry` cache: the image the cache is kept in (a tag per platform is added)."""
@@ -75,48 +121,299 @@ class CiSettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RunSettings:
+    """`buildorch run`: what only a command run in a container reads."""
+
+    image: str | None = None
+    """The image the command runs in."""
+    keep: tuple[str, ...] | None = None
+    """Output folders kept in volumes of their own; None: by language."""
+    collect: tuple[str, ...] = ()
+    """Paths copied back to the output folder after the command."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Options:
+    """What the user chose, from every layer of the cascade."""
+
     project_dir: Path
-    targets: tuple[Platform, ...]
+    targets: tuple[Platform, ...] = ()
     """Empty: the engine's own platform."""
-    dockerfile: str | None
-    context: str
-    build_target: str | None
-    tags: tuple[str, ...]
-    output: OutputKind
-    output_dir: str | None
-    strategy: Strategy | None
-    prefer: tuple[Strategy, ...]
-    build_args: tuple[tuple[str, str], ...]
-    builder: str | None
-    profile: str
-    slow_stat_us: float
-    cost_cross: float
-    cost_qemu: float
-    cost_rosetta: float
-    cost_remote: float = 1.15
-    native_builders: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    """(builder, platforms) the user says a buildx builder builds natively (buildorch.yaml
-    `builders:`), for nodes whose machine buildx cannot see (a remote BuildKit, a VM)."""
-    profile_notes: tuple[str, ...]
-    use_template: bool
+    dockerfile: str | None = None
+    context: str = "."
+    build_target: str | None = None
+    tags: tuple[str, ...] = ()
+    output: OutputKind = "none"
+    output_dir: str | None = None
+    strategy: Strategy | None = None
+    prefer: tuple[Strategy, ...] = ()
+    """Which strategy wins between equal costs."""
+    build_args: tuple[BuildArg, ...] = ()
+    builder: str | None = None
+    native_builders: tuple[NativeBuilder, ...] = ()
+    use_template: bool = False
     """Build with buildorch's template when the project's Dockerfile cannot cross-compile."""
-    cost_origin: tuple[tuple[str, str], ...] = ()
-    """(emulator, where its cost figure comes from) when not the profile: a measurement."""
-    origins: tuple[tuple[str, str], ...]
-    """(option, where its value came from): default, profile NAME, buildorch.yaml, env X, flag."""
     sources: Sources | None = None
     """How the build reaches the sources; None: the planner chooses."""
-    mirror_min_seconds: float = 1.0
-    """Mirror a slow share when reading the context from it would cost more than this."""
-    run_image: str | None = None
-    """`buildorch run`: the image the command runs in."""
-    keep: tuple[str, ...] | None = None
-    """`buildorch run`: output folders kept in volumes of their own; None: by language."""
-    collect: tuple[str, ...] = ()
-    """`buildorch run`: paths copied back to the output folder after the command."""
+    origins: tuple[Origin, ...] = ()
+    run: RunSettings = field(default_factory=RunSettings)
     ci: CiSettings = field(default_factory=CiSettings)
-    """`buildorch ci github`: runners, cache, branches."""
+
+
+# --- the schema: one validator per kind of value, each accepting the layers' forms
+# (a YAML list or a comma-separated string from the environment)
+
+
+def _bad(why: str, fix: str) -> PydanticCustomError:
+    """A refused value: `why` and `fix` reach the user's ConfigError."""
+    return PydanticCustomError("buildorch", "{why}", {"why": why, "fix": fix})
+
+
+def _items(value: object) -> object:
+    """A comma-separated string (an environment variable) as the list YAML would give."""
+    return [item for item in value.split(",") if item] if isinstance(value, str) else value
+
+
+def _strings(value: object, fix: str) -> tuple[str, ...]:
+    items = _items(value)
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+        raise _bad(f"got {value!r}", fix)
+    return tuple(items)
+
+
+def _targets(value: object) -> tuple[Platform, ...]:
+    return parse_targets(_strings(value, "give platforms, e.g. [linux/arm64, amd64]"))
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    return _strings(value, "give image names, e.g. [registry/app:1.0]")
+
+
+def _text(value: object, info: ValidationInfo) -> str:
+    if not isinstance(value, str):
+        raise _bad(f"got {value!r}", f"give `{info.field_name}` as a string")
+    return value
+
+
+def _strategy(value: object) -> Strategy:
+    try:
+        return Strategy(str(value))
+    except ValueError:
+        names = [s.value for s in Strategy]
+        raise _bad(
+            f"`{value}` is not a strategy ({', '.join(names)})", _did_you_mean(str(value), names)
+        ) from None
+
+
+def _strategies(value: object) -> tuple[Strategy, ...]:
+    items = _items(value)
+    if not isinstance(items, list | tuple):
+        raise _bad(f"got {value!r}", "give strategies, e.g. [native, cross, qemu]")
+    return tuple(_strategy(item) for item in items)
+
+
+def _sources(value: object) -> Sources | Literal["auto"]:
+    if value == "auto":
+        return "auto"
+    try:
+        return Sources(str(value))
+    except ValueError:
+        names = ["auto", *(s.value for s in Sources)]
+        raise _bad(
+            f"`{value}` is not a way to reach the sources ({', '.join(names)})",
+            _did_you_mean(str(value), names),
+        ) from None
+
+
+def _build_args(value: object) -> tuple[BuildArg, ...]:
+    if isinstance(value, dict):
+        return tuple(BuildArg(str(k), str(v)) for k, v in value.items())
+    items = _items(value)
+    if not isinstance(items, list | tuple):
+        raise _bad(f"got {value!r}", "give a mapping or KEY=VALUE items")
+    pairs = []
+    for item in items:
+        if not isinstance(item, str) or "=" not in item:
+            raise _bad(f"`{item}` is not KEY=VALUE", "write KEY=VALUE")
+        name, _, text = item.partition("=")
+        pairs.append(BuildArg(name, text))
+    return tuple(pairs)
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise _bad(f"got {value!r}", "use true or false")
+
+
+def _paths(value: object) -> tuple[str, ...]:
+    """Paths inside the project, as `keep` and `collect` take them."""
+    cleaned = []
+    for item in _strings(value, "give paths relative to the project, e.g. [target]"):
+        path = PurePosixPath(item)
+        if path.is_absolute() or ".." in path.parts or str(path) == ".":
+            raise _bad(
+                f"`{item}` is not a path inside the project",
+                "give it relative to the project, without `..`, e.g. `target` or `build/app`",
+            )
+        cleaned.append(str(path))
+    return tuple(cleaned)
+
+
+def _output(value: object) -> OutputKind:
+    if value not in get_args(OutputKind):
+        raise _bad(f"got {value!r}", "use load, push, none, or {dir: PATH}")
+    return cast(OutputKind, value)
+
+
+def _native_builders(value: object) -> tuple[NativeBuilder, ...]:
+    if not isinstance(value, dict) or not all(isinstance(v, list | str) for v in value.values()):
+        raise _bad(f"got {value!r}", "map builder names to the platforms they build natively, "
+                   "e.g. `builders: {arm-box: [linux/arm64]}`")  # fmt: skip
+    return tuple(
+        NativeBuilder(str(name), tuple(str(p) for p in _targets(platforms)))
+        for name, platforms in value.items()
+    )
+
+
+def _runners(value: object) -> tuple[Runner, ...]:
+    """GitHub's runners, changed by a mapping of platform to label (null: no native runner,
+    so QEMU or cross-compiling on the amd64 one)."""
+    if not isinstance(value, dict):
+        raise _bad(f"got {value!r}", "map platforms to labels, e.g. "
+                   "`runners: {linux/arm64: ubuntu-24.04-arm}`")  # fmt: skip
+    runners = dict(DEFAULT_RUNNERS)
+    for platform, label in value.items():
+        (parsed,) = parse_targets([str(platform)])
+        if label is None:
+            runners.pop(str(parsed), None)
+        elif isinstance(label, str) and label:
+            runners[str(parsed)] = label
+        else:
+            raise _bad(f"{platform}: got {label!r}", "give a runner label, or null for none")
+    return tuple(Runner(p, label) for p, label in sorted(runners.items()))
+
+
+def _branches(value: object) -> tuple[str, ...]:
+    return _strings([value] if isinstance(value, str) else value, "give branch names, e.g. [main]")
+
+
+def _cache(value: object) -> Literal["gha", "registry"]:
+    if value not in ("gha", "registry"):
+        raise _bad(f"got {value!r}", "use gha or registry")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class OutputDir(_Strict):
+    """buildorch.yaml's `output: {dir: PATH}`, PATH relative to the project."""
+
+    dir: str
+
+
+def _file_output(value: object) -> OutputKind | OutputDir:
+    if value in ("load", "push", "none"):
+        return value
+    if isinstance(value, dict) and set(value) == {"dir"} and isinstance(value["dir"], str):
+        return OutputDir(dir=value["dir"])
+    raise _bad(
+        f"`output` must be load, push, none or {{dir: PATH}}; it is {value!r}",
+        "write e.g. `output: {dir: out}`",
+    )
+
+
+# each kind of value, checked (and converted) by its function above
+_Targets = Annotated[tuple[Platform, ...], PlainValidator(_targets)]
+_Text = Annotated[str, PlainValidator(_text)]
+_Tags = Annotated[tuple[str, ...], PlainValidator(_tags)]
+_Strategy = Annotated[Strategy, PlainValidator(_strategy)]
+_Prefer = Annotated[tuple[Strategy, ...], PlainValidator(_strategies)]
+_BuildArgs = Annotated[tuple[BuildArg, ...], PlainValidator(_build_args)]
+_Boolean = Annotated[bool, PlainValidator(_boolean)]
+_Sources = Annotated[Sources | Literal["auto"], PlainValidator(_sources)]
+_Paths = Annotated[tuple[str, ...], PlainValidator(_paths)]
+_Output = Annotated[OutputKind, PlainValidator(_output)]
+_FileOutput = Annotated[OutputKind | OutputDir, PlainValidator(_file_output)]
+_NativeBuilders = Annotated[tuple[NativeBuilder, ...], PlainValidator(_native_builders)]
+_Runners = Annotated[tuple[Runner, ...], PlainValidator(_runners)]
+_Cache = Annotated[Literal["gha", "registry"], PlainValidator(_cache)]
+_Branches = Annotated[tuple[str, ...], PlainValidator(_branches)]
+
+
+class _Choices(_Strict):
+    """What buildorch.yaml, BUILDORCH_* variables and flags can all set; None: not set."""
+
+    targets: _Targets | None = None
+    dockerfile: _Text | None = None
+    context: _Text | None = None
+    build_target: _Text | None = None
+    tags: _Tags | None = None
+    strategy: _Strategy | None = None
+    prefer: _Prefer | None = None
+    build_args: _BuildArgs | None = None
+    builder: _Text | None = None
+    profile: _Text | None = None
+    use_template: _Boolean | None = None
+    sources: _Sources | None = None
+    run_image: _Text | None = None
+    keep: _Paths | None = None
+    collect: _Paths | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The options this layer sets, as validated."""
+        return {key: value for key, value in self if value is not None}
+
+
+class _CiFile(_Strict):
+    """buildorch.yaml's `ci:`."""
+
+    runners: _Runners = DEFAULT_RUNNERS
+    cache: _Cache = "gha"
+    cache_ref: _Text | None = None
+    branches: _Branches = ("main",)
+
+    @model_validator(mode="after")
+    def _registry_has_a_ref(self) -> Self:
+        if self.cache == "registry" and self.cache_ref is None:
+            raise _bad("cache: registry needs cache_ref",
+                       "add e.g. `cache_ref: ghcr.io/OWNER/APP:buildcache`")  # fmt: skip
+        return self
+
+
+class ConfigFile(_Choices):
+    """The schema of buildorch.yaml."""
+
+    output: _FileOutput | None = None
+    ci: _CiFile | None = None
+    builders: _NativeBuilders | None = None
+
+    def layer(self, project_dir: Path) -> dict[str, Any]:
+        """The options it sets, as the cascade merges them."""
+        layer = self.settings()
+        if isinstance(self.output, OutputDir):
+            # a folder named in buildorch.yaml is the project's own
+            layer.update(output="dir", output_dir=str(project_dir / self.output.dir))
+        if self.ci is not None:
+            layer["ci"] = CiSettings(**dict(self.ci))
+        return layer
+
+
+class _Overrides(_Choices):
+    """What a BUILDORCH_* variable or the flags set (an output folder comes absolute)."""
+
+    output: _Output | None = None
+    output_dir: _Text | None = None
+
+
+_FILE_KEYS = list(ConfigFile.model_fields)
+_CI_KEYS = list(_CiFile.model_fields)
 
 
 def profile_name_from(
@@ -127,8 +424,8 @@ def profile_name_from(
         return str(flags["profile"])
     if env.get("BUILDORCH_PROFILE"):
         return env["BUILDORCH_PROFILE"]
-    value = _read_file(project_dir).get("profile")
-    return str(value) if value else None
+    config = read_config_file(project_dir)
+    return config.profile if config is not None else None
 
 
 def load_options(
@@ -136,29 +433,64 @@ def load_options(
     project_dir: Path,
     flags: Mapping[str, object],
     env: Mapping[str, str],
-    profile: Profile,
+    profile: Profile | None = None,
 ) -> Options:
+    """The options of a command. A host profile, given to commands that weigh strategies,
+    orders them under buildorch.yaml's `prefer`; without one the order is Strategy's own."""
     layers: list[tuple[str, Mapping[str, Any]]] = [
         ("default", {"context": ".", "output": "none", "targets": (), "tags": ()}),
-        (f"profile {profile.name}", {"prefer": profile.prefer}),
-        (CONFIG_FILE, _read_file(project_dir)),
-        *_env_layers(env),
-        ("flag", flags),
     ]
+    if profile is not None:
+        layers.append((f"profile {profile.name}", {"prefer": profile.prefer}))
+    config = read_config_file(project_dir)
+    if config is not None:
+        layers.append((CONFIG_FILE, config.layer(project_dir)))
+    layers.extend(_env_layers(env))
+    layers.append(("flag", _overrides(flags, "flag").settings()))
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for name, layer in layers:
         for key, value in layer.items():
-            if value is not None:
-                merged[key] = value
-                origin[key] = name
-    return _validate(merged, origin, project_dir, profile)
+            merged[key] = value
+            origin[key] = name
+    if merged["output"] == "push" and not merged["tags"]:
+        raise ConfigError(
+            "--push needs a tag to push to",
+            why="the registry and repository come from the tag",
+            fix="add --tag REGISTRY/NAME:TAG (or `tags:` in buildorch.yaml)",
+        )
+    sources = merged.get("sources", "auto")
+    return Options(
+        project_dir=project_dir,
+        targets=merged["targets"],
+        dockerfile=merged.get("dockerfile"),
+        context=merged["context"],
+        build_target=merged.get("build_target"),
+        tags=merged["tags"],
+        output=merged["output"],
+        output_dir=merged.get("output_dir"),
+        strategy=merged.get("strategy"),
+        prefer=merged.get("prefer", ()),
+        build_args=merged.get("build_args", ()),
+        builder=merged.get("builder"),
+        native_builders=merged.get("builders", ()),
+        use_template=merged.get("use_template", False),
+        sources=None if sources == "auto" else sources,
+        origins=tuple(Origin(key, layer) for key, layer in sorted(origin.items())),
+        run=RunSettings(
+            image=merged.get("run_image"),
+            keep=merged.get("keep"),
+            collect=merged.get("collect", ()),
+        ),
+        ci=merged.get("ci", CiSettings()),
+    )
 
 
-def _read_file(project_dir: Path) -> dict[str, Any]:
+def read_config_file(project_dir: Path) -> ConfigFile | None:
+    """buildorch.yaml, validated; None when the project has none."""
     path = project_dir / CONFIG_FILE
     if not path.is_file():
-        return {}
+        return None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -170,35 +502,28 @@ def _read_file(project_dir: Path) -> dict[str, Any]:
             fix=f"repair {CONFIG_FILE}; `buildorch plan` checks it",
         ) from exc
     if data is None:
-        return {}
+        return ConfigFile()
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path} must be a mapping of option names to values",
             why=f"it holds a {type(data).__name__}",
             fix="write it as `key: value` lines, e.g. `targets: [linux/arm64]`",
         )
-    for key in data:
-        if key not in _KEYS:
-            raise ConfigError(
-                f"unknown key `{key}` in {path}",
-                why="known keys: " + ", ".join(_KEYS),
-                fix=_did_you_mean(str(key), list(_KEYS)),
-            )
-    if isinstance(data.get("output"), dict):
-        output = data["output"]
-        if set(output) != {"dir"} or not isinstance(output["dir"], str):
-            raise ConfigError(
-                f"`output` in {path} must be load, push, none or {{dir: PATH}}",
-                why=f"it is {output!r}",
-                fix="write e.g. `output: {dir: out}`",
-            )
-        # a folder named in buildorch.yaml is the project's own
-        data = {**data, "output": "dir", "output_dir": str(project_dir / output["dir"])}
-    return cast(dict[str, Any], data)
+    try:
+        return ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise _refused(exc, CONFIG_FILE, where=str(path)) from None
+
+
+def _overrides(values: Mapping[str, object], layer: str) -> _Overrides:
+    try:
+        return _Overrides.model_validate(values)
+    except ValidationError as exc:
+        raise _refused(exc, layer, where=layer) from None
 
 
 def _env_layers(env: Mapping[str, str]) -> list[tuple[str, Mapping[str, Any]]]:
-    known = {variable: key for key, variable in _KEYS.items() if variable is not None}
+    known = {variable: key for key, variable in _VARIABLES.items()}
     layers: list[tuple[str, Mapping[str, Any]]] = []
     for variable, value in sorted(env.items()):
         if not variable.startswith("BUILDORCH_") or variable in _OTHER_ENV:
@@ -210,239 +535,35 @@ def _env_layers(env: Mapping[str, str]) -> list[tuple[str, Mapping[str, Any]]]:
                 fix=_did_you_mean(variable, [*known, *_OTHER_ENV]) + f"; or unset {variable}",
             )
         key = known[variable]
-        layer: dict[str, Any] = {key: value}
+        raw: dict[str, object] = {key: value}
         if key == "output" and value.startswith("dir:"):
-            layer = {"output": "dir", "output_dir": str(Path(value[4:]).absolute())}
-        elif key == "build_args":
-            layer = {key: [item for item in value.split(",") if item]}
-        layers.append((f"env {variable}", layer))
+            raw = {"output": "dir", "output_dir": str(Path(value[4:]).absolute())}
+        name = f"env {variable}"
+        layers.append((name, _overrides(raw, name).settings()))
     return layers
 
 
-def _validate(
-    merged: dict[str, Any], origin: dict[str, str], project_dir: Path, profile: Profile
-) -> Options:
-    def fail(key: str, why: str, fix: str) -> ConfigError:
-        where = origin.get(key, "default")
-        return ConfigError(f"bad value for `{key}` (from {where})", why=why, fix=fix)
-
-    targets_raw = merged.get("targets", ())
-    if isinstance(targets_raw, str):
-        targets_raw = [targets_raw]
-    if not isinstance(targets_raw, list | tuple) or not all(
-        isinstance(t, str) for t in targets_raw
-    ):
-        raise fail("targets", f"got {targets_raw!r}", "give platforms, e.g. [linux/arm64, amd64]")
-    targets = parse_targets(list(targets_raw))
-
-    tags_raw = merged.get("tags", ())
-    if isinstance(tags_raw, str):
-        tags_raw = [t for t in tags_raw.split(",") if t]
-    if not isinstance(tags_raw, list | tuple) or not all(isinstance(t, str) for t in tags_raw):
-        raise fail("tags", f"got {tags_raw!r}", "give image names, e.g. [registry/app:1.0]")
-    tags = tuple(tags_raw)
-
-    output = merged.get("output", "none")
-    if output not in ("none", "load", "push", "dir"):
-        raise fail("output", f"got {output!r}", "use load, push, none, or {dir: PATH}")
-    if output == "push" and not tags:
-        raise ConfigError(
-            "--push needs a tag to push to",
-            why="the registry and repository come from the tag",
-            fix="add --tag REGISTRY/NAME:TAG (or `tags:` in buildorch.yaml)",
+def _refused(exc: ValidationError, layer: str, *, where: str) -> ConfigError:
+    """pydantic's first problem as the user's ConfigError: the key, the layer, why, the fix."""
+    problem = exc.errors()[0]
+    key = ".".join(str(part) for part in problem["loc"])
+    if problem["type"] == "extra_forbidden":
+        known = _CI_KEYS if len(problem["loc"]) > 1 else _FILE_KEYS
+        return ConfigError(
+            f"unknown key `{key}` in {where}",
+            why="known keys: " + ", ".join(known),
+            fix=_did_you_mean(str(problem["loc"][-1]), known),
         )
-
-    strategy = _strategy(merged.get("strategy"), fail)
-    prefer_raw = merged.get("prefer", ())
-    if isinstance(prefer_raw, str):
-        prefer_raw = [p for p in prefer_raw.split(",") if p]
-    if not isinstance(prefer_raw, list | tuple):
-        raise fail("prefer", f"got {prefer_raw!r}", "give strategies, e.g. [native, cross, qemu]")
-    prefer = tuple(s for s in (_strategy(p, fail, key="prefer") for p in prefer_raw) if s)
-
-    build_args = _build_args(merged.get("build_args", {}), fail)
-    for key in ("dockerfile", "context", "build_target", "builder"):
-        if key in merged and not isinstance(merged[key], str):
-            raise fail(key, f"got {merged[key]!r}", f"give `{key}` as a string")
-
-    return Options(
-        project_dir=project_dir,
-        targets=targets,
-        dockerfile=merged.get("dockerfile"),
-        context=merged.get("context", "."),
-        build_target=merged.get("build_target"),
-        tags=tags,
-        output=cast(Literal["none", "load", "push", "dir"], output),
-        output_dir=merged.get("output_dir"),
-        strategy=strategy,
-        prefer=prefer,
-        build_args=build_args,
-        builder=merged.get("builder"),
-        profile=profile.name,
-        slow_stat_us=profile.thresholds.slow_stat_us,
-        cost_cross=profile.costs.cross,
-        cost_qemu=profile.costs.qemu,
-        cost_rosetta=profile.costs.rosetta,
-        cost_remote=profile.costs.remote,
-        native_builders=_native_builders(merged.get("builders"), fail),
-        profile_notes=profile.notes,
-        use_template=_boolean(merged.get("use_template", False), fail),
-        origins=tuple(sorted(origin.items())),
-        sources=_sources(merged.get("sources"), fail),
-        mirror_min_seconds=profile.thresholds.mirror_min_seconds,
-        run_image=_text(merged, "run_image", fail),
-        keep=None if merged.get("keep") is None else _paths(merged["keep"], "keep", fail),
-        collect=_paths(merged.get("collect", ()), "collect", fail),
-        ci=_ci(merged.get("ci"), fail),
-    )
-
-
-def _native_builders(value: object, fail: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, dict) or not all(isinstance(v, list | str) for v in value.values()):
-        raise fail("builders", f"got {value!r}",
-                   "map builder names to the platforms they build natively, "
-                   "e.g. `builders: {arm-box: [linux/arm64]}`")  # fmt: skip
-    return tuple(
-        (
-            str(name),
-            tuple(
-                str(p)
-                for p in parse_targets([platforms] if isinstance(platforms, str) else platforms)
-            ),
-        )
-        for name, platforms in value.items()
-    )
-
-
-def _ci(value: object, fail: Any) -> CiSettings:
-    if value is None:
-        return CiSettings()
-    known = ("runners", "cache", "cache_ref", "branches")
-    if not isinstance(value, dict):
-        raise fail("ci", f"got {value!r}", "give a mapping, e.g. `ci: {cache: gha}`")
-    for key in value:
-        if key not in known:
-            raise fail("ci", f"unknown key `{key}` (known: {', '.join(known)})",
-                       _did_you_mean(str(key), list(known)))  # fmt: skip
-    runners = dict(DEFAULT_RUNNERS)
-    given = value.get("runners") or {}
-    if not isinstance(given, dict):
-        raise fail("ci", f"runners: got {given!r}", "map platforms to labels, e.g. "
-                   "`runners: {linux/arm64: ubuntu-24.04-arm}`")  # fmt: skip
-    for platform, label in given.items():
-        (parsed,) = parse_targets([str(platform)])
-        if label is None:  # no native runner: QEMU or cross-compiling on the amd64 one
-            runners.pop(str(parsed), None)
-        elif isinstance(label, str) and label:
-            runners[str(parsed)] = label
-        else:
-            raise fail("ci", f"runners: {platform}: got {label!r}",
-                       "give a runner label, or null for none")  # fmt: skip
-    cache = value.get("cache", "gha")
-    if cache not in ("gha", "registry"):
-        raise fail("ci", f"cache: got {cache!r}", "use gha or registry")
-    cache_ref = value.get("cache_ref")
-    if cache == "registry" and not isinstance(cache_ref, str):
-        raise fail("ci", "cache: registry needs cache_ref", "add e.g. "
-                   "`cache_ref: ghcr.io/OWNER/APP:buildcache`")  # fmt: skip
-    branches = value.get("branches", ["main"])
-    if isinstance(branches, str):
-        branches = [branches]
-    if not isinstance(branches, list) or not all(isinstance(b, str) for b in branches):
-        raise fail("ci", f"branches: got {branches!r}", "give branch names, e.g. [main]")
-    return CiSettings(
-        runners=tuple(sorted(runners.items())),
-        cache=cast(Literal["gha", "registry"], cache),
-        cache_ref=cache_ref if isinstance(cache_ref, str) else None,
-        branches=tuple(branches),
-    )
-
-
-def _strategy(value: object, fail: Any, key: str = "strategy") -> Strategy | None:
-    if value is None:
-        return None
-    try:
-        return Strategy(str(value))
-    except ValueError:
-        names = [s.value for s in Strategy]
-        raise fail(
-            key,
-            f"`{value}` is not a strategy ({', '.join(names)})",
-            _did_you_mean(str(value), names),
-        ) from None
-
-
-def _text(merged: Mapping[str, Any], key: str, fail: Any) -> str | None:
-    value = merged.get(key)
-    if value is not None and not isinstance(value, str):
-        raise fail(key, f"got {value!r}", f"give `{key}` as a string")
-    return value
-
-
-def _paths(value: object, key: str, fail: Any) -> tuple[str, ...]:
-    """Paths inside the project, as `keep` and `collect` take them."""
-    items = [v for v in value.split(",") if v] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
-        raise fail(key, f"got {value!r}", "give paths relative to the project, e.g. [target]")
-    cleaned = []
-    for item in items:
-        path = PurePosixPath(item)
-        if path.is_absolute() or ".." in path.parts or str(path) == ".":
-            raise fail(
-                key,
-                f"`{item}` is not a path inside the project",
-                "give it relative to the project, without `..`, e.g. `target` or `build/app`",
-            )
-        cleaned.append(str(path))
-    return tuple(cleaned)
-
-
-def _sources(value: object, fail: Any) -> Sources | None:
-    if value is None or value == "auto":
-        return None
-    try:
-        return Sources(str(value))
-    except ValueError:
-        names = ["auto", *(s.value for s in Sources)]
-        raise fail(
-            "sources",
-            f"`{value}` is not a way to reach the sources ({', '.join(names)})",
-            _did_you_mean(str(value), names),
-        ) from None
-
-
-def _build_args(value: object, fail: Any) -> tuple[tuple[str, str], ...]:
-    if isinstance(value, dict):
-        return tuple((str(k), str(v)) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        pairs = []
-        for item in value:
-            if not isinstance(item, str) or "=" not in item:
-                raise fail("build_args", f"`{item}` is not KEY=VALUE", "write KEY=VALUE")
-            key, _, val = item.partition("=")
-            pairs.append((key, val))
-        return tuple(pairs)
-    raise fail("build_args", f"got {value!r}", "give a mapping or KEY=VALUE items")
-
-
-def _boolean(value: object, fail: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-        "0",
-        "false",
-        "no",
-        "off",
-        "",
-    ):
-        return value.lower() in ("1", "true", "yes", "on")
-    raise fail("use_template", f"got {value!r}", "use true or false")
+    context = problem.get("ctx") or {}
+    why = str(context.get("why", f"got {problem['input']!r}"))
+    if problem["type"] == "model_type":  # `ci:` is the only mapping of settings
+        fix = f"give a mapping, e.g. `{key}: {{cache: gha}}`"
+    else:
+        fix = str(context.get("fix", f"{problem['msg']}; see buildorch's README"))
+    others = sorted({str(p["loc"][0]) for p in exc.errors()[1:]} - {key})
+    if others:
+        why += "; also refused: " + ", ".join(f"`{other}`" for other in others)
+    return ConfigError(f"bad value for `{key}` (from {layer})", why=why, fix=fix)
 
 
 def _did_you_mean(word: str, known: list[str]) -> str:
