@@ -1,6 +1,6 @@
 """Choose, per target platform, the fastest correct way to build on this host.
 
-Pure: reads HostFacts, ProjectFacts and Options, returns a Plan. No I/O, no logging, no
+Pure: reads HostFacts, ProjectFacts, Options and Costs, returns a Plan. No I/O, no logging, no
 docker. Every choice carries its reasons and every alternative the reason it lost.
 """
 
@@ -28,6 +28,7 @@ from buildorch.plan import (
     Strategy,
 )
 from buildorch.platforms import Platform
+from buildorch.profiles import Costs
 
 # `docker build`'s context walk through a share makes about this many round trips per file
 # (lstat, extended attributes, open, read, close): 11,766 files took 25.8 s on a FUSE share at
@@ -69,20 +70,25 @@ def engine_platform(host: HostFacts) -> Platform:
 
 
 def plan_build(
-    host: HostFacts, project: ProjectFacts, options: Options, mirror_path: str | None = None
+    host: HostFacts,
+    project: ProjectFacts,
+    options: Options,
+    costs: Costs,
+    mirror_path: str | None = None,
 ) -> Plan:
     """The whole plan: one step per target, grouped into buildx invocations. `mirror_path`
     is where this project's mirror would live (None: nowhere to keep one)."""
     native = engine_platform(host)
     targets = options.targets or (native,)
-    sources, source_reasons = _choose_sources(host, project, options, mirror_path)
+    sources, source_reasons = _choose_sources(host, project, options, costs, mirror_path)
     mirror = (
         Mirror(source=project.context, path=mirror_path, why=source_reasons[0])
         if sources is Sources.MIRROR and mirror_path is not None
         else None
     )
     steps = tuple(
-        _plan_platform(p, native, host, project, options, sources, source_reasons) for p in targets
+        _plan_platform(p, native, host, project, options, costs, sources, source_reasons)
+        for p in targets
     )
     invocations, merge, grouping = _group(steps, host, project, options, mirror)
     notes = [*grouping, *_source_notes(host, sources), *_context_notes(project)]
@@ -111,10 +117,11 @@ def _plan_platform(
     host: HostFacts,
     project: ProjectFacts,
     options: Options,
+    costs: Costs,
     sources: Sources,
     source_reasons: tuple[str, ...],
 ) -> PlatformStep:
-    candidates = [_evaluate(s, platform, native, host, project, options) for s in Strategy]
+    candidates = [_evaluate(s, platform, native, host, project, options, costs) for s in Strategy]
     usable = [c for c in candidates if c.cost is not None]
     if options.strategy is not None:
         forced = next(c for c in candidates if c.strategy is options.strategy)
@@ -161,11 +168,12 @@ def _evaluate(
     host: HostFacts,
     project: ProjectFacts,
     options: Options,
+    costs: Costs,
 ) -> _Candidate:
     dockerfile = project.dockerfile
     emulation = host.emulation_for(str(platform))
     is_native = platform == native or emulation == "native"
-    emulator_cost = options.cost_rosetta if emulation == "rosetta" else options.cost_qemu
+    emulated = costs.emulated(emulation)
     match strategy:
         case Strategy.NATIVE:
             if is_native:
@@ -179,7 +187,7 @@ def _evaluate(
             if dockerfile is None or not dockerfile.cross_capable:
                 hint = (
                     f"; --use-template would build it with the {project.template_hint} "
-                    f"template, which cross-compiles (about {options.cost_cross:g}x native)"
+                    f"template, which cross-compiles (about {costs.cross.factor:g}x native)"
                     if project.template_hint
                     else ""
                 )
@@ -195,14 +203,14 @@ def _evaluate(
             if steps == 0:
                 return _Candidate(
                     strategy,
-                    options.cost_cross,
+                    costs.cross.factor,
                     f"the compile stages run on {native} and cross-compile for {platform}; "
                     "no RUN step runs on the target platform",
                 )
             if emulation in ("qemu", "rosetta"):
                 # the final stage's RUN steps are emulated; they are usually light (installs,
                 # copies), so count them as a tenth of a fully emulated build
-                cost = options.cost_cross + 0.1 * (emulator_cost - 1.0)
+                cost = costs.cross.factor + 0.1 * (emulated.factor - 1.0)
                 return _Candidate(
                     strategy,
                     round(cost, 2),
@@ -234,13 +242,9 @@ def _evaluate(
                 )
             return _Candidate(
                 strategy,
-                emulator_cost,
-                f"every step runs on {platform} under {emulation}, about {emulator_cost:g}x "
-                "a native build ("
-                + dict(options.cost_origin).get(
-                    str(emulation), f"profile {options.profile}'s figure"
-                )
-                + ")",
+                emulated.factor,
+                f"every step runs on {platform} under {emulation}, about {emulated.factor:g}x "
+                f"a native build ({emulated.origin})",
                 emulator=emulation,
             )
         case Strategy.REMOTE if is_native:
@@ -248,7 +252,7 @@ def _evaluate(
         case Strategy.OFFLOAD if is_native:
             return _Candidate(strategy, None, f"the engine here builds {platform} natively")
         case Strategy.REMOTE:
-            return _remote(platform, host, options)
+            return _remote(platform, host, options, costs)
         case Strategy.OFFLOAD:
             return _Candidate(
                 strategy,
@@ -260,7 +264,7 @@ def _evaluate(
             assert_never(strategy)
 
 
-def _remote(platform: Platform, host: HostFacts, options: Options) -> _Candidate:
+def _remote(platform: Platform, host: HostFacts, options: Options, costs: Costs) -> _Candidate:
     """A builder other than the one in use with a node of the target's own architecture."""
     declared = dict(options.native_builders)
     in_use = _builder(host, options)
@@ -284,9 +288,9 @@ def _remote(platform: Platform, host: HostFacts, options: Options) -> _Candidate
             )
         return _Candidate(
             Strategy.REMOTE,
-            options.cost_remote,
+            costs.remote.factor,
             f"{where} builds {platform} natively ({how}): the context goes there and the "
-            f"result comes back, about {options.cost_remote:g}x a native build",
+            f"result comes back, about {costs.remote.factor:g}x a native build",
             builder=builder.name,
         )
     return _Candidate(
@@ -322,7 +326,7 @@ def _fix_for(strategy: Strategy, usable: list[_Candidate]) -> str:
 
 
 def _choose_sources(
-    host: HostFacts, project: ProjectFacts, options: Options, mirror_path: str | None
+    host: HostFacts, project: ProjectFacts, options: Options, costs: Costs, mirror_path: str | None
 ) -> tuple[Sources, tuple[str, ...]]:
     """Read the context where it is, or from a mirror on a local disk (and why)."""
     source = host.source
@@ -361,9 +365,9 @@ def _choose_sources(
             else ""
         )
         return Sources.DIRECT, (f"sources read where they are: {source.fs} is fast{desktop}",)
-    if through_share < options.mirror_min_seconds or mirror_path is None:
+    if through_share < costs.mirror_min_seconds or mirror_path is None:
         why = (
-            f"under the profile's {options.mirror_min_seconds:g} s threshold for a mirror"
+            f"under the profile's {costs.mirror_min_seconds:g} s threshold for a mirror"
             if mirror_path is not None
             else "but there is no folder to keep a mirror in (set HOME)"
         )
@@ -552,7 +556,7 @@ def plan_run(
             why="`buildorch run` runs a command in a container on the project's sources",
             fix="put it after `--`, e.g. `buildorch run --target arm64 -- make`",
         )
-    if options.run_image is None:
+    if options.run.image is None:
         raise PlanError(
             "no image to run the command in",
             why="`buildorch run` needs the image the project builds with",
@@ -583,11 +587,11 @@ def plan_run(
             fix=_QEMU_FIX,
         )
     volume = f"buildorch-{project_id}-{platform.slug}"
-    keep_paths = options.keep if options.keep is not None else _default_keep(languages)
+    keep_paths = options.run.keep if options.run.keep is not None else _default_keep(languages)
     sources, why = _run_sources(host, options)
     if sources is Sources.DIRECT:
         keep_paths = ()
-    if options.collect and options.output_dir is None:
+    if options.run.collect and options.output_dir is None:
         raise PlanError(
             "--collect needs a folder to copy the results to",
             why="buildorch never writes into the project's sources",
@@ -596,13 +600,13 @@ def plan_run(
     return RunPlan(
         platform=platform,
         emulator=emulator,
-        image=options.run_image,
+        image=options.run.image,
         command=command,
         sources=sources,
         source_dir=source_dir,
         volume=volume if sources is Sources.VOLUME else None,
         keep=tuple((path, f"{volume}-{_volume_slug(path)}") for path in keep_paths),
-        collect=options.collect,
+        collect=options.run.collect,
         output_dir=options.output_dir,
         reasons=(where, why),
     )

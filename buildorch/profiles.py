@@ -1,12 +1,15 @@
 """Host profiles: per host class, the thresholds and cost figures the planner weighs.
 
 They live in `profiles/*.yaml` (shipped inside the package as `buildorch.profiles`) and are
-validated at start: a bad profile is a ConfigError naming the file and the key.
+validated at start: a bad profile is a ConfigError naming the file and the key. `costs_for`
+makes a profile's figures, and what this host measured, the planner's `Costs`.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -16,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from buildorch.errors import ConfigError
+from buildorch.history import Measured
 from buildorch.plan import Strategy
 
 FALLBACK = "linux-amd64"
@@ -39,7 +43,7 @@ class Thresholds(_Strict):
     many seconds per build (a mirror costs a copy once and a parallel walk per build)."""
 
 
-class Costs(_Strict):
+class CostFigures(_Strict):
     """Estimated build time relative to a native build."""
 
     cross: float = Field(ge=1)
@@ -55,12 +59,14 @@ class Profile(_Strict):
     description: str
     match: Match
     thresholds: Thresholds
-    costs: Costs
+    costs: CostFigures
     prefer: tuple[Strategy, ...]
     notes: tuple[str, ...] = ()
 
 
-_PROFILE_KEYS = [key for model in (Profile, Match, Thresholds, Costs) for key in model.model_fields]
+_PROFILE_KEYS = [
+    key for model in (Profile, Match, Thresholds, CostFigures) for key in model.model_fields
+]
 
 
 def load_profiles() -> dict[str, Profile]:
@@ -142,3 +148,46 @@ def select_profile(
         if profile.match.ci is None and (profile.match.os, profile.match.arch) == (os, arch):
             return profile
     return profiles[FALLBACK]
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A strategy's estimated build time relative to a native build, and whence the figure."""
+
+    factor: float
+    origin: str
+    """As a plan cites it: "profile NAME's figure", or what was measured on this host."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Costs:
+    """What the planner weighs: each strategy's cost, and when a mirror pays off."""
+
+    cross: Cost
+    qemu: Cost
+    rosetta: Cost
+    remote: Cost
+    mirror_min_seconds: float
+    """Mirror a slow share when reading the context from it would cost more than this."""
+
+    def emulated(self, emulator: str | None) -> Cost:
+        """A whole build under the emulator (Rosetta, or else QEMU)."""
+        return self.rosetta if emulator == "rosetta" else self.qemu
+
+
+def costs_for(profile: Profile, measured: Mapping[str, Measured]) -> Costs:
+    """The profile's figures, with this host's own emulation factors where earlier builds of
+    the project measured them (`history.emulation_factors`)."""
+    from_profile = f"profile {profile.name}'s figure"
+
+    def emulator(name: str, figure: float) -> Cost:
+        found = measured.get(name)
+        return Cost(figure, from_profile) if found is None else Cost(found.factor, found.why)
+
+    return Costs(
+        cross=Cost(profile.costs.cross, from_profile),
+        qemu=emulator("qemu", profile.costs.qemu),
+        rosetta=emulator("rosetta", profile.costs.rosetta),
+        remote=Cost(profile.costs.remote, from_profile),
+        mirror_min_seconds=profile.thresholds.mirror_min_seconds,
+    )

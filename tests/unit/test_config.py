@@ -6,10 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.config import load_options, profile_name_from
-from buildorch.errors import ConfigError
-from buildorch.plan import Strategy
-from buildorch.profiles import Profile, load_profiles, parse_profile, select_profile
+from buildorch.config import (
+    CiSettings,
+    NativeBuilder,
+    Runner,
+    RunSettings,
+    load_options,
+    profile_name_from,
+)
+from buildorch.errors import ConfigError, ProjectError
+from buildorch.history import Measured
+from buildorch.plan import Sources, Strategy
+from buildorch.profiles import Profile, costs_for, load_profiles, parse_profile, select_profile
 
 
 @pytest.fixture
@@ -36,9 +44,52 @@ def test_defaults_and_profile(tmp_path: Path, profile: Profile) -> None:
     assert opts.output == "none"
     assert opts.context == "."
     assert opts.prefer == profile.prefer
-    assert opts.cost_qemu == profile.costs.qemu
     assert dict(opts.origins)["prefer"] == "profile linux-amd64"
     assert dict(opts.origins)["output"] == "default"
+
+
+def test_options_need_no_profile(tmp_path: Path) -> None:
+    (tmp_path / "buildorch.yaml").write_text("targets: [arm64]\n")
+    opts = load_options(project_dir=tmp_path, flags={}, env={})
+    assert [str(t) for t in opts.targets] == ["linux/arm64"]
+    assert opts.prefer == ()
+    assert "prefer" not in dict(opts.origins)
+
+
+def test_costs_are_the_profiles_unless_this_host_measured_them(profile: Profile) -> None:
+    costs = costs_for(profile, {})
+    assert (costs.qemu.factor, costs.cross.factor) == (profile.costs.qemu, profile.costs.cross)
+    assert costs.qemu.origin == "profile linux-amd64's figure"
+    assert costs.mirror_min_seconds == profile.thresholds.mirror_min_seconds
+    measured = Measured(factor=7.5, emulator="qemu", why="measured on this host: 2 builds")
+    costs = costs_for(profile, {"qemu": measured})
+    assert (costs.qemu.factor, costs.qemu.origin) == (7.5, "measured on this host: 2 builds")
+    assert costs.emulated("rosetta") == costs.rosetta
+    assert costs.rosetta.origin == "profile linux-amd64's figure"
+
+
+def test_run_ci_and_builder_settings(tmp_path: Path, profile: Profile) -> None:
+    (tmp_path / "buildorch.yaml").write_text(
+        "run_image: debian:bookworm\nkeep: [target]\ncollect: build/app\n"
+        "builders: {arm-box: arm64}\n"
+        "ci: {runners: {linux/arm64: null, arm/v7: big-arm}, branches: release}\n"
+    )
+    opts = load_options(project_dir=tmp_path, flags={}, env={}, profile=profile)
+    assert opts.run == RunSettings(
+        image="debian:bookworm", keep=("target",), collect=("build/app",)
+    )
+    assert opts.native_builders == (NativeBuilder("arm-box", ("linux/arm64",)),)
+    assert opts.ci == CiSettings(
+        runners=(Runner("linux/amd64", "ubuntu-24.04"), Runner("linux/arm/v7", "big-arm")),
+        branches=("release",),
+    )
+
+
+def test_sources_auto_gives_the_choice_back_to_the_planner(tmp_path: Path) -> None:
+    (tmp_path / "buildorch.yaml").write_text("sources: mirror\n")
+    assert load_options(project_dir=tmp_path, flags={}, env={}).sources is Sources.MIRROR
+    env = {"BUILDORCH_SOURCES": "auto"}
+    assert load_options(project_dir=tmp_path, flags={}, env=env).sources is None
 
 
 def test_each_layer_wins_over_the_one_below(tmp_path: Path, profile: Profile) -> None:
@@ -92,10 +143,27 @@ def test_build_args_as_mapping_or_pairs(tmp_path: Path, profile: Profile) -> Non
         ("strategy: qemuu\n", {}, {}, "did you mean `qemu`"),
         ("output: {folder: out}\n", {}, {}, "load, push, none or {dir: PATH}"),
         ("targets: 7\n", {}, {}, "bad value for `targets`"),
+        ("dockerfile: [a]\n", {}, {}, "give `dockerfile` as a string"),
+        ("keep: [../up]\n", {}, {}, "`../up` is not a path inside the project"),
+        ("use_template: maybe\n", {}, {}, "use true or false"),
+        ("sources: mirrorr\n", {}, {}, "did you mean `mirror`"),
+        ("builders: [a]\n", {}, {}, "bad value for `builders` (from buildorch.yaml)"),
+        ("ci: {cachee: gha}\n", {}, {}, "did you mean `cache`"),
+        ("ci: {cache: registry}\n", {}, {}, "cache: registry needs cache_ref"),
+        ("ci: {cache: s3}\n", {}, {}, "bad value for `ci.cache`"),
+        ("ci: {runners: {arm64: 3}}\n", {}, {}, "give a runner label"),
+        ("output: dir\n", {}, {}, "load, push, none or {dir: PATH}"),
         ("output: push\n", {}, {}, "--push needs a tag"),
         (None, {"BUILDORCH_STRATEGIE": "qemu"}, {}, "did you mean `BUILDORCH_STRATEGY`"),
         (None, {"BUILDORCH_PREFER": "native,fast"}, {}, "`fast` is not a strategy"),
         (None, {}, {"build_args": ["NOEQUALS"]}, "not KEY=VALUE"),
+        (
+            None,
+            {"BUILDORCH_OUTPUT": "tar"},
+            {},
+            "bad value for `output` (from env BUILDORCH_OUTPUT)",
+        ),
+        ("strategy: qemuu\n", {}, {"strategy": "cross"}, "did you mean `qemu`"),
     ],
 )
 def test_bad_configuration_is_refused(
@@ -157,3 +225,9 @@ def test_variables_of_the_provisioning_script_are_not_refused(
     env = {"BUILDORCH_DEBIAN_MIRROR": "http://mirror.invalid/debian", "BUILDORCH_REGISTRY": "r"}
     opts = load_options(project_dir=tmp_path, flags={}, env=env, profile=profile)
     assert opts.output == "none"
+
+
+def test_an_unknown_platform_is_a_project_error(tmp_path: Path) -> None:
+    (tmp_path / "buildorch.yaml").write_text("targets: [linux/sparc]\n")
+    with pytest.raises(ProjectError, match="unknown target platform"):
+        load_options(project_dir=tmp_path, flags={}, env={})

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from buildorch.config import Options
+from buildorch.config import NativeBuilder, Options, RunSettings
 from buildorch.errors import PlanError
 from buildorch.facts import (
     BuilderFacts,
@@ -26,6 +26,7 @@ from buildorch.facts import (
 from buildorch.plan import RunPlan, Sources, Strategy
 from buildorch.planner import plan_build, plan_run
 from buildorch.platforms import parse_targets
+from buildorch.profiles import Cost, Costs
 
 
 def host(
@@ -123,30 +124,36 @@ def options(targets: tuple[str, ...] = ("arm64",), **changes: Any) -> Options:
         prefer=(Strategy.NATIVE, Strategy.CROSS, Strategy.QEMU),
         build_args=(),
         builder=None,
-        profile="linux-amd64",
-        slow_stat_us=30.0,
-        cost_cross=1.05,
-        cost_qemu=13.5,
-        cost_rosetta=1.6,
-        profile_notes=(),
         use_template=False,
         origins=(),
     )
     return dataclasses.replace(base, **changes)
 
 
+def costs(**factors: float) -> Costs:
+    """linux-amd64's figures, or these."""
+    figures = {"cross": 1.05, "qemu": 13.5, "rosetta": 1.6, "remote": 1.15, **factors}
+    return Costs(
+        **{name: Cost(factor, "profile linux-amd64's figure") for name, factor in figures.items()},
+        mirror_min_seconds=1.0,
+    )
+
+
+COSTS = costs()
+
+
 QEMU_ARM64 = {"linux/amd64": "native", "linux/arm64": "qemu"}
 
 
 def test_native_target_builds_natively() -> None:
-    plan = plan_build(host(), project(cross=False), options(("amd64",)))
+    plan = plan_build(host(), project(cross=False), options(("amd64",)), COSTS)
     (step,) = plan.steps
     assert step.strategy is Strategy.NATIVE
     assert step.cost == 1.0
 
 
 def test_cross_capable_dockerfile_cross_compiles_instead_of_emulating() -> None:
-    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=True), options())
+    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=True), options(), COSTS)
     (step,) = plan.steps
     assert step.strategy is Strategy.CROSS
     assert step.emulator is None
@@ -156,7 +163,7 @@ def test_cross_capable_dockerfile_cross_compiles_instead_of_emulating() -> None:
 
 
 def test_plain_dockerfile_falls_back_to_qemu_with_the_cost() -> None:
-    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=False), options())
+    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=False), options(), COSTS)
     (step,) = plan.steps
     assert step.strategy is Strategy.QEMU
     assert step.cost == 13.5
@@ -165,17 +172,19 @@ def test_plain_dockerfile_falls_back_to_qemu_with_the_cost() -> None:
 
 def test_cross_with_final_stage_run_steps_needs_an_emulator() -> None:
     with pytest.raises(PlanError) as failure:
-        plan_build(host(), project(cross=True, emulated_runs=2), options())
+        plan_build(host(), project(cross=True, emulated_runs=2), options(), COSTS)
     assert failure.value.exit_code == 6
     assert "RUN step(s) run on linux/arm64" in failure.value.why
-    plan = plan_build(host(emulation=QEMU_ARM64), project(cross=True, emulated_runs=2), options())
+    plan = plan_build(
+        host(emulation=QEMU_ARM64), project(cross=True, emulated_runs=2), options(), COSTS
+    )
     assert plan.steps[0].strategy is Strategy.CROSS
     assert plan.steps[0].emulator == "qemu"
 
 
 def test_no_way_to_build_says_what_to_do() -> None:
     with pytest.raises(PlanError) as failure:
-        plan_build(host(), project(cross=False), options())
+        plan_build(host(), project(cross=False), options(), COSTS)
     message = str(failure.value)
     assert "no way to build linux/arm64" in message
     assert "binfmt" in message and "$BUILDPLATFORM" in message and "ubuntu-24.04-arm" in message
@@ -184,7 +193,10 @@ def test_no_way_to_build_says_what_to_do() -> None:
 def test_forced_strategy_that_cannot_apply_is_refused() -> None:
     with pytest.raises(PlanError) as failure:
         plan_build(
-            host(emulation=QEMU_ARM64), project(cross=False), options(strategy=Strategy.CROSS)
+            host(emulation=QEMU_ARM64),
+            project(cross=False),
+            options(strategy=Strategy.CROSS),
+            COSTS,
         )
     assert "--strategy cross" in failure.value.what
     assert "--strategy qemu" in failure.value.fix
@@ -196,6 +208,7 @@ def test_cross_on_apple_silicon_emulates_the_final_stage_with_rosetta() -> None:
         host(arch="arm64", emulation=apple),
         project(cross=True, emulated_runs=1),
         options(("amd64",)),
+        COSTS,
     )
     assert plan.steps[0].strategy is Strategy.CROSS
     assert plan.steps[0].emulator == "rosetta"
@@ -204,7 +217,10 @@ def test_cross_on_apple_silicon_emulates_the_final_stage_with_rosetta() -> None:
 def test_rosetta_is_cheaper_than_qemu_for_a_plain_dockerfile() -> None:
     apple = {"linux/arm64": "native", "linux/amd64": "rosetta"}
     plan = plan_build(
-        host(arch="arm64", emulation=apple), project(cross=False), options(("amd64",))
+        host(arch="arm64", emulation=apple),
+        project(cross=False),
+        options(("amd64",)),
+        COSTS,
     )
     assert plan.steps[0].strategy is Strategy.QEMU
     assert plan.steps[0].cost == 1.6
@@ -215,6 +231,7 @@ def test_classic_store_builds_one_platform_per_call_and_merges_pushes() -> None:
         host(emulation=QEMU_ARM64),
         project(cross=True),
         options(("arm64", "amd64"), output="push", tags=("localhost:5000/app:1",)),
+        COSTS,
     )
     assert [inv.label for inv in plan.invocations] == ["linux-arm64", "linux-amd64"]
     # the docker driver cannot push by digest: one tag per platform, then one manifest list
@@ -236,6 +253,7 @@ def test_containerd_store_builds_all_platforms_at_once() -> None:
         host(emulation=QEMU_ARM64, store="containerd"),
         project(cross=True),
         options(("arm64", "amd64"), output="dir", output_dir="/tmp/out"),
+        COSTS,
     )
     (invocation,) = plan.invocations
     assert [str(p) for p in invocation.platforms] == ["linux/arm64", "linux/amd64"]
@@ -244,9 +262,13 @@ def test_containerd_store_builds_all_platforms_at_once() -> None:
 
 def test_classic_store_per_platform_folders_and_tags() -> None:
     facts, proj = host(emulation=QEMU_ARM64), project(cross=True)
-    dirs = plan_build(facts, proj, options(("arm64", "amd64"), output="dir", output_dir="/o"))
+    dirs = plan_build(
+        facts, proj, options(("arm64", "amd64"), output="dir", output_dir="/o"), COSTS
+    )
     assert [inv.output.dest for inv in dirs.invocations] == ["/o/linux_arm64", "/o/linux_amd64"]
-    loads = plan_build(facts, proj, options(("arm64", "amd64"), output="load", tags=("app:1",)))
+    loads = plan_build(
+        facts, proj, options(("arm64", "amd64"), output="load", tags=("app:1",)), COSTS
+    )
     assert [inv.output.tags for inv in loads.invocations] == [
         ("app:1-linux-arm64",),
         ("app:1-linux-amd64",),
@@ -254,17 +276,17 @@ def test_classic_store_per_platform_folders_and_tags() -> None:
 
 
 def test_no_targets_means_the_engines_own_platform() -> None:
-    plan = plan_build(host(arch="arm64"), project(cross=False), options(()))
+    plan = plan_build(host(arch="arm64"), project(cross=False), options(()), COSTS)
     assert [str(s.platform) for s in plan.steps] == ["linux/arm64"]
 
 
 def test_slow_share_is_noted() -> None:
-    plan = plan_build(host(slow=True), project(cross=False), options(("amd64",)))
+    plan = plan_build(host(slow=True), project(cross=False), options(("amd64",)), COSTS)
     assert any("slow share (9p, 120 us per stat)" in note for note in plan.notes)
 
 
 def test_plan_json_has_the_stable_keys() -> None:
-    data = plan_build(host(emulation=QEMU_ARM64), project(cross=True), options()).to_json()
+    data = plan_build(host(emulation=QEMU_ARM64), project(cross=True), options(), COSTS).to_json()
     (step,) = data["steps"]
     assert set(step) >= {"platform", "strategy", "sources", "reasons", "rejected"}
     assert step["sources"] == "direct"
@@ -285,6 +307,7 @@ def test_platform_tags_keep_the_registry_port(tag: str, expected: str) -> None:
         host(emulation=QEMU_ARM64),
         project(cross=True),
         options(("arm64", "amd64"), output="load", tags=(tag,)),
+        COSTS,
     )
     assert plan.invocations[0].output.tags == (expected,)
 
@@ -294,7 +317,7 @@ def test_platform_tags_keep_the_registry_port(tag: str, expected: str) -> None:
 
 def test_slow_share_with_many_files_is_mirrored() -> None:
     facts = dataclasses.replace(project(cross=True), context_files=10_000)
-    plan = plan_build(host(slow=True), facts, options(), "/cache/mirror")
+    plan = plan_build(host(slow=True), facts, options(), COSTS, "/cache/mirror")
     assert plan.mirror is not None
     assert plan.mirror.path == "/cache/mirror"
     assert {step.sources.value for step in plan.steps} == {"mirror"}
@@ -307,7 +330,7 @@ def test_slow_share_with_many_files_is_mirrored() -> None:
 
 def test_slow_share_with_few_files_is_read_directly() -> None:
     facts = dataclasses.replace(project(cross=True), context_files=40)
-    plan = plan_build(host(slow=True), facts, options(), "/cache/mirror")
+    plan = plan_build(host(slow=True), facts, options(), COSTS, "/cache/mirror")
     assert plan.mirror is None
     assert plan.steps[0].sources.value == "direct"
     assert "under the profile's 1 s threshold" in plan.steps[0].reasons[2]
@@ -316,26 +339,26 @@ def test_slow_share_with_few_files_is_read_directly() -> None:
 
 def test_fast_disk_is_read_directly_and_mirror_can_be_forced() -> None:
     facts = dataclasses.replace(project(cross=True), context_files=10_000)
-    assert plan_build(host(), facts, options(), "/cache/mirror").mirror is None
-    forced = plan_build(host(), facts, options(sources=Sources.MIRROR), "/cache/mirror")
+    assert plan_build(host(), facts, options(), COSTS, "/cache/mirror").mirror is None
+    forced = plan_build(host(), facts, options(sources=Sources.MIRROR), COSTS, "/cache/mirror")
     assert forced.mirror is not None
     assert "as asked" in forced.steps[0].reasons[2]
 
 
 def test_a_build_cannot_read_a_volume() -> None:
     with pytest.raises(PlanError, match="cannot read its sources from a volume"):
-        plan_build(host(), project(cross=True), options(sources=Sources.VOLUME))
+        plan_build(host(), project(cross=True), options(sources=Sources.VOLUME), COSTS)
 
 
 def test_mirror_needs_a_home() -> None:
     with pytest.raises(PlanError, match="no folder to keep a mirror in"):
-        plan_build(host(), project(cross=True), options(sources=Sources.MIRROR), None)
+        plan_build(host(), project(cross=True), options(sources=Sources.MIRROR), COSTS, None)
 
 
 def test_heavy_folders_are_reported_with_the_ignore_line() -> None:
     heavy = HeavyTree(path="web/node_modules", files=4000, bytes=52_300_000, ignore_line="x")
     facts = dataclasses.replace(project(cross=True), heavy=(heavy,))
-    plan = plan_build(host(), facts, options())
+    plan = plan_build(host(), facts, options(), COSTS)
     assert any(
         "web/node_modules/ (4000 files, 52.3 MB)" in note and "add `x`" in note
         for note in plan.notes
@@ -345,10 +368,12 @@ def test_heavy_folders_are_reported_with_the_ignore_line() -> None:
 # --- buildorch run ---
 
 
-def run_plan(hosted: HostFacts | None = None, **changes: Any) -> RunPlan:
+def run_plan(
+    hosted: HostFacts | None = None, *, keep: tuple[str, ...] | None = None, **changes: Any
+) -> RunPlan:
     return plan_run(
         hosted or host(),
-        options(run_image="debian:bookworm", **changes),
+        options(run=RunSettings(image="debian:bookworm", keep=keep), **changes),
         command=("make", "-j2"),
         source_dir="/src/app",
         project_id="app-123",
@@ -380,9 +405,9 @@ def test_run_direct_binds_the_project_and_keeps_nothing_apart() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"run_image": None}, "no image to run the command in"),
+        ({"run": RunSettings(image=None)}, "no image to run the command in"),
         ({"targets": parse_targets(["arm64", "amd64"])}, "one platform at a time"),
-        ({"collect": ("build/app",)}, "--collect needs a folder"),
+        ({"run": RunSettings(image="img", collect=("build/app",))}, "--collect needs a folder"),
         ({"sources": Sources.MIRROR}, "works in a volume, not a mirror"),
     ],
 )
@@ -390,7 +415,7 @@ def test_run_refuses_what_it_cannot_do(changes: dict[str, Any], message: str) ->
     with pytest.raises(PlanError, match=message):
         plan_run(
             host(emulation=QEMU_ARM64),
-            dataclasses.replace(options(run_image="img"), **changes),
+            dataclasses.replace(options(run=RunSettings(image="img")), **changes),
             command=("make",),
             source_dir="/src/app",
             project_id="app-123",
@@ -418,13 +443,13 @@ def with_arm64_box(facts: HostFacts, *, driver: str = "docker-container") -> Hos
 
 def test_a_native_remote_node_beats_qemu_but_not_cross_compiling() -> None:
     facts = with_arm64_box(host(emulation=QEMU_ARM64))
-    plan = plan_build(facts, project(cross=False), options(cost_remote=1.15))
+    plan = plan_build(facts, project(cross=False), options(), COSTS)
     (step,) = plan.steps
     assert (step.strategy, step.builder) == (Strategy.REMOTE, "arm-box")
     assert "builder `arm-box` (docker-container driver, ssh://dev@arm-box)" in step.reasons[1]
     assert plan.invocations[0].builder == "arm-box"
     # a Dockerfile that cross-compiles is cheaper here than sending the context away
-    cross = plan_build(facts, project(cross=True), options(cost_remote=1.15))
+    cross = plan_build(facts, project(cross=True), options(), COSTS)
     assert cross.steps[0].strategy is Strategy.CROSS
     assert (
         "costs about 1.15x native"
@@ -438,11 +463,13 @@ def test_a_declared_native_builder_counts_and_a_docker_context_builds_in_its_con
         facts,
         builders=tuple(dataclasses.replace(b, native=("linux/amd64",)) for b in facts.builders),
     )
-    undeclared = options(cost_remote=1.15)
+    undeclared = options()
     with pytest.raises(PlanError, match="no other buildx builder has a native linux/arm64"):
-        plan_build(facts, project(cross=False), undeclared)
-    declared = dataclasses.replace(undeclared, native_builders=(("arm-box", ("linux/arm64",)),))
-    plan = plan_build(facts, project(cross=False), declared)
+        plan_build(facts, project(cross=False), undeclared, COSTS)
+    declared = dataclasses.replace(
+        undeclared, native_builders=(NativeBuilder("arm-box", ("linux/arm64",)),)
+    )
+    plan = plan_build(facts, project(cross=False), declared, COSTS)
     assert plan.steps[0].strategy is Strategy.REMOTE
     assert "buildorch.yaml's `builders:` says so" in plan.steps[0].reasons[1]
     (invocation,) = plan.invocations
@@ -450,13 +477,13 @@ def test_a_declared_native_builder_counts_and_a_docker_context_builds_in_its_con
     # --load from another context's docker driver would land in that engine
     loading = dataclasses.replace(declared, output="load", tags=("app:dev",))
     with pytest.raises(PlanError) as refused:
-        plan_build(facts, project(cross=False), loading)
+        plan_build(facts, project(cross=False), loading, COSTS)
     assert "--load would leave the image in its engine" in str(refused.value)
 
 
 def test_a_remote_platform_and_a_local_one_are_built_apart() -> None:
     facts = with_arm64_box(host(store="containerd", emulation=QEMU_ARM64))
-    plan = plan_build(facts, project(cross=False), options(("amd64", "arm64"), cost_remote=1.15))
+    plan = plan_build(facts, project(cross=False), options(("amd64", "arm64")), COSTS)
     assert [(str(i.platforms[0]), i.builder) for i in plan.invocations] == [
         ("linux/amd64", None),
         ("linux/arm64", "arm-box"),

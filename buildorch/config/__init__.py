@@ -1,0 +1,41 @@
+"""Options, from five layers: built-in < host profile < buildorch.yaml < BUILDORCH_* < flags.
+
+`schema.py` says what each layer may hold (pydantic), `cascade.py` validates and merges the
+layers, `options.py` holds the frozen records they make.
+"""
+
+from buildorch.config.cascade import (
+    CONFIG_FILE,
+    load_options,
+    profile_name_from,
+    read_config_file,
+)
+from buildorch.config.options import (
+    DEFAULT_RUNNERS,
+    GITHUB_AMD64_RUNNER,
+    SHARED_TARGETS,
+    BuildArg,
+    CiSettings,
+    NativeBuilder,
+    Options,
+    Origin,
+    Runner,
+    RunSettings,
+)
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_RUNNERS",
+    "GITHUB_AMD64_RUNNER",
+    "SHARED_TARGETS",
+    "BuildArg",
+    "CiSettings",
+    "NativeBuilder",
+    "Options",
+    "Origin",
+    "RunSettings",
+    "Runner",
+    "load_options",
+    "profile_name_from",
+    "read_config_file",
+]
