@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch import history, workspace
@@ -21,7 +21,7 @@ from buildorch.executor import BuildReport
 from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.plan import Plan
 from buildorch.planner import plan_build
-from buildorch.profiles import Profile, load_profiles, select_profile
+from buildorch.profiles import Profile, costs_for, load_profiles, select_profile
 from buildorch.project import read_project
 
 
@@ -90,32 +90,24 @@ def prepare_build(where: Where, flags: Mapping[str, object], env: Mapping[str, s
         use_template=options.use_template,
     )
     host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
-    options = with_measured_costs(options, project, env)
+    costs = costs_for(profile, measured_factors(project, env))
     state = workspace.state_path(env, where.project_dir)
     mirror = str(workspace.mirror_dir(state)) if state is not None else None
     return Prepared(
         seen=SeenHost(host=host, profile=profile, view=view),
         options=options,
         project=project,
-        plan=plan_build(host, project, options, mirror),
+        plan=plan_build(host, project, options, costs, mirror),
     )
 
 
-def with_measured_costs(options: Options, project: ProjectFacts, env: Mapping[str, str]) -> Options:
-    """This host's own emulation factor for this project, where earlier builds measured it."""
+def measured_factors(project: ProjectFacts, env: Mapping[str, str]) -> dict[str, history.Measured]:
+    """This host's own emulation factors for this project, where earlier builds measured them."""
     path = history.history_file(env)
     if path is None or project.dockerfile is None:
-        return options
-    measured = history.emulation_factors(
+        return {}
+    return history.emulation_factors(
         history.read(path), project=project.dir, dockerfile=project.dockerfile.path
-    )
-    if not measured:
-        return options
-    return replace(
-        options,
-        cost_qemu=measured["qemu"].factor if "qemu" in measured else options.cost_qemu,
-        cost_rosetta=measured["rosetta"].factor if "rosetta" in measured else options.cost_rosetta,
-        cost_origin=tuple((name, m.why) for name, m in measured.items()),
     )
 
 

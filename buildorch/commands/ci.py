@@ -23,7 +23,6 @@ from buildorch.generate.files import Written, write_all
 from buildorch.generate.workflow import workflow
 from buildorch.plan import CiPlan
 from buildorch.planner import plan_ci
-from buildorch.profiles import load_profiles
 from buildorch.project import read_project
 
 
@@ -71,9 +70,7 @@ def inputs(ns: argparse.Namespace) -> CiInputs:
 def ci_plan(common: Common, env: Mapping[str, str]) -> tuple[Path, CiPlan]:
     """The workflow's plan, and the repository's top (where .github/ lives)."""
     project_dir = common.project_dir
-    # the runners' own profile: what this machine is does not matter to them
-    profile = load_profiles()["github-actions"]
-    options = load_options(project_dir=project_dir, flags=common.flags, env=env, profile=profile)
+    options = load_options(project_dir=project_dir, flags=common.flags, env=env)
     project = read_project(
         project_dir,
         dockerfile=options.dockerfile,

@@ -81,9 +81,7 @@ def run(args: RunInputs, env: Mapping[str, str]) -> RunResult:
     if not args.dry_run:
         engine.load_in_background()
     seen = see_host(common.where, common.flags, env)
-    options = load_options(
-        project_dir=common.project_dir, flags=common.flags, env=env, profile=seen.profile
-    )
+    options = load_options(project_dir=common.project_dir, flags=common.flags, env=env)
     project_id = workspace.project_id(common.project_dir)
     context_dir = (common.project_dir / options.context).resolve()
     plan = plan_run(

@@ -22,7 +22,6 @@ from buildorch.config import SHARED_TARGETS, load_options
 from buildorch.errors import BuildorchError, ProjectError
 from buildorch.generate.files import Written, write_all
 from buildorch.generate.shortcuts import ShortcutSpec, makefile_advice, shortcuts
-from buildorch.profiles import FALLBACK, load_profiles
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,11 +56,7 @@ def inputs(ns: argparse.Namespace) -> ShortcutsInputs:
 
 def run(args: ShortcutsInputs, env: Mapping[str, str]) -> ShortcutsResult:
     project_dir = args.common.project_dir
-    # only the targets matter here, and they do not depend on the host: any profile does
-    profile = load_profiles()[FALLBACK]
-    options = load_options(
-        project_dir=project_dir, flags=args.common.flags, env=env, profile=profile
-    )
+    options = load_options(project_dir=project_dir, flags=args.common.flags, env=env)
     spec = ShortcutSpec(
         targets=tuple(str(t) for t in options.targets or SHARED_TARGETS),
         package_json=_read_text(project_dir / "package.json"),
