@@ -15,6 +15,7 @@ from typing import Any
 
 from buildorch.buildx_flags import BuildxFlag
 from buildorch.errors import ProjectError
+from buildorch.plan import BuildArg
 
 # bake's attribute -> buildx's option, for the attributes that are plain options
 _LISTS = {
@@ -49,7 +50,7 @@ class BakeTarget:
     dockerfile: str
     """Relative to `context`, as buildx reads it."""
     build_target: str | None = None
-    args: tuple[tuple[str, str], ...] = ()
+    args: tuple[BuildArg, ...] = ()
     tags: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
@@ -98,7 +99,7 @@ def _target(name: str, spec: Mapping[str, Any], source: str) -> BakeTarget:
         context=str(spec.get("context") or "."),
         dockerfile=str(spec.get("dockerfile") or "Dockerfile"),
         build_target=spec.get("target") or None,
-        args=tuple((str(k), str(v)) for k, v in (spec.get("args") or {}).items()),
+        args=tuple(BuildArg(str(k), str(v)) for k, v in (spec.get("args") or {}).items()),
         tags=tuple(str(t) for t in spec.get("tags") or ()),
         platforms=tuple(str(p) for p in spec.get("platforms") or ()),
         outputs=tuple(str(o) for o in spec.get("output") or ()),

@@ -89,6 +89,13 @@ class SourceFacts:
     """Median microseconds per `stat` measured on the project directory."""
 
 
+class Reason(NamedTuple):
+    """How detection reached one fact: `os`, `docker`, ... and why it is what it is."""
+
+    fact: str
+    why: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HostFacts:
     os: OsClass
@@ -101,8 +108,8 @@ class HostFacts:
     emulation: tuple[EmulationFact, ...]
     source: SourceFacts
     contexts: tuple[ContextFacts, ...] = ()
-    reasons: tuple[tuple[str, str], ...] = ()
-    """(fact, why) pairs: how each inferred value was reached."""
+    reasons: tuple[Reason, ...] = ()
+    """How each inferred value was reached."""
 
     def emulation_for(self, platform: str) -> EmulationKind | None:
         for fact in self.emulation:

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from buildorch.facts import CacheMount
 from buildorch.platforms import Platform
+
+
+class BuildArg(NamedTuple):
+    """A `--build-arg NAME=VALUE`."""
+
+    name: str
+    value: str
+
+
+class KeptFolder(NamedTuple):
+    """A build output folder of `buildorch run` (a path under the sources), kept in a volume
+    of its own."""
+
+    path: str
+    volume: str
 
 
 class Strategy(StrEnum):
@@ -73,7 +89,7 @@ class Invocation:
     context: str
     dockerfile: str
     build_target: str | None
-    build_args: tuple[tuple[str, str], ...]
+    build_args: tuple[BuildArg, ...]
     builder: str | None
     output: Output
     """What this call writes: for one platform of a multi-platform push on the classic
@@ -168,9 +184,9 @@ class RunPlan:
     """VOLUME: a copy in `volume`; DIRECT: the project itself, bind-mounted."""
     source_dir: str
     volume: str | None
-    keep: tuple[tuple[str, str], ...]
-    """(path under the sources, volume): build outputs kept between runs, apart from the
-    sources, so the host's own copies of them never overwrite the container's."""
+    keep: tuple[KeptFolder, ...]
+    """Build outputs kept between runs, apart from the sources, so the host's own copies of
+    them never overwrite the container's."""
     collect: tuple[str, ...]
     """Paths under the sources copied back to `output_dir` when the command succeeds."""
     output_dir: str | None
@@ -216,14 +232,14 @@ class CiPlan:
     dockerfile: str
     """Both relative to the repository's top, where the workflow runs."""
     build_target: str | None
-    build_args: tuple[tuple[str, str], ...]
+    build_args: tuple[BuildArg, ...]
     tags: tuple[str, ...]
     """Pushed by digest per platform, then joined under these tags; empty: no image."""
     files: bool
     """The final stage's files uploaded as an artifact per platform."""
     cache: Literal["gha", "registry"]
     cache_ref: str | None
-    cache_mounts: tuple[tuple[str, str], ...]
+    cache_mounts: tuple[CacheMount, ...]
     """(id, target) of the Dockerfile's cache mounts, carried between runs."""
     branches: tuple[str, ...]
     notes: tuple[str, ...] = ()

@@ -14,7 +14,6 @@ from buildorch.config.options import (
     DEFAULT_RUNNERS,
     GITHUB_AMD64_RUNNER,
     SHARED_TARGETS,
-    BuildArg,
     CiSettings,
     NativeBuilder,
     Options,
@@ -22,6 +21,7 @@ from buildorch.config.options import (
     Runner,
     RunSettings,
 )
+from buildorch.plan import BuildArg
 
 __all__ = [
     "CONFIG_FILE",

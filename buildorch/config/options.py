@@ -11,20 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from buildorch.plan import OutputKind, Sources, Strategy
+from buildorch.plan import BuildArg, OutputKind, Sources, Strategy
 from buildorch.platforms import Platform
 
 # GitHub's hosted runners by platform; arm64 ones are free for public repositories only
 GITHUB_AMD64_RUNNER = "ubuntu-24.04"
 # what the workflow and the shortcuts build when no targets are named: what teams ship
 SHARED_TARGETS = (Platform("linux", "amd64"), Platform("linux", "arm64"))
-
-
-class BuildArg(NamedTuple):
-    """A `--build-arg NAME=VALUE`."""
-
-    name: str
-    value: str
 
 
 class Runner(NamedTuple):

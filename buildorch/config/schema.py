@@ -24,13 +24,12 @@ from pydantic_core import PydanticCustomError
 
 from buildorch.config.options import (
     DEFAULT_RUNNERS,
-    BuildArg,
     CiSettings,
     NativeBuilder,
     Runner,
 )
 from buildorch.errors import ConfigError
-from buildorch.plan import OutputKind, Sources, Strategy
+from buildorch.plan import BuildArg, OutputKind, Sources, Strategy
 from buildorch.platforms import Platform, parse_targets
 
 

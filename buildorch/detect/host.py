@@ -7,7 +7,7 @@ from buildorch.detect.emulation import detect_emulation
 from buildorch.detect.filesystem import detect_source
 from buildorch.detect.system import detect_arch, detect_ci, detect_os
 from buildorch.detect.view import HostView
-from buildorch.facts import HostFacts, OsClass
+from buildorch.facts import HostFacts, OsClass, Reason
 
 
 def detect_system(view: HostView) -> tuple[OsClass, str, str | None]:
@@ -47,12 +47,12 @@ def detect_host(view: HostView, *, slow_stat_us: float = 30.0) -> HostFacts:
         emulation=emulation,
         source=source,
         reasons=(
-            ("os", os_why),
-            ("arch", arch_why),
-            ("ci", ci_why),
-            ("docker", docker_why),
-            ("image_store", store_why),
-            ("emulation", emulation_why),
-            ("source", source_why),
+            Reason("os", os_why),
+            Reason("arch", arch_why),
+            Reason("ci", ci_why),
+            Reason("docker", docker_why),
+            Reason("image_store", store_why),
+            Reason("emulation", emulation_why),
+            Reason("source", source_why),
         ),
     )

@@ -20,6 +20,7 @@ from buildorch.facts import (
     HeavyTree,
     HostFacts,
     ProjectFacts,
+    Reason,
     SourceFacts,
     StageFacts,
 )
@@ -71,7 +72,7 @@ def host(
             slow=slow,
             stat_us=120.0 if slow else 3.0,
         ),
-        reasons=(("emulation", "read from /proc/sys/fs/binfmt_misc"),),
+        reasons=(Reason("emulation", "read from /proc/sys/fs/binfmt_misc"),),
     )
 
 
