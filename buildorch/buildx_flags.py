@@ -88,17 +88,42 @@ PASS_THROUGH: dict[str, PassThrough] = {
     )
 }
 
-REFUSED: dict[str, str] = {
-    # buildx's spelling -> why, and what buildorch spells instead
-    "--platform": "buildorch chooses how each platform is built: name them with --target "
-    "(arm64, linux/amd64, or a comma list)",
-    "--progress": "buildorch reads buildx's plain progress to show its own and time each step: "
-    "--json gives a record for scripts, --debug the docker commands",
-    "--quiet": "buildorch prints its own summary: --json gives a record for scripts",
-    "-q": "buildorch prints its own summary: --json gives a record for scripts",
-}
-"""Options that would contradict the plan. (buildx's `--target STAGE` is buildorch's
-`--build-target STAGE`, as `--target` names platforms here; `-t NAME` is `--tag NAME`.)"""
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refused:
+    """A buildx option that would contradict the plan, with the reason and buildorch's way."""
+
+    spellings: tuple[str, ...]
+    kind: Kind
+    why: str
+
+
+REFUSED = (
+    Refused(
+        spellings=("--platform",),
+        kind="value",
+        why="buildorch chooses how each platform is built: name them with --target "
+        "(arm64, linux/amd64, or a comma list)",
+    ),
+    Refused(
+        spellings=("--progress",),
+        kind="value",
+        why="buildorch reads buildx's plain progress to show its own and time each step: "
+        "--json gives a record for scripts, --debug the docker commands",
+    ),
+    Refused(
+        spellings=("-q", "--quiet"),
+        kind="switch",
+        why="buildorch prints its own summary: --json gives a record for scripts",
+    ),
+)
+"""(buildx's `--target STAGE` is buildorch's `--build-target STAGE`, as `--target` names
+platforms here; buildx's `-t NAME` is `--tag NAME`.)"""
+
+
+def refusal(flag: str) -> str | None:
+    """Why buildorch refuses this buildx option, or None."""
+    return next((r.why for r in REFUSED if flag in r.spellings), None)
 
 
 def cache_export_refusal(flags: tuple[BuildxFlag, ...], exports_cache: bool) -> str | None:

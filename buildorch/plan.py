@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
+from buildorch.buildx_flags import BuildxFlag
 from buildorch.facts import CacheMount
 from buildorch.platforms import Platform
 
@@ -95,6 +96,9 @@ class Invocation:
     """What this call writes: for one platform of a multi-platform push on the classic
     store, that platform's own tag; for a folder, the folder (staged, then moved)."""
     label: str
+    buildx: tuple[BuildxFlag, ...] = ()
+    """The user's own buildx options (`--network host`, `--secret ...`), and the cache this
+    build reads and writes."""
     docker_context: str | None = None
     """Run buildx in this docker context: a remote engine's own builder (buildx refuses
     `--builder` for another context's docker-driver builder)."""
@@ -154,6 +158,7 @@ class Plan:
                     "build_target": inv.build_target,
                     "builder": inv.builder or inv.docker_context,
                     "output": _output_json(inv.output),
+                    "buildx": [flag.shown() for flag in inv.buildx],
                 }
                 for inv in self.invocations
             ],

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import assert_never
 
-from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options
+from buildorch.buildx_flags import BuildxFlag, cache_export_refusal
+from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, HostFacts, ProjectFacts
 from buildorch.plan import (
@@ -470,11 +471,13 @@ def _group(
             builder=None if remote_context else builder,
             output=output,
             label=label,
+            buildx=options.buildx + _cache_flags(options.cache, platforms),
             docker_context=remote_context,
         )
 
     platforms = tuple(step.platform for step in steps)
     together, why = _multi_platform_builds(host, options)
+    _check_cache_export(options, exports_cache=together, why=why)
     if together and any(step.builder for step in steps):
         together, why = False, "a remote builder takes some platforms and this one the others"
     if len(platforms) == 1 or together:
@@ -523,6 +526,42 @@ def _group(
         case _:
             assert_never(requested.kind)
     return tuple(per_platform), merge, notes
+
+
+def _cache_flags(
+    cache: RegistryCache | None, platforms: tuple[Platform, ...]
+) -> tuple[BuildxFlag, ...]:
+    """The registry cache of buildorch.yaml, a tag per platform: builds of one platform never
+    overwrite another's (the collision users hit with one shared cache scope)."""
+    if cache is None:
+        return ()
+    ref = _cache_ref(cache.ref, "-".join(p.slug for p in platforms))
+    return (
+        BuildxFlag(flag="--cache-from", value=f"type=registry,ref={ref}"),
+        BuildxFlag(flag="--cache-to", value=f"type=registry,ref={ref},mode={cache.mode}"),
+    )
+
+
+def _cache_ref(ref: str, suffix: str) -> str:
+    """`reg:5000/app:cache` -> `reg:5000/app:cache-linux-arm64`; without a tag, `buildcache-...`."""
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:  # no tag: the colon was a registry port's, or there was none
+        return f"{ref}:buildcache-{suffix}"
+    return f"{name}:{tag}-{suffix}"
+
+
+def _check_cache_export(options: Options, *, exports_cache: bool, why: str) -> None:
+    refusal = cache_export_refusal(options.buildx, exports_cache)
+    if refusal is None and options.cache is not None and not exports_cache:
+        refusal = f"buildorch.yaml's `cache: {{ref: {options.cache.ref}}}` exports a registry cache"
+    if refusal is not None:
+        raise PlanError(
+            refusal,
+            why=f"{why}, and exports no cache but the inline one",
+            fix="turn on the containerd image store (Docker Desktop: Settings > General), use "
+            "a builder of the docker-container driver (--builder), or use `--cache-to "
+            "type=inline` with `--cache-from` the pushed image",
+        )
 
 
 def _platform_tag(tag: str, platform: Platform) -> str:

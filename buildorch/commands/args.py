@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from buildorch.buildx_flags import PASS_THROUGH, REFUSED, BuildxFlag
+from buildorch.errors import ConfigError
 from buildorch.pipeline import Where
 from buildorch.planner import LOCAL_STRATEGIES
 
@@ -47,6 +51,8 @@ def flags_from(ns: argparse.Namespace) -> dict[str, object]:
     for key in ("targets", "tags", "strategy", "build_args", "keep", "collect"):
         if getattr(ns, key, None):
             flags[key] = getattr(ns, key)
+    if buildx := buildx_flags_from(ns):
+        flags["buildx"] = buildx
     if getattr(ns, "use_template", None):
         flags["use_template"] = True
     if getattr(ns, "load", None):
@@ -57,6 +63,69 @@ def flags_from(ns: argparse.Namespace) -> dict[str, object]:
         flags["output"] = "dir"
         flags["output_dir"] = str(Path(ns.output_dir).absolute())
     return flags
+
+
+def buildx_flags_from(ns: argparse.Namespace) -> tuple[BuildxFlag, ...]:
+    """The buildx options the user passed, refusing those that contradict the plan."""
+    for refused in REFUSED:
+        if getattr(ns, _dest(refused.spellings[-1]), None):
+            spelt = " / ".join(refused.spellings)
+            raise ConfigError(
+                f"buildorch does not take buildx's `{spelt}`", why=refused.why, fix=f"drop {spelt}"
+            )
+    flags: list[BuildxFlag] = []
+    for flag, spec in PASS_THROUGH.items():
+        given = getattr(ns, _dest(flag), None)
+        if spec.kind == "switch":
+            flags += [BuildxFlag(flag=flag)] if given else []
+        else:
+            flags += [BuildxFlag(flag=flag, value=value) for value in given or ()]
+    return tuple(flags)
+
+
+def _dest(flag: str) -> str:
+    return "buildx_" + flag.lstrip("-").replace("-", "_")
+
+
+def buildx_options(parser: argparse.ArgumentParser) -> None:
+    """buildx's own options, spelt as buildx spells them, passed to every build."""
+    group = parser.add_argument_group(
+        "docker buildx build options", "passed to every build buildorch runs, as buildx takes them"
+    )
+    for flag, spec in PASS_THROUGH.items():
+        if spec.kind == "switch":
+            group.add_argument(flag, dest=_dest(flag), action="store_true", help=spec.help)
+        else:
+            group.add_argument(
+                flag,
+                dest=_dest(flag),
+                action="append" if spec.repeatable else _Once,
+                metavar="VALUE",
+                help=spec.help,
+            )
+    for refused in REFUSED:
+        # declared so that they are refused with the reason, not as unknown options
+        group.add_argument(
+            *refused.spellings,
+            dest=_dest(refused.spellings[-1]),
+            action="store_true" if refused.kind == "switch" else "append",
+            help=argparse.SUPPRESS,
+        )
+
+
+class _Once(argparse.Action):
+    """A buildx option that takes one value, kept as a one-item list like the repeatable ones."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None):
+            parser.error(f"{option_string} takes one value")
+        setattr(namespace, self.dest, [values])
 
 
 def project_option(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +184,7 @@ def build_inputs(parser: argparse.ArgumentParser) -> None:
     workflow_inputs(
         parser, "target platform: arm64, amd64, linux/arm/v7, or a comma list (repeatable)"
     )
+    buildx_options(parser)
     parser.add_argument(
         "--strategy",
         choices=[s.value for s in LOCAL_STRATEGIES],

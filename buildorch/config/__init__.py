@@ -18,6 +18,7 @@ from buildorch.config.options import (
     NativeBuilder,
     Options,
     Origin,
+    RegistryCache,
     Runner,
     RunSettings,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "NativeBuilder",
     "Options",
     "Origin",
+    "RegistryCache",
     "RunSettings",
     "Runner",
     "load_options",

@@ -112,6 +112,8 @@ def load_options(
         native_builders=merged.get("builders", ()),
         use_template=merged.get("use_template", False),
         sources=None if sources == "auto" else sources,
+        buildx=merged.get("buildx", ()),
+        cache=merged.get("cache"),
         origins=tuple(Origin(key, layer) for key, layer in sorted(origin.items())),
         run=RunSettings(
             image=merged.get("run_image"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from buildorch.buildx_flags import BuildxFlag
 from buildorch.plan import BuildArg, OutputKind, Sources, Strategy
 from buildorch.platforms import Platform
 
@@ -46,6 +47,15 @@ DEFAULT_RUNNERS = (
     Runner("linux/amd64", GITHUB_AMD64_RUNNER),
     Runner("linux/arm64", "ubuntu-24.04-arm"),
 )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RegistryCache:
+    """A registry cache every build reads and writes (`cache:` in buildorch.yaml); each
+    platform gets a tag of its own, so platforms never overwrite each other's cache."""
+
+    ref: str
+    mode: Literal["min", "max"] = "max"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,6 +106,9 @@ class Options:
     """Build with buildorch's template when the project's Dockerfile cannot cross-compile."""
     sources: Sources | None = None
     """How the build reaches the sources; None: the planner chooses."""
+    buildx: tuple[BuildxFlag, ...] = ()
+    """buildx options passed to every build, as the user spelt them."""
+    cache: RegistryCache | None = None
     origins: tuple[Origin, ...] = ()
     run: RunSettings = field(default_factory=RunSettings)
     ci: CiSettings = field(default_factory=CiSettings)

@@ -22,10 +22,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from buildorch.buildx_flags import PASS_THROUGH, BuildxFlag, refusal
 from buildorch.config.options import (
     DEFAULT_RUNNERS,
     CiSettings,
     NativeBuilder,
+    RegistryCache,
     Runner,
 )
 from buildorch.errors import ConfigError
@@ -107,6 +109,35 @@ def _build_args(value: object) -> tuple[BuildArg, ...]:
         name, _, text = item.partition("=")
         pairs.append(BuildArg(name, text))
     return tuple(pairs)
+
+
+def _buildx(value: object) -> tuple[BuildxFlag, ...]:
+    """buildx options: from the flags as parsed, or buildorch.yaml's mapping of option names
+    (without dashes) to a value, a list of values, or true for a switch."""
+    if isinstance(value, tuple) and all(isinstance(v, BuildxFlag) for v in value):
+        return value
+    if not isinstance(value, dict):
+        raise _bad(f"got {value!r}", "give a mapping, e.g. `buildx: {network: host}`")
+    flags: list[BuildxFlag] = []
+    for name, given in value.items():
+        flag = f"--{name}"
+        spec = PASS_THROUGH.get(flag)
+        if spec is None:
+            why = refusal(flag) or f"`{name}` is not a buildx option buildorch passes on"
+            raise _bad(why, did_you_mean(str(name), [f[2:] for f in PASS_THROUGH]))
+        values = given if isinstance(given, list) else [given]
+        if spec.kind == "switch":
+            if values != [True]:
+                raise _bad(f"`{name}` is a switch; got {given!r}", f"write `{name}: true`")
+            flags.append(BuildxFlag(flag=flag))
+            continue
+        if len(values) > 1 and not spec.repeatable:
+            raise _bad(f"`{name}` takes one value; got {given!r}", "give one value")
+        for item in values:
+            if not isinstance(item, str | int) or isinstance(item, bool):
+                raise _bad(f"`{name}: {item!r}` is not a value", f"write e.g. `{name}: VALUE`")
+            flags.append(BuildxFlag(flag=flag, value=str(item)))
+    return tuple(flags)
 
 
 def _boolean(value: object) -> bool:
@@ -214,6 +245,15 @@ _NativeBuilders = Annotated[tuple[NativeBuilder, ...], PlainValidator(_native_bu
 _Runners = Annotated[tuple[Runner, ...], PlainValidator(_runners)]
 _Cache = Annotated[Literal["gha", "registry"], PlainValidator(_cache)]
 _Branches = Annotated[tuple[str, ...], PlainValidator(_branches)]
+_Buildx = Annotated[tuple[BuildxFlag, ...], PlainValidator(_buildx)]
+
+
+class _CacheFile(_Strict):
+    """buildorch.yaml's `cache: {ref: REGISTRY/NAME[:TAG], mode: max}`: a registry cache that
+    every build reads and writes, a tag of its own per platform."""
+
+    ref: _Text
+    mode: Literal["min", "max"] = "max"
 
 
 class _Choices(_Strict):
@@ -234,6 +274,7 @@ class _Choices(_Strict):
     run_image: _Text | None = None
     keep: _Paths | None = None
     collect: _Paths | None = None
+    buildx: _Buildx | None = None
 
     def settings(self) -> dict[str, Any]:
         """The options this layer sets, as validated."""
@@ -261,6 +302,7 @@ class ConfigFile(_Choices):
 
     output: _FileOutput | None = None
     ci: _CiFile | None = None
+    cache: _CacheFile | None = None
     builders: _NativeBuilders | None = None
 
     def layer(self, project_dir: Path) -> dict[str, Any]:
@@ -271,6 +313,8 @@ class ConfigFile(_Choices):
             layer.update(output="dir", output_dir=str(project_dir / self.output.dir))
         if self.ci is not None:
             layer["ci"] = CiSettings(**dict(self.ci))
+        if self.cache is not None:
+            layer["cache"] = RegistryCache(**dict(self.cache))
         return layer
 
 
@@ -298,8 +342,9 @@ def refused(exc: ValidationError, layer: str, *, where: str) -> ConfigError:
         )
     context = problem.get("ctx") or {}
     why = str(context.get("why", f"got {problem['input']!r}"))
-    if problem["type"] == "model_type":  # `ci:` is the only mapping of settings
-        fix = f"give a mapping, e.g. `{key}: {{cache: gha}}`"
+    if problem["type"] == "model_type":  # `ci:` and `cache:` are the mappings of settings
+        example = "ref: REGISTRY/NAME:buildcache" if key == "cache" else "cache: gha"
+        fix = f"give a mapping, e.g. `{key}: {{{example}}}`"
     else:
         fix = str(context.get("fix", f"{problem['msg']}; see buildorch's README"))
     others = sorted({str(p["loc"][0]) for p in exc.errors()[1:]} - {key})
