@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch.errors import BuildFailedError, ProjectError
-from buildorch.executor import publish, staged_dir
+from buildorch.fsutil import publish, staged_dir
 from buildorch.generate.workflow import WORKFLOW_PATH
 from buildorch.platforms import platform_slug
 

@@ -11,7 +11,6 @@ leaves a record that is old, never one that claims too much: the next run copies
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from typing import Protocol
 
 from buildorch import engine, tree, workspace
 from buildorch.errors import BuildFailedError
-from buildorch.executor import publish, staged_dir
+from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import RunPlan, Sources
 
 # `rm` takes this many paths per call, well inside any argument limit
@@ -184,7 +183,3 @@ def _tend_volume(spec: engine.ContainerSpec, env: Mapping[str, str], progress: R
             fix="use an --image with a shell and rm (most have both), or `buildorch clean` "
             "and run again",
         )
-
-
-def remove_records(state: Path) -> None:
-    shutil.rmtree(state / "volumes", ignore_errors=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.executor import publish, staged_dir
+from buildorch.fsutil import publish, staged_dir
 
 
 def _stage(tmp_path: Path, dest: Path, files: dict[str, str]) -> None:
