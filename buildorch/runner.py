@@ -110,6 +110,7 @@ def execute_run(
                 env,
                 progress.output,
                 collect if staging is not None else None,
+                notes=progress.note,
             )
             if code == 0 and staging is not None and plan.output_dir is not None:
                 publish(staging, Path(plan.output_dir))
@@ -167,14 +168,14 @@ def _fill_volume(
         progress.note(f"copying {len(changed)} changed files into volume {plan.volume}")
         with tempfile.TemporaryDirectory(prefix="fill-", dir=state) as scratch:
             copied_bytes = tree.copy_files(Path(plan.source_dir), listing, changed, Path(scratch))
-            engine.copy_into(spec, Path(scratch), plan.workdir, env)
+            engine.copy_into(spec, Path(scratch), plan.workdir, env, notes=progress.note)
     tree.save_listing(record, listing)
     return len(changed), copied_bytes, len(gone)
 
 
 def _tend_volume(spec: engine.ContainerSpec, env: Mapping[str, str], progress: RunProgress) -> None:
     """Remove files in the sources volume; a volume left unlike its record must stop the run."""
-    code = engine.run_container(spec, env, progress.output)
+    code = engine.run_container(spec, env, progress.output, notes=progress.note)
     if code != 0:
         raise BuildFailedError(
             f"could not remove files from volume {spec.mounts[0][0]}",
