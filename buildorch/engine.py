@@ -3,12 +3,15 @@
 Everything goes through python-on-whales, so each call is one logged `docker ...` command
 whose failure keeps the command, exit code and stderr. Transient failures (a registry that
 is still starting, a daemon that is restarting) are retried with tenacity; build failures
-are never retried.
+are never retried. A docker command that fails leaves this module as a BuildorchError that
+says what buildorch was doing, docker's own words, and what to do: never as python-on-whales'
+exception.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import json
 import os
@@ -28,7 +31,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from buildorch.errors import BuildFailedError
+from buildorch.errors import (
+    BuildFailedError,
+    BuildorchError,
+    ConfigError,
+    EngineError,
+    EngineUnavailableError,
+    RegistryError,
+)
 
 # python-on-whales is imported where it is first used, not at start-up: it takes 0.3 s of
 # CPU to import (its pydantic models), which `load_in_background` hides behind detection
@@ -124,30 +134,112 @@ def client(env: Mapping[str, str]) -> DockerClient:
     )
 
 
+# --- docker's failures, as errors a user can act on ---
+
+# what docker says when it reached no daemon at all
+_DAEMON_DOWN = ("cannot connect to the docker daemon", "is the docker daemon running")
+# a registry or daemon that was not ready: worth another try, unlike a refusal
+_TRANSIENT = re.compile(
+    r"connection refused|connection reset|i/o timeout|\bEOF\b"
+    r"|\b50[0234] (?:internal server error|bad gateway|service unavailable|gateway timeout)",
+    re.IGNORECASE,
+)
+# a registry that could not be reached (rather than one that answered no)
+_UNREACHABLE = re.compile(
+    r"connection refused|connection reset|no such host|i/o timeout|tls handshake"
+    r"|server gave http response to https client|network is unreachable",
+    re.IGNORECASE,
+)
+# what starting a docker CLI that is missing (or not executable) raises
+_NO_CLI = (FileNotFoundError, PermissionError)
+_SAID_LINES = 6
+_SAID_CHARS = 800
+
+
+def said(exc: BaseException) -> str:
+    """What the failed command said: the last lines of docker's stderr, trimmed to show."""
+    from python_on_whales.exceptions import DockerException
+
+    if not isinstance(exc, DockerException):
+        return str(exc)
+    lines = [line for line in (exc.stderr or exc.stdout or "").splitlines() if line.strip()]
+    text = "\n".join(lines[-_SAID_LINES:])[-_SAID_CHARS:]
+    return text or f"`{' '.join(exc.docker_command)}` exited with {exc.return_code}"
+
+
 def _transient(exc: BaseException) -> bool:
     """Worth another try: the registry or daemon was not ready, not a real refusal."""
     from python_on_whales.exceptions import DockerException
 
-    text = str(exc).lower()
-    return isinstance(exc, DockerException) and any(
-        sign in text for sign in ("connection refused", "connection reset", "i/o timeout", "eof")
-    )
+    return isinstance(exc, DockerException) and bool(_TRANSIENT.search(said(exc)))
 
 
-@retry(
+_retried = retry(
     retry=retry_if_exception(_transient),
     stop=stop_after_attempt(4),
     wait=wait_exponential(multiplier=0.5, max=5),
     reraise=True,
 )
-def join_manifest(tags: tuple[str, ...], sources: tuple[str, ...], env: Mapping[str, str]) -> None:
-    """Join per-platform images already in a registry into one manifest list per tag."""
+
+
+def _failure(
+    exc: BaseException, what: str, *, fix: str, kind: type[BuildorchError] = EngineError
+) -> BuildorchError:
+    """The error for a docker command that failed doing `what`: `kind` with docker's words,
+    unless no daemon answered or the docker CLI could not even start."""
+    if isinstance(exc, _NO_CLI):
+        return EngineUnavailableError(
+            what,
+            why=f"the docker CLI could not be started: {exc}",
+            fix="install docker (or point BUILDORCH_DOCKER at it), then run `buildorch doctor`",
+        )
+    why = said(exc)
+    if any(sign in why.lower() for sign in _DAEMON_DOWN):
+        return EngineUnavailableError(
+            what, why=why, fix="start the engine, then run `buildorch doctor`"
+        )
+    return kind(what, why=why, fix=fix)
+
+
+@contextlib.contextmanager
+def _failing(what: str, *, fix: str, kind: type[BuildorchError] = EngineError) -> Iterator[None]:
+    """Docker commands run in this block that fail raise `_failure(...)` instead."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        yield
+    except (DockerException, *_NO_CLI) as exc:
+        raise _failure(exc, what, fix=fix, kind=kind) from exc
+
+
+def join_manifest(
+    tags: tuple[str, ...],
+    sources: tuple[str, ...],
+    env: Mapping[str, str],
+    *,
+    pushed: tuple[str, ...] = (),
+) -> None:
+    """Join per-platform images already in a registry into one manifest list per tag.
+
+    `pushed` names those images as pushed (by digest): when the join fails they are in the
+    registry all the same, and the error says so and how to join them by hand."""
+    images = pushed or sources
+    listed = "".join(f"\n  {image}" for image in images)
+    by_hand = " ".join(["docker buildx imagetools create", *(f"-t {tag}" for tag in tags), *images])
+    with _failing(
+        f"could not join the pushed images into {', '.join(tags)}",
+        fix=f"each platform's image was pushed already:{listed}\n"
+        f"once the registry takes the push, join them by hand: {by_hand}",
+        kind=RegistryError,
+    ):
+        _imagetools_create(tags, sources, env)
+
+
+@_retried
+def _imagetools_create(
+    tags: tuple[str, ...], sources: tuple[str, ...], env: Mapping[str, str]
+) -> None:
     client(env).buildx.imagetools.create(sources=list(sources), tags=list(tags))
-
-
-def parse_json_lines(text: str) -> list[dict[str, Any]]:
-    """`docker ... --format json` prints one object per line."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -246,6 +338,9 @@ def build(
         ok = False
         if exc.stderr and not tail:
             tail.extend(exc.stderr.splitlines()[-_TAIL:])
+    except _NO_CLI as exc:
+        # the CLI itself is missing: the fix is _failure's own
+        raise _failure(exc, "could not start docker buildx build", fix="") from exc
     except KeyboardInterrupt:
         _stop(set(_children()) - children_before)
         raise
@@ -370,20 +465,35 @@ def _stop(pids: set[int], grace: float = 20.0) -> None:
 
 def ensure_volume(name: str, labels: Mapping[str, str], env: Mapping[str, str]) -> bool:
     """Create the volume unless it exists; returns whether it was created."""
-    docker = client(env)
-    if docker.volume.exists(name):
-        return False
-    docker.volume.create(name, labels=dict(labels))
+    with _failing(
+        f"could not create volume {name}",
+        fix=f"docker's words above say why (the engine's disk, the name); "
+        f"`docker volume create {name}` tries the same by hand",
+    ):
+        docker = client(env)
+        if docker.volume.exists(name):
+            return False
+        docker.volume.create(name, labels=dict(labels))
     return True
 
 
 def project_volumes(label: str, value: str, env: Mapping[str, str]) -> list[str]:
     """Names of the volumes carrying `label=value`."""
-    return [v.name for v in client(env).volume.list(filters={"label": f"{label}={value}"})]
+    with _failing(
+        "could not list the project's volumes",
+        fix=f"`docker volume ls --filter label={label}={value}` asks the same by hand",
+    ):
+        return [v.name for v in client(env).volume.list(filters={"label": f"{label}={value}"})]
 
 
 def remove_volumes(names: list[str], env: Mapping[str, str]) -> None:
-    if names:
+    if not names:
+        return
+    with _failing(
+        f"could not remove volumes {', '.join(names)}",
+        fix=f"a container may still use them: `docker ps -a --filter volume={names[0]}` "
+        "lists it; remove it, then run again",
+    ):
         client(env).volume.remove(list[Any](names))
 
 
@@ -400,7 +510,32 @@ class ContainerSpec:
     entrypoint: str | None = None
 
 
-def _create(spec: ContainerSpec, env: Mapping[str, str]) -> str:
+def _create(
+    spec: ContainerSpec, env: Mapping[str, str], notes: Callable[[str], None] | None = None
+) -> str:
+    """Create (not start) the container. An image the engine lacks for the platform is
+    pulled first, for that platform, telling `notes` how the pull goes."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        try:
+            return _create_local(spec, env)
+        except DockerException as exc:
+            if not _NOT_HERE.search(said(exc)):
+                raise
+        _pull(spec, env, notes or (lambda text: None))
+        return _create_local(spec, env)
+    except (DockerException, *_NO_CLI) as exc:
+        raise _refused_container(exc, spec, env) from exc
+
+
+# the engine lacks the image, or has it for another platform only
+_NOT_HERE = re.compile(r"no such image|does not match the specified platform", re.IGNORECASE)
+
+
+def _create_local(spec: ContainerSpec, env: Mapping[str, str]) -> str:
+    # python-on-whales' own pull="missing" pulls for the host's platform, prints its progress
+    # to stdout and keeps no stderr: `_create` pulls instead
     container = client(env).container.create(
         spec.image,
         list(spec.command),
@@ -410,14 +545,87 @@ def _create(spec: ContainerSpec, env: Mapping[str, str]) -> str:
         workdir=spec.workdir,
         labels=dict(spec.labels),
         entrypoint=spec.entrypoint,
-        pull="missing",
+        pull="never",
     )
     return container.id
 
 
-def copy_into(spec: ContainerSpec, folder: Path, dest: str, env: Mapping[str, str]) -> None:
+@_retried
+def _pull(spec: ContainerSpec, env: Mapping[str, str], notes: Callable[[str], None]) -> None:
+    from python_on_whales import Image
+
+    notes(f"pulling {spec.image} for {spec.platform}")
+    lines = client(env).image.pull(spec.image, platform=spec.platform, stream_logs=True)
+    assert not isinstance(lines, Image | list)
+    for _, line in lines:
+        notes(line.decode(errors="replace").rstrip())
+
+
+# the engine has no such image and its registry none either (or will not say which)
+_NO_IMAGE = re.compile(
+    r"manifest unknown|not found|pull access denied|repository does not exist|no such image",
+    re.IGNORECASE,
+)
+_IMAGE_FLAG = "--image (or `run_image:` in buildorch.yaml)"
+
+
+def _refused_container(
+    exc: BaseException, spec: ContainerSpec, env: Mapping[str, str]
+) -> BuildorchError:
+    """Why a container of `spec.image` could not be created, in the user's terms."""
+    text = said(exc)
+    pull = f"`docker pull --platform {spec.platform} {spec.image}`"
+    if "no matching manifest" in text:
+        return _failure(
+            exc,
+            f"image {spec.image} has no {spec.platform} variant",
+            fix=f"pass an {_IMAGE_FLAG} built for {spec.platform}, or another --target",
+            kind=ConfigError,
+        )
+    if _UNREACHABLE.search(text):
+        return _failure(
+            exc,
+            f"could not pull image {spec.image}",
+            fix=f"check that its registry is up and reachable from the engine; {pull} "
+            "tries the same by hand",
+            kind=RegistryError,
+        )
+    if _NO_IMAGE.search(text):
+        near = _images_like(spec.image, env)
+        guess = f"did you mean {' or '.join(near)}? " if near else ""
+        return _failure(
+            exc,
+            f"image {spec.image} was not found",
+            fix=f"{guess}check the name given to {_IMAGE_FLAG}; {pull} pulls it, or says "
+            "why it cannot",
+            kind=ConfigError,
+        )
+    return _failure(
+        exc,
+        f"could not create a container of {spec.image}",
+        fix="docker's words above say why; `buildorch clean` starts the project's volumes over",
+    )
+
+
+def _images_like(image: str, env: Mapping[str, str]) -> list[str]:
+    """The engine's own images whose names are close to `image` (a typo's likely fix)."""
+    listed, _ = _capture(
+        [*_docker_cmd(env), "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], env
+    )
+    names = [name for name in (listed or "").splitlines() if "<none>" not in name]
+    return difflib.get_close_matches(image, names, n=2, cutoff=0.75)
+
+
+def copy_into(
+    spec: ContainerSpec,
+    folder: Path,
+    dest: str,
+    env: Mapping[str, str],
+    notes: Callable[[str], None] | None = None,
+) -> None:
     """Copy `folder`'s content to `dest` in a container that is created, never started (no
-    shell or tar needed in the image), so it lands in the volumes mounted there.
+    shell or tar needed in the image), so it lands in the volumes mounted there. `notes`
+    hears how a pull of the image goes.
 
     The archive is written here rather than by `docker cp <folder>`, which rounds mtimes
     down to the second: a source edited within a second of the last build would look older
@@ -425,12 +633,18 @@ def copy_into(spec: ContainerSpec, folder: Path, dest: str, env: Mapping[str, st
     from python_on_whales.exceptions import DockerException
 
     docker = client(env)
-    container = _create(spec, env)
+    container = _create(spec, env, notes)
+    what = f"could not copy the sources into {spec.mounts[0][0]}"
+    fix = "docker's words above say why; `buildorch clean` starts the project's volumes over"
     try:
         command = [*map(str, docker.client_config.docker_cmd), "cp", "-", f"{container}:{dest}"]
-        with subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        ) as copier:
+        try:
+            copier = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        except _NO_CLI as exc:
+            raise _failure(exc, what, fix=fix) from exc
+        with copier:
             assert copier.stdin is not None and copier.stderr is not None
             try:
                 _write_archive(folder, copier.stdin)
@@ -439,11 +653,12 @@ def copy_into(spec: ContainerSpec, folder: Path, dest: str, env: Mapping[str, st
             finally:
                 with contextlib.suppress(BrokenPipeError):
                     copier.stdin.close()
-            refusal = copier.stderr.read().decode(errors="replace").strip()
+            refusal = copier.stderr.read()
         if copier.returncode != 0:
-            raise DockerException(command, copier.returncode, stderr=refusal.encode())
+            refused = DockerException(command, copier.returncode, stderr=refusal)
+            raise _failure(refused, what, fix=fix)
     finally:
-        with contextlib.suppress(DockerException):
+        with contextlib.suppress(DockerException, *_NO_CLI):
             docker.container.remove(container, force=True, volumes=False)
 
 
@@ -468,28 +683,55 @@ def run_container(
     env: Mapping[str, str],
     on_line: Callable[[str], None],
     collect: Callable[[str], None] | None = None,
+    notes: Callable[[str], None] | None = None,
 ) -> int:
     """Run a container to its end, streaming its output; returns its exit code. `collect`
     is called with the container's id after it stopped and before it is removed. On Ctrl-C
-    the container is stopped and removed before the KeyboardInterrupt goes on up."""
+    the container is stopped and removed before the KeyboardInterrupt goes on up. `notes`
+    hears how a pull of the image goes."""
     from python_on_whales.exceptions import DockerException
 
     docker = client(env)
-    container = _create(spec, env)
+    container = _create(spec, env, notes)
     try:
-        docker.container.start(container)
-        logs = docker.container.logs(container, follow=True, stream=True)
-        assert not isinstance(logs, str)
-        for _, chunk in logs:
-            for text in chunk.decode(errors="replace").splitlines():
-                on_line(text)
-        code = docker.container.wait(container)
+        try:
+            docker.container.start(container)
+        except DockerException as exc:
+            raise _refused_start(exc, spec) from exc
+        with _failing(
+            f"lost the container of {spec.image} while it ran",
+            fix="docker's words above say why; run again",
+        ):
+            logs = docker.container.logs(container, follow=True, stream=True)
+            assert not isinstance(logs, str)
+            for _, chunk in logs:
+                for text in chunk.decode(errors="replace").splitlines():
+                    on_line(text)
+            code = docker.container.wait(container)
         if code == 0 and collect is not None:
             collect(container)
         return code
     finally:
-        with contextlib.suppress(DockerException):
+        with contextlib.suppress(DockerException, *_NO_CLI):
             docker.container.remove(container, force=True, volumes=False)
+
+
+def _refused_start(exc: BaseException, spec: ContainerSpec) -> BuildorchError:
+    """A container that would not start: most often, a command the image does not have."""
+    command = " ".join((spec.entrypoint or "", *spec.command)).strip()
+    if re.search(r"executable file not found|no such file or directory", said(exc), re.I):
+        return _failure(
+            exc,
+            f"`{command}` could not start in {spec.image}",
+            fix=f"check that {spec.image} has the command (and the shell it needs), or pass "
+            f"another {_IMAGE_FLAG}",
+            kind=BuildFailedError,
+        )
+    return _failure(
+        exc,
+        f"the container of {spec.image} would not start",
+        fix="docker's words above say why; `buildorch run --dry-run` shows what was asked",
+    )
 
 
 def copy_out(container: str, path: str, dest: Path, env: Mapping[str, str]) -> None:
@@ -497,13 +739,16 @@ def copy_out(container: str, path: str, dest: Path, env: Mapping[str, str]) -> N
 
     try:
         client(env).copy((container, path), dest)
-    except DockerException as exc:
-        said = (exc.stderr or "").strip()
-        if "Could not find the file" not in said:
-            raise
+    except (DockerException, *_NO_CLI) as exc:
+        if "Could not find the file" not in said(exc):
+            raise _failure(
+                exc,
+                f"could not copy {path} out of the container",
+                fix=f"docker's words above say why; check that {dest} can be written",
+            ) from exc
         raise BuildFailedError(
             f"the command left nothing at {path} to collect",
-            why=said.splitlines()[0] if said else "",
+            why=said(exc).splitlines()[0],
             fix="check the --collect paths (relative to the project) against what the command "
             "writes",
         ) from None

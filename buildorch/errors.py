@@ -62,14 +62,25 @@ class SnapshotError(BuildorchError):
     exit_code = 8
 
 
+class OffloadUnavailable(BuildorchError):
+    """`offload` cannot use `gh` here (missing or logged out): nothing was dispatched."""
+
+    exit_code = 9
+
+
+class RegistryError(BuildorchError):
+    """A registry refused a push, a pull or a manifest join, or could not be reached."""
+
+    exit_code = 10
+
+
+class EngineError(BuildorchError):
+    """The engine answers but refused an operation: a volume, a container, a copy."""
+
+    exit_code = 11
+
+
 class Interrupted(BuildorchError):
     """Ctrl-C: what buildorch started was stopped and cleaned up."""
 
     exit_code = 130
-
-
-class OffloadUnavailable(BuildorchError):
-    """`offload` cannot dispatch from here (no GitHub CLI, or logged out): the same steps by
-    hand were printed."""
-
-    exit_code = 9

@@ -7,16 +7,15 @@ for a run is removed when the run ends, whether it succeeded, failed or was inte
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, assert_never
 
 from buildorch import engine, tree, workspace
+from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import Invocation, Plan
 
 
@@ -46,6 +45,8 @@ class InvocationResult:
     slowest: tuple[tuple[str, float], ...] = ()
     compiler_cache: tuple[engine.CacheRate, ...] = ()
     log_tail: tuple[str, ...] = ()
+    digest: str | None = None
+    """The image's digest, when the build made one (pushed or loaded)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -152,7 +153,11 @@ def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildRep
         merge = None
         if plan.merge is not None and all(r.ok for r in results):
             began = time.monotonic()
-            engine.join_manifest(plan.merge.tags, plan.merge.sources, env)
+            pushed = tuple(
+                f"{source}@{r.digest}" if r.digest else source
+                for source, r in zip(plan.merge.sources, results, strict=True)
+            )
+            engine.join_manifest(plan.merge.tags, plan.merge.sources, env, pushed=pushed)
             merge = MergeResult(
                 tags=plan.merge.tags, seconds=time.monotonic() - began, sources=plan.merge.sources
             )
@@ -216,41 +221,5 @@ def _run(
         slowest=outcome.slowest,
         compiler_cache=outcome.compiler_cache,
         log_tail=outcome.log_tail,
+        digest=outcome.digest,
     )
-
-
-@contextlib.contextmanager
-def staged_dir(dest: Path) -> Iterator[Path]:
-    """A private folder beside `dest` (same file system, so the final move is a rename)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.buildorch-", dir=dest.parent))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def publish(staging: Path, dest: Path) -> None:
-    """Move the staged files into `dest`, each entry by an atomic rename.
-
-    Entries of `dest` that the build did not produce are left alone; one the build replaces is
-    first moved aside, so a reader sees the old or the new version, never half of one.
-    """
-    if not dest.exists():
-        try:
-            staging.rename(dest)
-        except OSError:
-            pass  # another run created it meanwhile: merge into it below
-        else:
-            staging.mkdir()  # the context manager removes it again
-            return
-    dest.mkdir(parents=True, exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=".buildorch-replaced-", dir=dest))
-    try:
-        for entry in staging.iterdir():
-            target = dest / entry.name
-            if target.exists() or target.is_symlink():
-                target.rename(aside / entry.name)
-            entry.rename(target)
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)

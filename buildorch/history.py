@@ -8,18 +8,15 @@ host's emulation factor for it: better than a profile's figure.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildorch.fsutil import atomic_write, locked
 from buildorch.workspace import cache_root
 
 _KEEP = 500  # records kept: enough for many projects, small enough to read at every start
@@ -50,23 +47,8 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 def record(path: Path, entries: list[dict[str, Any]]) -> None:
     """Append entries; concurrent runs take turns through a lock file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):
-        records = [*read(path), *entries][-_KEEP:]
-        handle, temporary = tempfile.mkstemp(prefix=".history.", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(records, stream)
-        Path(temporary).replace(path)
-
-
-@contextlib.contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    with lock.open("a") as stream:
-        fcntl.flock(stream, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(stream, fcntl.LOCK_UN)
+    with locked(path.with_suffix(".lock")):
+        atomic_write(path, json.dumps([*read(path), *entries][-_KEEP:]))
 
 
 def entry(

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildorch.errors import BuildFailedError, ProjectError
-from buildorch.executor import publish, staged_dir
+from buildorch.errors import BuildFailedError, OffloadUnavailable, ProjectError
+from buildorch.fsutil import publish, staged_dir
 from buildorch.generate.workflow import WORKFLOW_PATH
 from buildorch.platforms import platform_slug
 
@@ -121,14 +121,17 @@ def offload(
     _gh(["workflow", "run", name, "--ref", request.ref], request, env)
     run_id, url = _find_run(request, env, since=dispatched_at)
     on_line(f"run {run_id}: {url}")
-    watch = subprocess.Popen(
-        ["gh", "run", "watch", str(run_id), "--exit-status", "--interval", "10"],
-        cwd=request.repo_root,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    try:
+        watch = subprocess.Popen(
+            ["gh", "run", "watch", str(run_id), "--exit-status", "--interval", "10"],
+            cwd=request.repo_root,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    except OSError as exc:
+        raise _no_gh(exc) from exc
     try:
         assert watch.stdout is not None
         for line in watch.stdout:
@@ -160,6 +163,14 @@ def offload(
     )
 
 
+def _no_gh(exc: OSError) -> OffloadUnavailable:
+    return OffloadUnavailable(
+        "the GitHub CLI `gh` could not be started",
+        why=str(exc),
+        fix="install gh from https://cli.github.com and run `gh auth login`, then offload again",
+    )
+
+
 def _find_run(request: OffloadRequest, env: Mapping[str, str], *, since: float) -> tuple[int, str]:
     deadline = time.monotonic() + _FIND_RUN_SECONDS
     while True:
@@ -186,24 +197,25 @@ def _find_run(request: OffloadRequest, env: Mapping[str, str], *, since: float) 
 def _git(
     repo_root: Path, args: list[str], env: Mapping[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(repo_root), *args],
-        capture_output=True,
-        text=True,
-        env=dict(env),
-        check=False,
-    )
+    command = ["git", "-C", str(repo_root), *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, env=dict(env), check=False)
+    except OSError as exc:  # no git here: answered like a failed git, which callers explain
+        return subprocess.CompletedProcess(command, 127, "", f"git could not be started: {exc}")
 
 
 def _gh(args: list[str], request: OffloadRequest, env: Mapping[str, str]) -> str:
-    done = subprocess.run(
-        ["gh", *args],
-        cwd=request.repo_root,
-        capture_output=True,
-        text=True,
-        env=dict(env),
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            ["gh", *args],
+            cwd=request.repo_root,
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            check=False,
+        )
+    except OSError as exc:
+        raise _no_gh(exc) from exc
     if done.returncode != 0:
         raise BuildFailedError(
             f"`gh {' '.join(args[:2])}` failed",

@@ -11,7 +11,6 @@ leaves a record that is old, never one that claims too much: the next run copies
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from typing import Protocol
 
 from buildorch import engine, tree, workspace
 from buildorch.errors import BuildFailedError
-from buildorch.executor import publish, staged_dir
+from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import RunPlan, Sources
 
 # `rm` takes this many paths per call, well inside any argument limit
@@ -111,6 +110,7 @@ def execute_run(
                 env,
                 progress.output,
                 collect if staging is not None else None,
+                notes=progress.note,
             )
             if code == 0 and staging is not None and plan.output_dir is not None:
                 publish(staging, Path(plan.output_dir))
@@ -168,14 +168,14 @@ def _fill_volume(
         progress.note(f"copying {len(changed)} changed files into volume {plan.volume}")
         with tempfile.TemporaryDirectory(prefix="fill-", dir=state) as scratch:
             copied_bytes = tree.copy_files(Path(plan.source_dir), listing, changed, Path(scratch))
-            engine.copy_into(spec, Path(scratch), plan.workdir, env)
+            engine.copy_into(spec, Path(scratch), plan.workdir, env, notes=progress.note)
     tree.save_listing(record, listing)
     return len(changed), copied_bytes, len(gone)
 
 
 def _tend_volume(spec: engine.ContainerSpec, env: Mapping[str, str], progress: RunProgress) -> None:
     """Remove files in the sources volume; a volume left unlike its record must stop the run."""
-    code = engine.run_container(spec, env, progress.output)
+    code = engine.run_container(spec, env, progress.output, notes=progress.note)
     if code != 0:
         raise BuildFailedError(
             f"could not remove files from volume {spec.mounts[0][0]}",
@@ -184,7 +184,3 @@ def _tend_volume(spec: engine.ContainerSpec, env: Mapping[str, str], progress: R
             fix="use an --image with a shell and rm (most have both), or `buildorch clean` "
             "and run again",
         )
-
-
-def remove_records(state: Path) -> None:
-    shutil.rmtree(state / "volumes", ignore_errors=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch.errors import ProjectError
-from buildorch.generate.files import write_atomically
+from buildorch.fsutil import atomic_write
 from buildorch.profiles import shipped
 
 # first match wins: a Rust crate with a Makefile is still built by cargo
@@ -87,7 +87,7 @@ def write_init(
             fix="move them aside, or pass --force to replace them",
         )
     for path, text, _ in files:
-        write_atomically(path, text)
+        atomic_write(path, text)
     return [(path, why) for path, _, why in files]
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from buildorch.fsutil import atomic_write
+
 # many requests in flight hide a share's latency; local disks do not mind
 WALK_THREADS = 32
 COPY_THREADS = 16
@@ -256,17 +258,12 @@ def load_listing(path: Path) -> dict[str, Entry] | None:
 
 
 def save_listing(path: Path, listing: Listing) -> None:
-    """Write `listing` to `path` atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    """Write `listing` to `path` atomically."""
     # positional fields: a tree's worth of dataclasses.asdict calls costs more than the walk
     entries = {
         relative: (e.kind, e.size, e.mtime_ns, e.mode, e.target) for relative, e in listing.items()
     }
-    partial.write_text(
-        json.dumps({"format": _LISTING_FORMAT, "entries": entries}), encoding="utf-8"
-    )
-    partial.replace(path)
+    atomic_write(path, json.dumps({"format": _LISTING_FORMAT, "entries": entries}))
 
 
 def copy_files(source: Path, listing: Listing, relatives: list[str], dest: Path) -> int:

@@ -12,17 +12,14 @@ writes them, so two runs at once take turns instead of clobbering each other.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
-import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from buildorch import fsutil
 from buildorch.errors import ConfigError
 
 LABEL = "org.buildorch.project"
@@ -62,9 +59,7 @@ def project_state(env: Mapping[str, str], project_dir: Path) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     marker = state / "project.json"
     if not marker.exists():
-        partial = state / "project.json.partial"
-        partial.write_text(json.dumps({"project": str(project_dir)}) + "\n", encoding="utf-8")
-        partial.replace(marker)
+        fsutil.atomic_write(marker, json.dumps({"project": str(project_dir)}) + "\n")
     return state
 
 
@@ -77,29 +72,12 @@ def mirror_record(state: Path) -> Path:
     return state / "mirror.json"
 
 
-@contextlib.contextmanager
-def locked(state: Path, waiting: Callable[[str], None]) -> Iterator[None]:
+def locked(state: Path, waiting: Callable[[str], None]) -> contextlib.AbstractContextManager[None]:
     """Hold the project's lock; tell `waiting` once if another run holds it."""
-    with (state / "lock").open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "another run"
-            waiting(f"waiting for {holder} to finish with this project's mirror")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"buildorch (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return fsutil.locked(
+        state / "lock",
+        lambda holder: waiting(f"waiting for {holder} to finish with this project's mirror"),
+    )
 
 
 def known_projects(env: Mapping[str, str]) -> dict[str, Path]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from tests.integration.conftest import Engine
+from tests.integration.conftest import TOOLCHAIN, Engine
 from tests.integration.helpers import buildorch, toolchain_args
+
+# messages on one line each, so a test can look for them whole
+WIDE = "10000"
 
 
 def _no_traceback(text: str) -> None:
@@ -142,3 +147,61 @@ def test_two_runs_at_once_do_not_clobber_each_other(
     assert (out / "hello").read_bytes()[:4] == b"\x7fELF"
     assert sorted(p.name for p in out.iterdir()) == ["hello"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hello-c", "out"]
+
+
+def test_a_registry_refusing_the_manifest_join_lists_what_was_pushed(
+    classic: Engine, registry: str, project: Path, image_name: str
+) -> None:
+    # a port bound on loopback but never listening: every connection to it is refused
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{closed.getsockname()[1]}/buildorch-test/refused:join"
+        # the classic store pushes each platform to the first tag's registry, then joins
+        # them into every tag: the second one refuses
+        run = buildorch(
+            "build", "-C", str(project), "--target", "arm64", "--target", "amd64", "--push",
+            "--tag", f"{image_name}:join", "--tag", nowhere, *toolchain_args(),
+            env=classic.env(COLUMNS=WIDE),
+        )  # fmt: skip
+    assert run.code == 10, run.err
+    assert f"could not join the pushed images into {image_name}:join, {nowhere}" in run.err
+    assert "connection refused" in run.err
+    for platform in ("linux-arm64", "linux-amd64"):
+        assert re.search(rf"{re.escape(image_name)}:join-{platform}@sha256:[0-9a-f]{{64}}", run.err)
+    assert "docker buildx imagetools create" in run.err
+    _no_traceback(run.err)
+
+
+def test_run_with_an_image_that_does_not_exist(
+    classic: Engine, registry: str, project: Path
+) -> None:
+    # the toolchain is one of the engine's own images: the misspelt name is close to it
+    subprocess.run(["docker", "pull", "-q", TOOLCHAIN], env=classic.env(), check=True)
+    misspelt = TOOLCHAIN.replace("bookworm", "bookwrm")
+    try:
+        run = buildorch("run", "-C", str(project), "--image", misspelt, "--", "true",
+                        env=classic.env(COLUMNS=WIDE))  # fmt: skip
+    finally:
+        buildorch("clean", "-C", str(project), env=classic.env())
+    assert run.code == 3, run.err
+    assert f"image {misspelt} was not found" in run.err
+    assert "manifest unknown" in run.err
+    assert f"did you mean {TOOLCHAIN}?" in run.err
+    _no_traceback(run.err)
+
+
+def test_run_with_a_volume_that_cannot_be_created(
+    classic: Engine, registry: str, project: Path
+) -> None:
+    # a kept folder's name goes into its volume's, and the engine's disk takes 255 bytes
+    kept = "k" * 250
+    try:
+        run = buildorch("run", "-C", str(project), "--image", TOOLCHAIN, "--keep", kept,
+                        "--", "true", env=classic.env(COLUMNS=WIDE))  # fmt: skip
+    finally:
+        buildorch("clean", "-C", str(project), env=classic.env())
+    assert run.code == 11, run.err
+    assert "could not create volume buildorch-" in run.err
+    assert "file name too long" in run.err
+    assert "docker volume create" in run.err
+    _no_traceback(run.err)

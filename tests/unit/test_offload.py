@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from buildorch import offload
 from buildorch.cli import main
-from buildorch.errors import OffloadUnavailable
+from buildorch.errors import OffloadUnavailable, ProjectError
+from buildorch.generate.workflow import WORKFLOW_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello-c"
@@ -64,7 +66,7 @@ def test_without_gh_it_prints_the_steps_and_says_so(
 ) -> None:
     env = {"PATH": str(tmp_path / "empty")}
     code = main(["offload", "-C", str(project), "--target", "arm64", "--ref", "main"], env=env)
-    assert code == OffloadUnavailable.exit_code
+    assert code == OffloadUnavailable.exit_code == 9
     captured = capsys.readouterr()
     assert "gh` is not installed" in captured.err
     assert "gh workflow run buildorch.yml --ref main" in captured.out
@@ -117,3 +119,35 @@ def test_with_gh_it_dispatches_waits_and_downloads(
     assert "completed" in captured.err  # the run's progress is shown while waiting
     leftovers = [p.name for p in (project / "out").iterdir() if p.name != "linux-arm64"]
     assert leftovers == []  # downloaded beside, then renamed into place
+
+
+def test_gh_gone_after_the_check_is_offload_unavailable(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / WORKFLOW_PATH).parent.mkdir(parents=True)
+    (project / WORKFLOW_PATH).write_text("on: workflow_dispatch\n", encoding="utf-8")
+
+    def no_gh(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "gh")
+
+    monkeypatch.setattr(subprocess, "run", no_gh)
+    request = offload.OffloadRequest(
+        repo_root=project, ref="main", artifacts=(), output_dir=project / "out"
+    )
+    with pytest.raises(OffloadUnavailable) as caught:
+        offload.offload(request, {}, print)
+    assert caught.value.exit_code == 9
+    assert caught.value.what == "the GitHub CLI `gh` could not be started"
+    assert "gh auth login" in caught.value.fix
+
+
+def test_no_git_is_a_project_error_saying_so(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_git(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "git")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    with pytest.raises(ProjectError) as caught:
+        offload.current_branch(project, {})
+    assert "git could not be started" in caught.value.why

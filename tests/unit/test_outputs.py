@@ -1,12 +1,14 @@
-"""Publishing build outputs: atomic, and nothing of the user's is lost."""
+"""Publishing build outputs and writing state: atomic, and nothing of the user's is lost."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
-from buildorch.executor import publish, staged_dir
+from buildorch.fsutil import atomic_write, locked, publish, staged_dir
 
 
 def _stage(tmp_path: Path, dest: Path, files: dict[str, str]) -> None:
@@ -50,3 +52,53 @@ def test_failed_build_leaves_the_destination_untouched(tmp_path: Path) -> None:
         raise KeyboardInterrupt
     assert (dest / "hello").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.json"
+    atomic_write(path, "first\r\n")
+    atomic_write(path, "second\r\n", mode=0o755)
+    assert path.read_bytes() == b"second\r\n"  # line endings as given
+    assert path.stat().st_mode & 0o777 == 0o755
+    atomic_write(path, b"\x00bytes")
+    assert path.read_bytes() == b"\x00bytes"
+    assert [p.name for p in path.parent.iterdir()] == ["state.json"]
+
+
+def test_atomic_write_that_fails_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.json"
+    atomic_write(path, "old")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_locked_says_who_holds_the_lock_and_waits_for_it(tmp_path: Path) -> None:
+    lock = tmp_path / "state" / "lock"
+    told: list[str] = []
+    released = threading.Event()
+
+    def other_run() -> None:
+        with locked(lock):
+            holding.set()
+            released.wait(5)
+
+    holding = threading.Event()
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    assert holding.wait(5)
+    # flock locks belong to open files: this thread's open of the file waits like a process
+    threading.Timer(0.2, released.set).start()
+    with locked(lock, told.append):
+        assert released.is_set()  # got in only after the holder let go
+    holder.join(5)
+    assert len(told) == 1 and told[0].startswith(f"buildorch (pid {os.getpid()}, since ")
+    assert lock.read_text() == ""  # nobody holds it now

@@ -1,0 +1,102 @@
+"""Files and folders that change all at once: atomic writes, a lock file, staged output folders.
+
+A reader (another run, a tool watching the output) sees a file or folder either as it was or
+as it became, never half written; an interrupted write leaves no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+    """Write `data` (text as UTF-8, line endings as given) to a temporary file beside `path`,
+    flush it to disk, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+            stream.flush()
+            os.fchmod(stream.fileno(), mode)
+            # on disk before the rename: a crash then leaves the old file or the new, whole
+            os.fsync(stream.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: Path, waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if missing) for the block.
+
+    When another process holds it, `waiting` is told once who does (what that process wrote
+    into the file) before this one blocks until it is free."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            handle.seek(0)
+            if waiting is not None:
+                waiting(handle.read().strip() or "another run")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"buildorch (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def staged_dir(dest: Path) -> Iterator[Path]:
+    """A private folder beside `dest` (same file system, so the final move is a rename),
+    removed when the block ends: `publish` moves what should stay out of it first."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.buildorch-", dir=dest.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging: Path, dest: Path) -> None:
+    """Move the staged files into `dest`, each entry by an atomic rename.
+
+    Entries of `dest` that the staging folder does not have are left alone; one it replaces is
+    first moved aside, so a reader sees the old or the new version, never half of one.
+    """
+    if not dest.exists():
+        try:
+            staging.rename(dest)
+        except OSError:
+            pass  # another run created it meanwhile: merge into it below
+        else:
+            staging.mkdir()  # the context manager removes it again
+            return
+    dest.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=".buildorch-replaced-", dir=dest))
+    try:
+        for entry in staging.iterdir():
+            target = dest / entry.name
+            if target.exists() or target.is_symlink():
+                target.rename(aside / entry.name)
+            entry.rename(target)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
