@@ -261,6 +261,29 @@ class BuildRequest:
     output: tuple[tuple[str, str], ...] = ()
     """`--output` as key=value pairs (type=local,dest=... or type=image,push-by-digest=...)."""
     metadata_file: str | None = None
+    buildx: tuple[str, ...] = ()
+    """The user's own buildx options, as typed (`--network`, `host`)."""
+
+
+def build_arguments(request: BuildRequest) -> list[str]:
+    """`docker buildx build`'s arguments for one request, the context last."""
+    args = ["--progress", "plain", "--file", request.dockerfile]
+    args += ["--platform", ",".join(request.platforms)]
+    if request.build_target is not None:
+        args += ["--target", request.build_target]
+    for name, value in request.build_args:
+        args += ["--build-arg", f"{name}={value}"]
+    if request.builder is not None:
+        args += ["--builder", request.builder]
+    for tag in request.tags:
+        args += ["--tag", tag]
+    args += ["--load"] if request.load else []
+    args += ["--push"] if request.push else []
+    if request.output:
+        args += ["--output", ",".join(f"{key}={value}" for key, value in request.output)]
+    if request.metadata_file is not None:
+        args += ["--metadata-file", request.metadata_file]
+    return [*args, *request.buildx, request.context]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -302,6 +325,7 @@ def build(
     Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before the
     KeyboardInterrupt goes on up.
     """
+    from python_on_whales.components.buildx.cli_wrapper import stream_buildx_logs
     from python_on_whales.exceptions import DockerException
 
     if request.docker_context is not None:
@@ -310,22 +334,13 @@ def build(
     docker = client(env)
     tail: deque[str] = deque(maxlen=_TAIL)
     steps = _StepLog()
-    stream = docker.buildx.build(
-        request.context,
-        file=request.dockerfile,
-        platforms=list(request.platforms),
-        target=request.build_target,
-        build_args=dict(request.build_args),
-        builder=request.builder,
-        tags=list(request.tags),
-        load=request.load,
-        push=request.push,
-        output=dict(request.output),
-        metadata_file=request.metadata_file,
-        progress="plain",
-        stream_logs=True,
+    # the command line is written here rather than by python-on-whales' buildx.build, which
+    # has no --annotation, --shm-size, --ulimit or several --ssh: the user's buildx options
+    # go through as they were typed
+    stream = stream_buildx_logs(
+        [*docker.buildx.docker_cmd, "buildx", "build", *build_arguments(request)],
+        env=dict(env),
     )
-    assert isinstance(stream, Iterator)
     children_before = set(_children())
     ok = True
     try:

@@ -182,6 +182,7 @@ def _run(
         builder=invocation.builder,
         docker_context=invocation.docker_context,
         metadata_file=str(metadata),
+        buildx=tuple(arg for flag in invocation.buildx for arg in flag.argv()),
     )
     began = time.monotonic()
 
