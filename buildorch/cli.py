@@ -17,7 +17,18 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from buildorch import __version__, console
-from buildorch.commands import Command, build, ci, clean, doctor, init, offload, plan, run
+from buildorch.commands import (
+    Command,
+    bake,
+    build,
+    ci,
+    clean,
+    doctor,
+    init,
+    offload,
+    plan,
+    run,
+)
 from buildorch.commands import shortcuts as shortcuts_command
 from buildorch.errors import BuildorchError, Interrupted
 
@@ -29,6 +40,7 @@ COMMANDS: tuple[Command[Any, Any], ...] = (
     init.COMMAND,
     shortcuts_command.COMMAND,
     build.COMMAND,
+    bake.COMMAND,
     run.COMMAND,
     ci.COMMAND,
     offload.COMMAND,

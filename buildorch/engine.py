@@ -37,6 +37,7 @@ from buildorch.errors import (
     ConfigError,
     EngineError,
     EngineUnavailableError,
+    ProjectError,
     RegistryError,
 )
 
@@ -87,6 +88,32 @@ def _capture(cmd: list[str], env: Mapping[str, str]) -> tuple[str | None, str | 
     if done.returncode != 0:
         return out, err.strip() or f"exit code {done.returncode}"
     return out, err.removesuffix("\n") or None
+
+
+def bake_definition(
+    files: tuple[str, ...], targets: tuple[str, ...], folder: Path, env: Mapping[str, str]
+) -> str:
+    """`docker buildx bake --print`: the targets of bake or compose files as buildx resolves
+    them (variables, functions, inheritance, groups), run in `folder`, where their relative
+    paths start."""
+    cmd = [*_docker_cmd(env), "buildx", "bake", "--print"]
+    for file in files:
+        cmd += ["--file", file]
+    try:
+        done = subprocess.run(
+            [*cmd, *targets], capture_output=True, env=dict(env), cwd=folder, check=False
+        )
+    except OSError as exc:
+        raise _failure(exc, "could not start docker buildx bake", fix="") from exc
+    if done.returncode != 0:
+        said_ = done.stderr.decode(errors="replace").strip().splitlines()
+        errors = [line for line in said_ if line.startswith("ERROR")] or said_[-6:]
+        raise ProjectError(
+            f"buildx could not read the bake definition in {folder}",
+            why="\n".join(errors) or f"exit code {done.returncode}",
+            fix="fix the file or the target names (`docker buildx bake --print` shows the same)",
+        )
+    return done.stdout.decode(errors="replace")
 
 
 def probe_engine(env: Mapping[str, str]) -> EngineProbe:

@@ -48,6 +48,8 @@ class Prepared:
     options: Options
     project: ProjectFacts
     plan: Plan
+    mirror_key: Path
+    """The folder whose state (workspace.project_state) holds the mirror and its lock."""
 
 
 def open_view(where: Where, env: Mapping[str, str]) -> HostView:
@@ -78,12 +80,25 @@ def prepare_build(where: Where, flags: Mapping[str, object], env: Mapping[str, s
     """Host, options, project and plan for `plan` and `build`."""
     view = open_view(where, env)
     profile = choose_profile(view, flags, env, where.project_dir)
-    options = load_options(
-        project_dir=where.project_dir, flags=dict(flags), env=env, profile=profile
-    )
+    return plan_on(view, profile, where.project_dir, flags, env)
+
+
+def plan_on(
+    view: HostView,
+    profile: Profile,
+    project_dir: Path,
+    flags: Mapping[str, object],
+    env: Mapping[str, str],
+    *,
+    mirror_key: Path | None = None,
+) -> Prepared:
+    """Options, project and plan on a host already opened. `mirror_key` names the folder whose
+    mirror the build reads (default: the project's; bake targets of other contexts each have
+    their own)."""
+    options = load_options(project_dir=project_dir, flags=dict(flags), env=env, profile=profile)
     view.stat_us()  # before the project is read, which could warm the caches it measures
     project = read_project(
-        where.project_dir,
+        project_dir,
         dockerfile=options.dockerfile,
         context=options.context,
         build_target=options.build_target,
@@ -91,13 +106,14 @@ def prepare_build(where: Where, flags: Mapping[str, object], env: Mapping[str, s
     )
     host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
     costs = costs_for(profile, measured_factors(project, env))
-    state = workspace.state_path(env, where.project_dir)
-    mirror = str(workspace.mirror_dir(state)) if state is not None else None
+    state_dir = workspace.state_path(env, mirror_key or project_dir)
+    mirror = str(workspace.mirror_dir(state_dir)) if state_dir is not None else None
     return Prepared(
         seen=SeenHost(host=host, profile=profile, view=view),
         options=options,
         project=project,
         plan=plan_build(host, project, options, costs, mirror),
+        mirror_key=mirror_key or project_dir,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from buildorch import console, engine, workspace
@@ -14,7 +13,7 @@ from buildorch.commands.args import Common, build_inputs, common_from, host_opti
 from buildorch.errors import BuildFailedError, BuildorchError, ConfigError
 from buildorch.executor import BuildReport, execute
 from buildorch.facts import ProjectFacts
-from buildorch.pipeline import prepare_build, remember, require_engine
+from buildorch.pipeline import Prepared, prepare_build, remember, require_engine
 from buildorch.plan import Plan
 
 
@@ -63,19 +62,29 @@ def run(args: BuildInputs, env: Mapping[str, str]) -> BuildResult:
     require_engine(prepared.seen.host, env)
     if not common.as_json:
         console.plan(plan, project)  # before the build: it is what the progress below follows
-    state = workspace.project_state(env, Path(project.dir)) if plan.mirror else None
-    with console.LiveProgress(quiet=common.as_json) as progress:
+    report = run_build(prepared, env, quiet=common.as_json)
+    return BuildResult(plan=plan, project=project, report=report, failure=failure_of(report))
+
+
+def run_build(prepared: Prepared, env: Mapping[str, str], *, quiet: bool) -> BuildReport:
+    """Run a plan with live progress, and keep what it measured."""
+    plan, project = prepared.plan, prepared.project
+    state = workspace.project_state(env, prepared.mirror_key) if plan.mirror else None
+    with console.LiveProgress(quiet=quiet) as progress:
         report = execute(plan, env, progress, listing=project.listing, state=state)
     remember(plan, report, project, env)
+    return report
+
+
+def failure_of(report: BuildReport, name: str = "") -> BuildFailedError | None:
     failed = next((r for r in report.results if not r.ok), None)
-    failure = None
-    if failed is not None:
-        failure = BuildFailedError(
-            f"the build for {', '.join(failed.platforms)} failed",
-            why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),
-            fix="fix the Dockerfile step above; `buildorch plan` shows how the build was run",
-        )
-    return BuildResult(plan=plan, project=project, report=report, failure=failure)
+    if failed is None:
+        return None
+    return BuildFailedError(
+        f"the build{name} for {', '.join(failed.platforms)} failed",
+        why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),
+        fix="fix the Dockerfile step above; `buildorch plan` shows how the build was run",
+    )
 
 
 def render(result: BuildResult) -> None:
