@@ -182,11 +182,10 @@ def render(result: BakeResult) -> None:
                 f"[yellow]note:[/] bake target {item.target.name}: buildorch does not carry "
                 f"over {', '.join(item.ignored)}"
             )
+        console.out.print(f"[bold]bake target {item.target.name}[/]")
         if item.report is None:
-            console.out.print(f"[bold]bake target {item.target.name}[/]")
             console.plan(item.prepared.plan, item.prepared.project)
         else:
-            console.out.print(f"[bold]bake target {item.target.name}[/]")
             console.summary(item.report)
 
 

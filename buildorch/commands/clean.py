@@ -65,17 +65,13 @@ def run(args: CleanInputs, env: Mapping[str, str]) -> CleanResult:
     removed: list[Removed] = []
     for project_id, project_dir in chosen.items():
         state = workspace.state_path(env, project_dir)
+        kept = state if state is not None and state.is_dir() else None
         volumes = engine.project_volumes(workspace.LABEL, project_id, env) if up else []
         freed = 0
-        has_state = state is not None and state.is_dir()
-        with (
-            workspace.locked(state, console.err.print)
-            if state is not None and has_state
-            else contextlib.nullcontext()
-        ):
+        with workspace.locked(kept, console.err.print) if kept else contextlib.nullcontext():
             engine.remove_volumes(volumes, env)
-            if state is not None and has_state:
-                freed = workspace.remove_state(state)
+            if kept is not None:
+                freed = workspace.remove_state(kept)
         if volumes or freed:
             removed.append(
                 Removed(project_dir=project_dir, volumes=tuple(volumes), freed_bytes=freed)
