@@ -274,8 +274,9 @@ write_if_changed() { # write_if_changed FILE < content; returns 0 when the file 
 step "classic engine (bookworm dockerd, classic image store) on $CLASSIC_HOST"
 mkdir -p "$(dirname "$CLASSIC_CONFIG")"
 classic_changed=0
-write_if_changed "$CLASSIC_CONFIG" <<'EOF' && classic_changed=1
+write_if_changed "$CLASSIC_CONFIG" <<EOF && classic_changed=1
 {
+  "registry-mirrors": ["http://$BUILDORCH_REGISTRY"],
   "iptables": false,
   "ip-forward": false,
   "ip-masq": false
@@ -345,6 +346,7 @@ proxy_line=
 cd_changed=0
 write_if_changed "$CD_CONFIG" <<EOF && cd_changed=1
 {
+  "registry-mirrors": ["http://$BUILDORCH_REGISTRY"],
   "iptables": false,
   "ip6tables": false,
   "ip-forward": false,
