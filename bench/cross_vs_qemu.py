@@ -25,7 +25,10 @@ EXAMPLE = REPO / "examples" / "hello-c"
 WAYS = (
     ("native amd64", ["--target", "amd64"]),
     ("arm64 cross (buildorch's choice)", ["--target", "arm64"]),
-    ("arm64 under QEMU (Dockerfile.plain)", ["--target", "arm64", "-f", "Dockerfile.plain"]),
+    (
+        "arm64 under QEMU (Dockerfile.plain)",
+        ["--target", "arm64", "-f", "Dockerfile.plain", "--strategy", "qemu"],
+    ),
 )
 
 

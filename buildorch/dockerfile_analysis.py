@@ -13,6 +13,7 @@ import os
 import posixpath
 import re
 
+from buildorch.cross_derive import derive
 from buildorch.dockerfile import (
     Arg,
     Copy,
@@ -79,6 +80,17 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
         if facts.index in reached and facts.uses_target_args:
             findings.extend(colliding_cache_mounts(stage))
     findings.extend(copies_from_stage_tops(dockerfile, stages, reached))
+    derivation = (
+        None
+        if cross
+        else derive(
+            dockerfile,
+            target,
+            reached,
+            on_build,
+            frozenset(s.index for s in stages if s.uses_target_args),
+        )
+    )
     return DockerfileFacts(
         path=path,
         stages=stages,
@@ -88,6 +100,7 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
         findings=tuple(findings),
         context_reads=context_reads(dockerfile, reached),
         cache_mounts=cache_mounts(dockerfile, reached),
+        derivation=derivation,
     )
 
 

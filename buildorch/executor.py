@@ -7,6 +7,7 @@ for a run is removed when the run ends, whether it succeeded, failed or was inte
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -164,6 +165,20 @@ def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildRep
     return BuildReport(results=tuple(results), merge=merge, seconds=time.monotonic() - started)
 
 
+def _dockerfile_for(invocation: Invocation, scratch: Path) -> str:
+    """The Dockerfile to build: the project's, or its cross-compiling derivation, written
+    where the run's own files go (never into the project) with the ignore file that belongs
+    to the original (`Dockerfile.dockerignore` is read beside the Dockerfile)."""
+    if invocation.derived_dockerfile is None:
+        return invocation.dockerfile
+    derived = scratch / f"{invocation.label}.Dockerfile"
+    derived.write_text(invocation.derived_dockerfile, encoding="utf-8")
+    own_ignore = Path(invocation.dockerfile + ".dockerignore")
+    if own_ignore.is_file():
+        shutil.copyfile(own_ignore, scratch / f"{invocation.label}.Dockerfile.dockerignore")
+    return str(derived)
+
+
 def _run(
     invocation: Invocation,
     strategies: str,
@@ -175,7 +190,7 @@ def _run(
     metadata = scratch / f"{invocation.label}.metadata.json"
     request = engine.BuildRequest(
         context=invocation.context,
-        dockerfile=invocation.dockerfile,
+        dockerfile=_dockerfile_for(invocation, scratch),
         platforms=tuple(str(p) for p in invocation.platforms),
         build_target=invocation.build_target,
         build_args=invocation.build_args,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from buildorch.cross_derive import Derivation
 from buildorch.tree import Listing
 
 OsClass = Literal["macos", "wsl2", "wsl1", "linux", "windows"]
@@ -215,6 +216,23 @@ class DockerfileFacts:
     """The context paths COPY, ADD and bind mounts read; None: any of it (`COPY . .`)."""
     cache_mounts: tuple[CacheMount, ...] = ()
     """Each cache mount of the stages that are built, once."""
+    derivation: Derivation | None = None
+    """The Dockerfile with its builder stages moved to the build machine, cross-compiling;
+    None when the Dockerfile cross-compiles on its own."""
+
+    @property
+    def derived_emulated_run_steps(self) -> int:
+        """RUN steps left on the target platform when the derived Dockerfile is built."""
+        if self.derivation is None:
+            return self.emulated_run_steps
+        moved = {s.index for s in self.derivation.moved}
+        return sum(
+            s.run_steps
+            for s in self.stages
+            if s.index in self.derivation.reached
+            and not s.on_build_platform
+            and s.index not in moved
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 from buildorch.buildx_flags import BuildxFlag
+from buildorch.cross_derive import Derivation
 from buildorch.facts import CacheMount
 from buildorch.platforms import Platform
 
@@ -72,6 +73,9 @@ class PlatformStep:
     """`qemu` or `rosetta` when anything runs emulated for this platform."""
     builder: str | None = None
     """The buildx builder of a `remote` step (its native node builds this platform)."""
+    derived: bool = False
+    """A `cross` step built from buildorch's derivation of the Dockerfile (builder stages
+    moved to the build machine) rather than the Dockerfile as written."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,6 +106,9 @@ class Invocation:
     docker_context: str | None = None
     """Run buildx in this docker context: a remote engine's own builder (buildx refuses
     `--builder` for another context's docker-driver builder)."""
+    derived_dockerfile: str | None = None
+    """Build this text (buildorch's cross-compiling derivation of `dockerfile`) instead of
+    `dockerfile` itself."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,6 +137,8 @@ class Plan:
     mirror: Mirror | None = None
     notes: tuple[str, ...] = ()
     """Host-wide findings: slow share, Dockerfile findings, how builds were grouped and why."""
+    cross: Derivation | None = None
+    """Which stages of the Dockerfile can move to the build machine, and why."""
 
     def to_json(self) -> dict[str, Any]:
         """The stable `plan --json` form."""
@@ -159,6 +168,7 @@ class Plan:
                     "builder": inv.builder or inv.docker_context,
                     "output": _output_json(inv.output),
                     "buildx": [flag.shown() for flag in inv.buildx],
+                    "derived": inv.derived_dockerfile is not None,
                 }
                 for inv in self.invocations
             ],
@@ -170,7 +180,26 @@ class Plan:
             if self.mirror is None
             else {"source": self.mirror.source, "path": self.mirror.path, "why": self.mirror.why},
             "notes": list(self.notes),
+            "cross": None if self.cross is None else _cross_json(self.cross),
         }
+
+
+def _cross_json(derivation: Derivation) -> dict[str, Any]:
+    return {
+        "complete": derivation.complete,
+        "file": "written beside the Dockerfile by `buildorch init --cross`",
+        "stages": [
+            {
+                "index": s.index,
+                "name": s.name,
+                "moves": s.moves,
+                "compiles": s.compiles,
+                "why": s.why,
+                "changes": list(s.changes),
+            }
+            for s in derivation.stages
+        ],
+    }
 
 
 def _output_json(output: Output) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import assert_never
 from buildorch.buildx_flags import BuildxFlag, cache_export_refusal
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
 from buildorch.errors import PlanError
-from buildorch.facts import BuilderFacts, HostFacts, ProjectFacts
+from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
 from buildorch.plan import (
     CiJob,
     CiPlan,
@@ -64,6 +64,8 @@ class _Candidate:
     why: str
     emulator: str | None = None
     builder: str | None = None
+    derived: bool = False
+    """Built from buildorch's cross-compiling derivation of the Dockerfile."""
 
 
 def engine_platform(host: HostFacts) -> Platform:
@@ -92,7 +94,9 @@ def plan_build(
         _plan_platform(p, native, host, project, options, costs, sources, source_reasons)
         for p in targets
     )
-    invocations, merge, grouping = _group(steps, host, project, options, mirror)
+    invocations, merge, grouping = _group(
+        steps, host, project, options, mirror, _derived(steps, project)
+    )
     notes = [*grouping, *_source_notes(host, sources), *_context_notes(project)]
     if project.template is not None:
         notes.append(project.template)
@@ -110,6 +114,7 @@ def plan_build(
         output=_requested_output(options),
         mirror=mirror,
         notes=tuple(notes),
+        cross=None if project.dockerfile is None else project.dockerfile.derivation,
     )
 
 
@@ -160,6 +165,7 @@ def _plan_platform(
         cost=chosen.cost,
         emulator=chosen.emulator,
         builder=chosen.builder,
+        derived=chosen.derived,
     )
 
 
@@ -186,46 +192,7 @@ def _evaluate(
                 )
             return _Candidate(strategy, None, f"the engine is {native}, not {platform}")
         case Strategy.CROSS:
-            if dockerfile is None or not dockerfile.cross_capable:
-                hint = (
-                    f"; --use-template would build it with the {project.template_hint} "
-                    f"template, which cross-compiles (about {costs.cross.factor:g}x native)"
-                    if project.template_hint
-                    else ""
-                )
-                return _Candidate(
-                    strategy,
-                    None,
-                    "no stage of the Dockerfile runs on $BUILDPLATFORM and builds for "
-                    f"$TARGETARCH, so every step would run on the target platform{hint}",
-                )
-            if is_native:
-                return _Candidate(strategy, None, f"{platform} builds natively, no need to cross")
-            steps = dockerfile.emulated_run_steps
-            if steps == 0:
-                return _Candidate(
-                    strategy,
-                    costs.cross.factor,
-                    f"the compile stages run on {native} and cross-compile for {platform}; "
-                    "no RUN step runs on the target platform",
-                )
-            if emulation in ("qemu", "rosetta"):
-                # the final stage's RUN steps are emulated; they are usually light (installs,
-                # copies), so count them as a tenth of a fully emulated build
-                cost = costs.cross.factor + 0.1 * (emulated.factor - 1.0)
-                return _Candidate(
-                    strategy,
-                    round(cost, 2),
-                    f"the compile stages cross-compile on {native}; {steps} RUN step(s) on the "
-                    f"target platform run under {emulation}",
-                    emulator=emulation,
-                )
-            return _Candidate(
-                strategy,
-                None,
-                f"{steps} RUN step(s) run on {platform} itself and nothing here can run "
-                f"{platform} binaries",
-            )
+            return _cross(platform, native, is_native, emulation, project, costs)
         case Strategy.QEMU:
             if is_native:
                 return _Candidate(strategy, None, f"{platform} builds natively, nothing to emulate")
@@ -264,6 +231,78 @@ def _evaluate(
             )
         case _:
             assert_never(strategy)
+
+
+def _cross(
+    platform: Platform,
+    native: Platform,
+    is_native: bool,
+    emulation: EmulationKind | None,
+    project: ProjectFacts,
+    costs: Costs,
+) -> _Candidate:
+    """The Dockerfile's own cross-compiling stages, or buildorch's derived Dockerfile that
+    moves its builder stages to the build machine."""
+    dockerfile = project.dockerfile
+    derivation = None if dockerfile is None else dockerfile.derivation
+    hint = (
+        f"; --use-template would build it with the {project.template_hint} "
+        f"template, which cross-compiles (about {costs.cross.factor:g}x native)"
+        if project.template_hint
+        else ""
+    )
+    if dockerfile is None or (not dockerfile.cross_capable and derivation is None):
+        return _Candidate(
+            Strategy.CROSS,
+            None,
+            "no stage of the Dockerfile runs on $BUILDPLATFORM and builds for "
+            f"$TARGETARCH, so every step would run on the target platform{hint}",
+        )
+    if derivation is not None and not derivation.complete:
+        stuck = derivation.blocked or tuple(s for s in derivation.stages if not s.moves)
+        return _Candidate(
+            Strategy.CROSS,
+            None,
+            "buildorch cannot move every compiling stage to the build machine: "
+            + "; ".join(f"{s.label} stays because {s.why}" for s in stuck)
+            + hint,
+        )
+    if is_native:
+        return _Candidate(Strategy.CROSS, None, f"{platform} builds natively, no need to cross")
+    if derivation is not None:
+        moved = ", ".join(s.label for s in derivation.moved)
+        how = (
+            f"buildorch moves {moved} to {native} and cross-compiles there (a Dockerfile "
+            "derived from the project's, every RUN step unchanged)"
+        )
+        steps = dockerfile.derived_emulated_run_steps
+    else:
+        how = f"the compile stages run on {native} and cross-compile for {platform}"
+        steps = dockerfile.emulated_run_steps
+    if steps == 0:
+        return _Candidate(
+            Strategy.CROSS,
+            costs.cross.factor,
+            f"{how}; no RUN step runs on the target platform",
+            derived=derivation is not None,
+        )
+    if emulation in ("qemu", "rosetta"):
+        # the final stage's RUN steps are emulated; they are usually light (installs,
+        # copies), so count them as a tenth of a fully emulated build
+        cost = costs.cross.factor + 0.1 * (costs.emulated(emulation).factor - 1.0)
+        return _Candidate(
+            Strategy.CROSS,
+            round(cost, 2),
+            f"{how}; {steps} RUN step(s) on the target platform run under {emulation}",
+            emulator=emulation,
+            derived=derivation is not None,
+        )
+    return _Candidate(
+        Strategy.CROSS,
+        None,
+        f"{steps} RUN step(s) run on {platform} itself and nothing here can run "
+        f"{platform} binaries",
+    )
 
 
 def _remote(platform: Platform, host: HostFacts, options: Options, costs: Costs) -> _Candidate:
@@ -446,6 +485,7 @@ def _group(
     project: ProjectFacts,
     options: Options,
     mirror: Mirror | None,
+    derived: dict[Platform, str],
 ) -> tuple[tuple[Invocation, ...], Merge | None, list[str]]:
     assert project.dockerfile is not None
     requested = _requested_output(options)
@@ -473,6 +513,9 @@ def _group(
             label=label,
             buildx=options.buildx + _cache_flags(options.cache, platforms),
             docker_context=remote_context,
+            # the derivation builds every platform right (a native one runs its steps as
+            # written), so a build that holds a derived platform builds it for all
+            derived_dockerfile=next((derived[p] for p in platforms if p in derived), None),
         )
 
     platforms = tuple(step.platform for step in steps)
@@ -526,6 +569,14 @@ def _group(
         case _:
             assert_never(requested.kind)
     return tuple(per_platform), merge, notes
+
+
+def _derived(steps: tuple[PlatformStep, ...], project: ProjectFacts) -> dict[Platform, str]:
+    """The derived Dockerfile of each platform built from it."""
+    derivation = None if project.dockerfile is None else project.dockerfile.derivation
+    if derivation is None or derivation.text is None:
+        return {}
+    return {step.platform: derivation.text for step in steps if step.derived}
 
 
 def _cache_flags(

@@ -49,20 +49,28 @@ def strategies(data: dict[str, object]) -> dict[str, str]:
     return {s["platform"]: s["strategy"] for s in steps}
 
 
-# host class -> strategy for arm64 and amd64, with the cross-capable and the plain Dockerfile
+# host class -> strategy for arm64 and amd64: with the cross-capable Dockerfile, the plain one
+# (buildorch moves its compile stage to the build machine), and one whose compile stage runs
+# `pip install` (it stays on the target: emulated, or no way at all without an emulator)
 @pytest.mark.parametrize(
-    ("snapshot", "cross_capable", "plain"),
+    ("snapshot", "cross_capable", "plain", "unmovable"),
     [
         ("wsl2-mnt-c-9p", {"linux/arm64": "cross", "linux/amd64": "native"},
+         {"linux/arm64": "cross", "linux/amd64": "native"},
          {"linux/arm64": "qemu", "linux/amd64": "native"}),
         ("macos-arm64-desktop-virtiofs-rosetta", {"linux/arm64": "native", "linux/amd64": "cross"},
+         {"linux/arm64": "native", "linux/amd64": "cross"},
          {"linux/arm64": "native", "linux/amd64": "qemu"}),
         ("macos-intel-desktop", {"linux/arm64": "cross", "linux/amd64": "native"},
+         {"linux/arm64": "cross", "linux/amd64": "native"},
          {"linux/arm64": "qemu", "linux/amd64": "native"}),
         ("linux-arm64", {"linux/arm64": "native", "linux/amd64": "cross"},
+         {"linux/arm64": "native", "linux/amd64": "cross"},
          {"linux/arm64": "native", "linux/amd64": "qemu"}),
-        ("linux-amd64-no-qemu", {"linux/arm64": "cross", "linux/amd64": "native"}, None),
-        ("github-actions-ubuntu", {"linux/arm64": "cross", "linux/amd64": "native"}, None),
+        ("linux-amd64-no-qemu", {"linux/arm64": "cross", "linux/amd64": "native"},
+         {"linux/arm64": "cross", "linux/amd64": "native"}, None),
+        ("github-actions-ubuntu", {"linux/arm64": "cross", "linux/amd64": "native"},
+         {"linux/arm64": "cross", "linux/amd64": "native"}, None),
     ],
 )  # fmt: skip
 def test_strategy_per_host_class(
@@ -70,20 +78,31 @@ def test_strategy_per_host_class(
     project: Path,
     snapshot: str,
     cross_capable: dict[str, str],
-    plain: dict[str, str] | None,
+    plain: dict[str, str],
+    unmovable: dict[str, str] | None,
 ) -> None:
     targets = ("--target", "arm64,amd64")
     assert strategies(plan_json(capsys, snapshot, project, *targets)) == cross_capable
-    if plain is None:
+    data = plan_json(capsys, snapshot, project, "-f", "Dockerfile.plain", *targets)
+    assert strategies(data) == plain
+    derived = [b for b in data["builds"] if b["derived"]]  # type: ignore[union-attr]
+    assert derived, "the foreign platform is built from the derived Dockerfile"
+    pip = (project / "Dockerfile.plain").read_text().replace(
+        "RUN make && strip hello", "RUN pip install meson && make && strip hello"
+    )
+    (project / "Dockerfile.pip").write_text(pip)
+    if unmovable is None:
         code, _, err = run(
             capsys, "plan", "--snapshot", str(SNAPSHOTS / snapshot), "-C", str(project),
-            "-f", "Dockerfile.plain", *targets,
+            "-f", "Dockerfile.pip", *targets,
         )  # fmt: skip
         assert code == 6
         assert "no way to build linux/arm64" in err
+        said = " ".join(err.split())
+        assert "`build` stays because line" in said and "Python installers" in said
     else:
-        data = plan_json(capsys, snapshot, project, "-f", "Dockerfile.plain", *targets)
-        assert strategies(data) == plain
+        data = plan_json(capsys, snapshot, project, "-f", "Dockerfile.pip", *targets)
+        assert strategies(data) == unmovable
 
 
 def test_containerd_store_plans_one_build(
@@ -206,6 +225,9 @@ def test_unknown_environment_variable_is_refused(
 def test_use_template_turns_an_emulated_build_into_a_cross_build(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
+    # a compile stage buildorch cannot move (it runs pip) stays emulated
+    pip = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN pip install x; make")
+    (project / "Dockerfile.plain").write_text(pip)
     emulated = plan_json(
         capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64"
     )

@@ -68,7 +68,8 @@ def test_plan_uses_the_measured_factor(capsys: pytest.CaptureFixture[str], tmp_p
     )  # fmt: skip
     code = main(
         ["plan", "--snapshot", str(REPO / "tests" / "snapshots" / "linux-amd64-qemu"),
-         "-C", str(project), "-f", "Dockerfile.plain", "--target", "arm64", "--json"],
+         "-C", str(project), "-f", "Dockerfile.plain", "--target", "arm64", "--json",
+         "--strategy", "qemu"],
         {"PATH": "/usr/bin", "XDG_CACHE_HOME": str(cache)},
     )  # fmt: skip
     assert code == 0

@@ -1,0 +1,417 @@
+"""The project's own Dockerfile, cross-compiling: which stages can move to the build machine,
+and the Dockerfile that moves them. Pure: records in, verdicts and text out.
+
+A stage whose products leave only through `COPY --from` (a builder) can run on $BUILDPLATFORM
+and build for the target, if nothing in it picks binaries for the machine it runs on. Such a
+stage gets `--platform=$BUILDPLATFORM` and, right after its FROM, the cross kit
+(shipped/cross/kit.sh): set up once, then made the stage's SHELL prefix, so that every RUN
+step of the user's runs unchanged with the target's compilers, packages and environment. The
+stage ends with a check that every ELF file the later stages copy from it is the target's.
+The stage that becomes the image, and every stage it is built on, stays on the target.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from buildorch.dockerfile import Copy, Dockerfile, Instruction, Run, Stage
+
+KIT_DIR = "/usr/local/libexec/buildorch-cross"
+KIT = f"{KIT_DIR}/kit"
+
+# Steps that choose binaries by the machine they run on: moved, they would fetch or build the
+# build machine's. (Running a freshly built target program needs no rule: a moved stage runs
+# it through the emulator that binfmt_misc registers, as a native build would run it.)
+_UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"\b(pip3?|pipx|pipenv|poetry|conda|mamba|micromamba)\s+(install|sync|wheel)\b"
+            r"|\buv\s+(pip\s+install|sync)\b|\bpython3?\s+(-m\s+pip\b|setup\.py\b)"
+        ),
+        "Python installers pick wheels built for the machine they run on",
+    ),
+    (
+        re.compile(r"\b(npm|yarn|pnpm|bun)\s+(install|ci|add|i)\b|\bnode-gyp\b|prebuild-install"),
+        "Node installers fetch native modules for the machine they run on",
+    ),
+    (
+        re.compile(r"\b(gem|bundle)\s+install\b|\bpecl\s+install\b|\bcpanm\b"),
+        "it installs native extensions for the machine it runs on",
+    ),
+    (
+        re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|da|z)?sh\b"),
+        "it runs a downloaded installer, which picks binaries for the machine it runs on",
+    ),
+    (
+        re.compile(
+            r"\buname\s+-[a-z]*[mp]|\$\(\s*arch\s*\)|`arch`|dpkg\s+--print-architecture"
+            r"|\bgo\s+env\s+GOARCH\b"
+        ),
+        "it asks which machine it runs on",
+    ),
+    (
+        re.compile(
+            r"\bdotnet\s+(publish|build)\b|\bjlink\b|\bnative-image\b|\bbazel(isk)?\b"
+            r"|\bbuck2?\b|\bzig\s+(build|cc)\b"
+        ),
+        "its toolchain does not read the cross-compiling environment",
+    ),
+    (
+        re.compile(
+            r"-march=native|\s-m(32|64)\b|\b(x86_64|aarch64|i686|arm)-linux-gnu\w*-(gcc|g\+\+|ld)\b"
+        ),
+        "it names a machine itself",
+    ),
+    (
+        re.compile(r"\bapk\s+(add|update)\b"),
+        "Alpine's apk has no multiarch: the target's libraries would need a sysroot of their "
+        "own (as xx-apk builds); the stage stays on the target",
+    ),
+    (
+        re.compile(r"\b(dnf|yum|microdnf|zypper)\s+(install|update)\b"),
+        "RPM distributions install one architecture's libraries per system (no multiarch)",
+    ),
+)
+# what a later stage may take from a moved stage: what it built, not what its packages put in
+# the system folders (those would be the build machine's)
+_SYSTEM_PATH = re.compile(r"^/(usr/(?!local(/|$))|lib|lib32|lib64|libx32|bin|sbin|etc|opt/venv)")
+_ARCH_URL = re.compile(r"(amd64|x86_64|x64|linux64|aarch64|arm64)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageVerdict:
+    """Whether a stage the build reaches can move to the build machine, and why."""
+
+    index: int
+    name: str | None
+    moves: bool
+    why: str
+    compiles: bool
+    """It runs steps and hands files to later stages: a builder."""
+    changes: tuple[str, ...] = ()
+    """What the derived Dockerfile changes in it."""
+
+    @property
+    def label(self) -> str:
+        return f"`{self.name}`" if self.name else f"stage {self.index}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Derivation:
+    stages: tuple[StageVerdict, ...]
+    text: str | None
+    """The derived Dockerfile; None when no stage moves."""
+
+    @property
+    def reached(self) -> frozenset[int]:
+        return frozenset(s.index for s in self.stages)
+
+    @property
+    def moved(self) -> tuple[StageVerdict, ...]:
+        return tuple(s for s in self.stages if s.moves)
+
+    @property
+    def blocked(self) -> tuple[StageVerdict, ...]:
+        """Builders that cannot move: their steps would run under emulation."""
+        return tuple(s for s in self.stages if s.compiles and not s.moves)
+
+    @property
+    def complete(self) -> bool:
+        """Every builder moves: nothing but the image's own steps runs on the target."""
+        return self.text is not None and not self.blocked
+
+
+@cache
+def kit_text() -> str:
+    return (resources.files("buildorch.shipped") / "cross" / "kit.sh").read_text(encoding="utf-8")
+
+
+def derive(
+    dockerfile: Dockerfile,
+    target: int,
+    reached: frozenset[int],
+    on_build: frozenset[int],
+    targeting: frozenset[int],
+) -> Derivation:
+    """Which reached stages move to the build machine, and the Dockerfile that moves them.
+    `on_build`: stages on $BUILDPLATFORM already; `targeting`: stages that read $TARGETARCH."""
+    handovers = _handovers(dockerfile, reached)
+    children = {
+        i: [
+            s.index for s in dockerfile.stages if s.index in reached and _parent(dockerfile, s) == i
+        ]
+        for i in range(len(dockerfile.stages))
+    }
+    why_stays: dict[int, str] = {}
+    for stage in dockerfile.stages:
+        if stage.index in reached and stage.index not in on_build:
+            reason = _why_stays(
+                dockerfile, stage, target, handovers.get(stage.index, []), stage.index in targeting
+            )
+            if reason is not None:
+                why_stays[stage.index] = reason
+    # a stage runs where the stage it is built on runs: a parent stays if a child stays, and
+    # a child stays if its parent does
+    changed = True
+    while changed:
+        changed = False
+        for stage in dockerfile.stages:
+            i = stage.index
+            if i not in reached or i in on_build or i in why_stays:
+                continue
+            parent = _parent(dockerfile, stage)
+            stuck_child = next((c for c in children[i] if c in why_stays), None)
+            if stuck_child is not None:
+                why_stays[i] = (
+                    f"{_label(dockerfile.stages[stuck_child])} is built on it and stays on the "
+                    "target"
+                )
+                changed = True
+            elif parent is not None and parent in why_stays:
+                why_stays[i] = f"it is built on {_label(dockerfile.stages[parent])}, which stays"
+                changed = True
+    verdicts: list[StageVerdict] = []
+    moved: set[int] = set()
+    for stage in dockerfile.stages:
+        i = stage.index
+        if i not in reached:
+            continue
+        compiles = bool(handovers.get(i)) and any(isinstance(x, Run) for x in stage.instructions)
+        if i in on_build:
+            verdicts.append(
+                StageVerdict(
+                    index=i,
+                    name=stage.name,
+                    moves=False,
+                    why="it runs on $BUILDPLATFORM already",
+                    compiles=False,
+                )
+            )
+        elif i in why_stays:
+            verdicts.append(
+                StageVerdict(
+                    index=i, name=stage.name, moves=False, why=why_stays[i], compiles=compiles
+                )
+            )
+        else:
+            moved.add(i)
+            verdicts.append(
+                StageVerdict(
+                    index=i,
+                    name=stage.name,
+                    moves=True,
+                    why="its products leave only through COPY --from, and every step can "
+                    "build for the target from the build machine",
+                    compiles=compiles,
+                    changes=_changes(dockerfile, stage, handovers.get(i, [])),
+                )
+            )
+    text = _rewrite(dockerfile, moved, handovers) if moved else None
+    return Derivation(stages=tuple(verdicts), text=text)
+
+
+def _label(stage: Stage) -> str:
+    return f"`{stage.name}`" if stage.name else f"stage {stage.index}"
+
+
+def _parent(dockerfile: Dockerfile, stage: Stage) -> int | None:
+    return dockerfile.stage_named(stage.base, before=stage.index)
+
+
+def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, list[str]]:
+    """Per stage, the paths later stages copy from it (absolute, as written)."""
+    found: dict[int, list[str]] = {}
+    for stage in dockerfile.stages:
+        if stage.index not in reached:
+            continue
+        for instruction in stage.instructions:
+            refs: list[tuple[str, tuple[str, ...]]] = []
+            if isinstance(instruction, Copy) and instruction.from_ref is not None:
+                refs.append((instruction.from_ref, instruction.sources))
+            elif isinstance(instruction, Run):
+                refs.extend(
+                    (m.from_ref, (m.source or "/",))
+                    for m in instruction.mounts
+                    if m.from_ref is not None and m.type == "bind"
+                )
+            for ref, sources in refs:
+                source = dockerfile.stage_index(ref, before=stage.index)
+                if source is not None:
+                    found.setdefault(source, []).extend(
+                        posixpath.normpath(posixpath.join("/", p)) for p in sources
+                    )
+    return found
+
+
+def _why_stays(
+    dockerfile: Dockerfile, stage: Stage, target: int, handed: list[str], targeting: bool
+) -> str | None:
+    if stage.index == target:
+        return "it is the image: it runs on the target platform"
+    if stage.platform is not None:
+        return f"it is pinned to --platform={stage.platform}"
+    if any(_parent(dockerfile, s) == stage.index for s in dockerfile.stages if s.index == target):
+        return "the image is built on it"
+    if not handed:
+        return "no later stage copies from it"
+    if not any(isinstance(i, Run) for i in stage.instructions):
+        return "it runs no step: nothing to gain"
+    if targeting:
+        return "it reads $TARGETARCH itself: it handles platforms its own way"
+    for instruction in stage.instructions:
+        if isinstance(instruction, Run):
+            for pattern, reason in _UNSAFE_STEPS:
+                if pattern.search(instruction.script):
+                    return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
+        elif isinstance(instruction, Copy) and instruction.keyword == "ADD":
+            for source in instruction.sources:
+                if "://" in source and _ARCH_URL.search(source):
+                    return (
+                        f"line {instruction.lines.first} downloads {source}, built for one machine"
+                    )
+    for path in handed:
+        if path == "/" or _SYSTEM_PATH.match(path):
+            return (
+                f"a later stage copies {path} from it: files its packages installed, which "
+                "would be the build machine's"
+            )
+    return None
+
+
+def _short(instruction: Instruction) -> str:
+    first = instruction.text.splitlines()[0].strip()
+    return first if len(first) <= 60 else first[:57] + "..."
+
+
+def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[str, ...]:
+    changes = []
+    if _parent(dockerfile, stage) is None:
+        changes.append("FROM runs on $BUILDPLATFORM")
+        changes.append("the cross kit is set up after FROM and runs every RUN step (SHELL)")
+    else:
+        changes.append("built on a moved stage: runs on $BUILDPLATFORM with its cross kit")
+    if any(isinstance(i, Run) and i.command.lstrip().startswith("[") for i in stage.instructions):
+        changes.append("RUN steps in exec form run through the cross kit")
+    if any(i.keyword == "SHELL" for i in stage.instructions):
+        changes.append("its SHELL runs through the cross kit")
+    changes.append(
+        "every ELF file later stages copy from it is checked for the target: "
+        + ", ".join(dict.fromkeys(handed))
+    )
+    return tuple(changes)
+
+
+def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[str]]) -> str:
+    """The Dockerfile with the moved stages changed and every other line as written."""
+    lines = dockerfile.text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    escape = next((o.value for o in dockerfile.directives if o.name == "escape"), "\\") or "\\"
+    # edits by line span, applied from the bottom so earlier spans stay valid
+    edits: list[tuple[int, int, list[str]]] = []
+    for stage in dockerfile.stages:
+        if stage.index not in moved:
+            continue
+        root = _parent(dockerfile, stage) is None
+        if root:
+            edits.append(
+                (
+                    stage.start.lines.first,
+                    stage.start.lines.last,
+                    [_from_line(stage), *_prelude(escape)],
+                )
+            )
+        for instruction in stage.instructions:
+            if instruction.keyword == "SHELL":
+                edits.append(
+                    (instruction.lines.first, instruction.lines.last, [_shell_line(instruction)])
+                )
+            elif isinstance(instruction, Run) and instruction.command.lstrip().startswith("["):
+                replaced = _exec_form(instruction)
+                if replaced is not None:
+                    edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
+        handed = list(dict.fromkeys(handovers.get(stage.index, [])))
+        last = stage.lines.last
+        edits.append(
+            (
+                last + 1,
+                last,
+                [
+                    "# buildorch: every ELF file the later stages copy must be the target's\n",
+                    f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}\n",
+                ],
+            )
+        )
+    for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        lines[first - 1 : last] = new
+    header = (
+        f"# Derived by buildorch from {posixpath.basename(dockerfile.path)}: the stages marked\n"
+        "# `buildorch:` run on the build machine and cross-compile for the target; every other\n"
+        "# line is as written there. Build it as the original, with -f naming this file.\n"
+    )
+    # parser directives (`# syntax=`, `# escape=`) must stay first
+    directives = 0
+    for line in lines:
+        if re.match(r"^#\s*[A-Za-z][\w-]*\s*=", line):
+            directives += 1
+        else:
+            break
+    return "".join([*lines[:directives], header, *lines[directives:]])
+
+
+def _from_line(stage: Stage) -> str:
+    start = stage.start
+    flags = " ".join(
+        f"--{o.name}={o.value}" if o.value else f"--{o.name}"
+        for o in start.flags
+        if o.name != "platform"
+    )
+    name = f" AS {stage.name}" if stage.name else ""
+    return (
+        "# buildorch: this stage runs on the build machine and cross-compiles for the target\n"
+        f"FROM --platform=$BUILDPLATFORM {flags + ' ' if flags else ''}{start.image}{name}\n"
+    )
+
+
+def _prelude(escape: str) -> list[str]:
+    kit = kit_text().splitlines()
+    body = [f"    {_quote_line(line)} {escape}\n" for line in kit]
+    return [
+        "ARG TARGETARCH\n",
+        "ARG TARGETVARIANT\n",
+        f"RUN mkdir -p {KIT_DIR} && printf '%s\\n' {escape}\n",
+        *body,
+        f"    > {KIT} && chmod 755 {KIT} && {KIT} setup\n",
+        f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]\n',
+    ]
+
+
+def _quote_line(line: str) -> str:
+    """A line of the kit as one single-quoted shell word."""
+    return "'" + line.replace("'", "'\\''") + "'"
+
+
+def _quote(path: str) -> str:
+    return path if re.fullmatch(r"[\w./*?\[\]@%+=:,-]+", path) else _quote_line(path)
+
+
+def _shell_line(instruction: Instruction) -> str:
+    try:
+        argv = json.loads(instruction.value)
+    except json.JSONDecodeError:
+        return instruction.text if instruction.text.endswith("\n") else instruction.text + "\n"
+    return f"SHELL {json.dumps([KIT, 'run', *argv])}\n"
+
+
+def _exec_form(run: Run) -> str | None:
+    try:
+        argv = json.loads(run.command)
+    except json.JSONDecodeError:
+        return None
+    flags = " ".join(f"--{o.name}={o.value}" if o.value else f"--{o.name}" for o in run.flags)
+    return f"RUN {flags + ' ' if flags else ''}{json.dumps([KIT, 'run', *argv])}\n"

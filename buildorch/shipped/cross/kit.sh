@@ -1,0 +1,476 @@
+#!/bin/sh
+# buildorch's cross-compiling kit: makes a Dockerfile stage that runs on the build machine
+# ($BUILDPLATFORM) build for the target ($TARGETPLATFORM) without its commands being edited.
+#
+#   kit setup           once, after FROM: multiarch for the target's packages, the cross
+#                       compilers when the image already has a compiler, wrappers, env files
+#   kit run CMD...      the stage's SHELL prefix: runs CMD with the target's environment
+#   kit verify PATH...  fails unless every ELF file under PATH is built for the target
+#
+# How the project's own commands reach the target (why each layer: docs/cross-compiling.md):
+#   environment  CC, CXX, AR, PKG_CONFIG, host_alias (autoconf), CMAKE_TOOLCHAIN_FILE,
+#                GOOS/GOARCH, CC_<triple> and CARGO_TARGET_<TRIPLE>_LINKER (cargo's cc crate)
+#   wrappers     first in PATH, for what reads no environment: a Makefile's plain `gcc`,
+#                `ar`, `strip`; apt-get (libraries for the target through multiarch);
+#                cargo (--target, with outputs mirrored where the Dockerfile looks); go install;
+#                meson (--cross-file); pkg-config (the target's .pc files)
+# When the target is the build machine itself every command runs unchanged.
+set -eu
+
+KIT=/usr/local/libexec/buildorch-cross
+say() { printf 'buildorch-cross: %s\n' "$*" >&2; }
+die() {
+	say "$*"
+	exit 1
+}
+
+# PATH without the kit's wrappers: what the stage would find on its own
+plain_path() {
+	printf '%s' "$PATH" | tr ':' '\n' | grep -vx "$KIT/bin" | paste -sd: -
+}
+real() { PATH=$(plain_path) command -v "$1" 2>/dev/null; }
+
+# -- the target ------------------------------------------------------------------------------
+# TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine
+target_of() {
+	case "$1${2:+/$2}" in
+	amd64) echo "amd64 x86_64-linux-gnu x86_64-unknown-linux-gnu amd64 2 62" ;;
+	arm64 | arm64/v8) echo "arm64 aarch64-linux-gnu aarch64-unknown-linux-gnu arm64 2 183" ;;
+	arm | arm/v7) echo "armhf arm-linux-gnueabihf armv7-unknown-linux-gnueabihf arm 1 40" ;;
+	riscv64) echo "riscv64 riscv64-linux-gnu riscv64gc-unknown-linux-gnu riscv64 2 243" ;;
+	ppc64le) echo "ppc64el powerpc64le-linux-gnu powerpc64le-unknown-linux-gnu ppc64le 2 21" ;;
+	s390x) echo "s390x s390x-linux-gnu s390x-unknown-linux-gnu s390x 2 22" ;;
+	386) echo "i386 i686-linux-gnu i686-unknown-linux-gnu 386 1 3" ;;
+	*) return 1 ;;
+	esac
+}
+
+build_arch() {
+	if command -v dpkg >/dev/null 2>&1; then
+		dpkg --print-architecture
+		return
+	fi
+	case "$(uname -m)" in
+	x86_64) echo amd64 ;; aarch64) echo arm64 ;; armv7l) echo armhf ;; i686) echo i386 ;;
+	*) uname -m ;;
+	esac
+}
+
+load() {
+	[ -r "$KIT/target" ] || die "the kit was not set up in this stage (kit setup)"
+	# shellcheck disable=SC1091
+	. "$KIT/target"
+}
+
+# -- setup -----------------------------------------------------------------------------------
+setup() {
+	mkdir -p "$KIT/bin"
+	arch=${TARGETARCH:-}
+	[ -n "$arch" ] || die "TARGETARCH is not set: the stage needs ARG TARGETARCH before kit setup"
+	set -- $(target_of "$arch" "${TARGETVARIANT:-}") ||
+		die "no cross toolchain is known for $arch${TARGETVARIANT:+/$TARGETVARIANT}"
+	deb=$1 gnu=$2 rust=$3 goarch=$4 class=$5 machine=$6
+	build_deb=$(build_arch)
+	if [ "$deb" = "$build_deb" ]; then
+		echo "native=1" >"$KIT/target"
+		say "the target ($deb) is the build machine: nothing to cross"
+		return
+	fi
+	build_gnu=$(set -- $(target_of "$(echo "$build_deb" | sed 's/^armhf$/arm/;s/^i386$/386/;s/^ppc64el$/ppc64le/')") && echo "$2") ||
+		build_gnu=$(uname -m)-linux-gnu
+	goarm=
+	[ "$goarch" = arm ] && goarm=7
+	cat >"$KIT/target" <<EOF
+native=0
+deb=$deb
+gnu=$gnu
+rust=$rust
+goarch=$goarch
+goarm=$goarm
+class=$class
+machine=$machine
+build_gnu=$build_gnu
+EOF
+	# wrappers: one script, named for each tool it stands in for
+	for tool in cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf ld as \
+		clang clang++ pkg-config pkgconf "$gnu-pkg-config" apt-get apt cargo go meson; do
+		ln -sf ../kit "$KIT/bin/$tool"
+	done
+	cat >"$KIT/toolchain.cmake" <<EOF
+# written by buildorch-cross: CMake reads it through CMAKE_TOOLCHAIN_FILE (CMake >= 3.21)
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR $(echo "$gnu" | cut -d- -f1))
+set(CMAKE_C_COMPILER $gnu-gcc)
+set(CMAKE_CXX_COMPILER $gnu-g++)
+set(PKG_CONFIG_EXECUTABLE $KIT/bin/$gnu-pkg-config CACHE FILEPATH "")
+EOF
+	cpu=$(echo "$gnu" | cut -d- -f1)
+	case "$cpu" in i686) family=x86 ;; powerpc64le) family=ppc64 ;; arm) family=arm ;; *) family=$cpu ;; esac
+	endian=little
+	[ "$cpu" = s390x ] && endian=big
+	cat >"$KIT/meson.cross" <<EOF
+[binaries]
+c = '$gnu-gcc'
+cpp = '$gnu-g++'
+ar = '$gnu-ar'
+strip = '$gnu-strip'
+pkgconfig = '$KIT/bin/$gnu-pkg-config'
+pkg-config = '$KIT/bin/$gnu-pkg-config'
+
+[host_machine]
+system = 'linux'
+cpu_family = '$family'
+cpu = '$cpu'
+endian = '$endian'
+EOF
+	if command -v dpkg >/dev/null 2>&1; then
+		dpkg --add-architecture "$deb"
+		ubuntu_sources
+		# a compiler already in the image (gcc:12, rust:1, golang:1.22 are Debian with gcc):
+		# its cross twin now; otherwise apt-get adds it when the stage installs one
+		need=$(toolchain_for "$(installed_tools)")
+		if [ -n "$need" ]; then
+			say "installing the $deb toolchain: $need"
+			apt_real update -qq
+			apt_real install -y --no-install-recommends --no-remove $need
+			rm -rf /var/lib/apt/lists/*
+		fi
+	elif command -v apk >/dev/null 2>&1; then
+		die "Alpine has no multiarch: the target's libraries need a sysroot of their own"
+	fi
+	if command -v rustup >/dev/null 2>&1; then
+		rustup target add "$rust"
+	fi
+	say "set up to build for $deb ($gnu) on $build_deb"
+}
+
+# Ubuntu serves the other architectures from a second archive ("ports") that the image's
+# sources do not name: say so instead of failing in apt-get later
+ubuntu_sources() {
+	[ -r /etc/os-release ] || return 0
+	grep -q '^ID=ubuntu' /etc/os-release || return 0
+	case "$deb" in amd64 | i386) return 0 ;; esac
+	if grep -rqs "ports" /etc/apt/sources.list /etc/apt/sources.list.d/; then return 0; fi
+	die "Ubuntu publishes $deb packages in its ports archive, which this image's apt sources do not name: add it (limited to [arch=$deb]) before the stage's apt-get, or use a Debian base"
+}
+
+installed_tools() {
+	for t in gcc g++ cc c++ clang cargo rustc go; do
+		if real "$t" >/dev/null; then printf '%s ' "$t"; fi
+	done
+}
+
+# the cross packages a list of native tools calls for
+toolchain_for() {
+	pkgs=""
+	c=0
+	rust_std=0
+	for t in $1; do
+		case "$t" in
+		gcc | g++ | cc | c++ | build-essential | gcc-[0-9]* | g++-[0-9]* | clang | clang-[0-9]* | \
+			golang | golang-go | golang-[0-9]*-go | go) c=1 ;;
+		cargo | rustc) c=1 rust_std=1 ;;
+		esac
+	done
+	[ $c = 1 ] || return 0
+	tp=$(echo "$gnu" | tr _ -)
+	command -v "$gnu-gcc" >/dev/null 2>&1 || pkgs="gcc-$tp g++-$tp libc6-dev:$deb"
+	if [ $rust_std = 1 ] && ! command -v rustup >/dev/null 2>&1 && real rustc >/dev/null &&
+		! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
+		pkgs="$pkgs libstd-rust-dev:$deb"
+	fi
+	echo "$pkgs"
+}
+
+# -- run: the target's environment -----------------------------------------------------------
+export_unset() { # NAME VALUE: a value the stage set itself wins
+	eval "[ -n \"\${$1+x}\" ]" || export "$1=$2"
+}
+
+run() {
+	load
+	if [ "$native" = 1 ]; then exec "$@"; fi
+	build_cc=$(real gcc || real cc || echo /usr/bin/cc)
+	build_cxx=$(real g++ || real c++ || echo /usr/bin/c++)
+	for pair in CC:gcc CXX:g++ CPP:cpp AR:ar RANLIB:ranlib NM:nm STRIP:strip OBJCOPY:objcopy \
+		OBJDUMP:objdump READELF:readelf LD:ld; do
+		export_unset "${pair%%:*}" "$gnu-${pair#*:}"
+	done
+	export_unset PKG_CONFIG "$KIT/bin/$gnu-pkg-config"
+	export_unset CC_FOR_BUILD "$build_cc"
+	export_unset CXX_FOR_BUILD "$build_cxx"
+	export_unset BUILD_CC "$build_cc"
+	export_unset HOSTCC "$build_cc"
+	# autoconf's configure reads these from the environment as --build and --host
+	export_unset build_alias "$build_gnu"
+	export_unset host_alias "$gnu"
+	export_unset CMAKE_TOOLCHAIN_FILE "$KIT/toolchain.cmake"
+	export_unset GOOS linux
+	export_unset GOARCH "$goarch"
+	[ -z "$goarm" ] || export_unset GOARM "$goarm"
+	# cgo stays on, as natively, when there is a C compiler (the cross one comes with it)
+	if command -v "$gnu-gcc" >/dev/null 2>&1; then export_unset CGO_ENABLED 1; fi
+	r=$(echo "$rust" | tr - _)
+	R=$(echo "$r" | tr '[:lower:]' '[:upper:]')
+	export_unset "CC_$r" "$gnu-gcc"
+	export_unset "CXX_$r" "$gnu-g++"
+	export_unset "AR_$r" "$gnu-ar"
+	export_unset "PKG_CONFIG_$r" "$KIT/bin/$gnu-pkg-config"
+	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
+	export_unset "BINDGEN_EXTRA_CLANG_ARGS_$r" "--target=$gnu"
+	export_unset PKG_CONFIG_ALLOW_CROSS 1
+	if [ -d /root/.cache/buildorch-cross ]; then
+		export_unset CCACHE_DIR "/root/.cache/buildorch-cross/ccache-$deb"
+	fi
+	PATH="$KIT/bin:$(plain_path)"
+	export PATH
+	exec "$@"
+}
+
+# -- wrappers --------------------------------------------------------------------------------
+target_tool() { # TOOL ARGS...: the target's own TOOL
+	tool=$1
+	shift
+	command -v "$gnu-$tool" >/dev/null 2>&1 ||
+		die "$gnu-$tool is not installed: install gcc (or build-essential) in this stage before using $tool"
+	if [ -n "${CCACHE_DIR:-}" ] && case "$tool" in gcc | g++) true ;; *) false ;; esac &&
+		cc=$(real ccache); then
+		exec "$cc" "$gnu-$tool" "$@"
+	fi
+	exec "$gnu-$tool" "$@"
+}
+
+pkg_config() {
+	libdir=/usr/local/lib/$gnu/pkgconfig:/usr/local/lib/pkgconfig:/usr/local/share/pkgconfig
+	PKG_CONFIG_LIBDIR=$libdir:/usr/lib/$gnu/pkgconfig:/usr/share/pkgconfig
+	export PKG_CONFIG_LIBDIR
+	unset PKG_CONFIG_SYSROOT_DIR
+	p=$(real pkgconf || real pkg-config) ||
+		die "pkg-config is not installed in this stage (apt-get install pkg-config)"
+	exec "$p" "$@"
+}
+
+# apt-get install: libraries for the target (from each package's Multi-Arch and Section, as
+# Debian's own cross builds decide), tools for the build machine, and the cross compiler when
+# the stage installs a compiler. Every choice is printed.
+apt_real() { PATH=$(plain_path) /usr/bin/apt-get "$@"; }
+
+field() { # PACKAGE FIELD
+	apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n "s/^$2: *//p" | head -n1
+}
+
+apt_get() {
+	case " $* " in *" install "*) ;; *) PATH=$(plain_path) exec "/usr/bin/$called" "$@" ;; esac
+	args=""
+	names=""
+	takes_value=0
+	for a in "$@"; do
+		if [ $takes_value = 1 ]; then
+			args="$args $a"
+			takes_value=0
+			continue
+		fi
+		case "$a" in
+		-o | -t | -c | --option | --target-release | --default-release | --config-file) args="$args $a" takes_value=1 ;;
+		-* | install) args="$args $a" ;;
+		*) names="$names $a" ;;
+		esac
+	done
+	# one look at the package lists: name, Architecture, Multi-Arch, Section, Source
+	# shellcheck disable=SC2086
+	info=$(apt-cache show --no-all-versions $names 2>/dev/null | awk '
+		/^Package:/ { p = $2 } /^Architecture:/ { a = $2 } /^Multi-Arch:/ { m = $2 }
+		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 }
+		/^$/ { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src); p = a = m = c = src = "" }
+		END { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src) }') || true
+	# a -dev library built from the same source as a tool the stage installs serves that
+	# tool (libclang-dev beside clang): it stays native
+	tool_sources=$(printf '%s\n' "$info" | awk '$4 != "libdevel" && $4 != "libs" { print $5 }')
+	out=""
+	crossed=0
+	for p in $names; do
+		case "$p" in *:* | *=* | */*)
+			out="$out $p"
+			continue
+			;;
+		esac
+		set -- $(printf '%s\n' "$info" | awk -v p="$p" '$1 == p { print $2, $3, $4, $5; exit }')
+		a=${1:-} ma=${2:-} sec=${3:-} src=${4:-$p}
+		[ "$ma" != - ] || ma=""
+		verdict=native
+		why="a tool for the build machine"
+		if [ -z "$a" ]; then
+			why="not in the package lists (apt-get decides)"
+		elif [ "$a" = all ]; then
+			why="Architecture: all"
+		elif [ "$ma" = foreign ] || [ "$ma" = allowed ]; then
+			why="Multi-Arch: $ma"
+		elif [ "$ma" = same ] && case "$sec" in libdevel | libs | oldlibs) true ;; *) false ;; esac then
+			verdict=target
+			why="Multi-Arch: same, Section: $sec"
+		elif [ -z "$ma" ] && [ "$sec" = libdevel ]; then
+			if printf '%s\n' "$tool_sources" | grep -qx "$src"; then
+				why="Section: libdevel, built from $src like a tool installed beside it"
+			else
+				verdict=target
+				why="Section: libdevel, Multi-Arch: none (the build machine's copy cannot be installed beside it)"
+			fi
+		fi
+		if [ $verdict = target ]; then
+			out="$out $p:$deb"
+			crossed=1
+			say "$p -> $p:$deb ($why)"
+		else
+			out="$out $p"
+			say "$p -> $p, native ($why)"
+		fi
+	done
+	extra=$(toolchain_for "$names")
+	[ -z "$extra" ] || say "adding the $deb toolchain: $extra"
+	[ -n "$extra" ] && crossed=1
+	# --no-remove: apt fails rather than remove a build-machine package to make room
+	[ $crossed = 0 ] || args="$args --no-remove"
+	# shellcheck disable=SC2086
+	PATH=$(plain_path) exec "/usr/bin/$called" $args $out $extra
+}
+
+# cargo build: for the target's triple, with the build machine's compilers for build scripts
+# and proc-macros, and the outputs also where a native build puts them (target/release/app)
+cargo() {
+	c=$(real cargo) || die "cargo is not installed in this stage"
+	sub=""
+	for a in "$@"; do
+		case "$a" in +* | -*) ;; *)
+			sub=$a
+			break
+			;;
+		esac
+	done
+	case " $* " in *" --target "* | *" --target="*) sub=user-target ;; esac
+	for v in CC CXX CPP AR RANLIB NM STRIP OBJCOPY OBJDUMP READELF LD PKG_CONFIG CMAKE_TOOLCHAIN_FILE \
+		build_alias host_alias CC_FOR_BUILD CXX_FOR_BUILD BUILD_CC HOSTCC GOOS GOARCH GOARM CGO_ENABLED; do
+		unset "$v"
+	done
+	PATH=$(plain_path)
+	export PATH
+	case "$sub" in build | b | rustc | install | doc | check | clippy) ;; *) exec "$c" "$@" ;; esac
+	profile=debug
+	prev_profile=0
+	inserted=0
+	first=1
+	for a in "$@"; do
+		if [ $first = 1 ]; then
+			set --
+			first=0
+		fi
+		case "$a" in --release | -r) profile=release ;; esac
+		case "$prev_profile" in 1) profile=$a ;; esac
+		prev_profile=0
+		case "$a" in --profile) prev_profile=1 ;; --profile=*) profile=${a#--profile=} ;; esac
+		set -- "$@" "$a"
+		[ "$a" = "$sub" ] && [ $inserted = 0 ] && set -- "$@" --target "$rust" && inserted=1
+	done
+	[ "$profile" = dev ] && profile=debug
+	[ "$profile" = test ] && profile=debug
+	"$c" "$@"
+	case "$sub" in build | b | rustc) ;; *) return 0 ;; esac
+	dir=${CARGO_TARGET_DIR:-${CARGO_BUILD_TARGET_DIR:-}}
+	if [ -z "$dir" ]; then
+		dir=$("$c" metadata --no-deps --format-version 1 --offline 2>/dev/null |
+			sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || true
+	fi
+	[ -n "$dir" ] || dir=target
+	mirror_outputs "$dir/$rust/$profile" "$dir/$profile"
+	mirror_outputs "$dir/$rust/$profile/examples" "$dir/$profile/examples"
+}
+
+mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-linked
+	[ -d "$1" ] || return 0
+	mkdir -p "$2"
+	for f in "$1"/* "$1"/.[!.]*; do
+		[ -f "$f" ] || continue
+		ln -f "$f" "$2/" 2>/dev/null || cp -p "$f" "$2/"
+	done
+}
+
+# go install: cross-compiled binaries land in bin/<os>_<arch>/ (and GOBIN is refused,
+# golang/go#57485); put them where a native install would
+go_tool() {
+	g=$(real go) || die "go is not installed in this stage"
+	[ "${1:-}" = install ] || exec "$g" "$@"
+	gobin=${GOBIN:-}
+	unset GOBIN
+	"$g" "$@"
+	gopath=$("$g" env GOPATH | cut -d: -f1)
+	[ -n "$gobin" ] || gobin=$gopath/bin
+	mirror_outputs "$gopath/bin/${GOOS}_$GOARCH" "$gobin"
+}
+
+meson_tool() {
+	m=$(real meson) || die "meson is not installed in this stage"
+	case "${1:-}" in
+	setup) shift && exec "$m" setup --cross-file "$KIT/meson.cross" "$@" ;;
+	compile | install | test | configure | introspect | dist | subprojects | wrap | init | rewrite | devenv | env2mfile | -*)
+		exec "$m" "$@" ;;
+	"") exec "$m" ;;
+	*) exec "$m" --cross-file "$KIT/meson.cross" "$@" ;; # `meson builddir`
+	esac
+}
+
+# -- verify ----------------------------------------------------------------------------------
+verify() {
+	load
+	[ "$native" = 0 ] || return 0
+	report=$(for top in "$@"; do
+		[ -e "$top" ] || continue
+		find "$top" -type f 2>/dev/null | while IFS= read -r f; do
+			head=$(od -An -tu1 -N20 "$f" 2>/dev/null | tr -s ' \n' '  ')
+			# shellcheck disable=SC2086
+			set -- $head
+			[ $# -ge 20 ] && [ "$1" = 127 ] && [ "$2" = 69 ] && [ "$3" = 76 ] && [ "$4" = 70 ] || continue
+			if [ "$6" = 1 ]; then m=$((${19} + 256 * ${20})); else m=$((${19} * 256 + ${20})); fi
+			if [ "$m" = "$machine" ] && [ "$5" = "$class" ]; then echo ok; else echo "bad $m $5 $f"; fi
+		done
+	done)
+	count=$(printf '%s\n' "$report" | grep -c . || true)
+	bad=$(printf '%s\n' "$report" | grep '^bad ' || true)
+	if [ -n "$bad" ]; then
+		printf '%s\n' "$bad" | while read -r _ m c f; do
+			say "WRONG ARCHITECTURE: $f is ELF machine $m (class $c), not $machine: built for the build machine, not $gnu"
+		done
+		die "files the later stages copy were not built for $gnu (see above)"
+	fi
+	say "verified $count ELF file(s) for $gnu"
+}
+
+called=$(basename "$0")
+case "$called" in
+kit | kit.sh)
+	cmd=${1:-}
+	[ $# = 0 ] || shift
+	case "$cmd" in
+	setup) setup ;;
+	run) run "$@" ;;
+	verify) verify "$@" ;;
+	*) die "usage: kit setup | kit run CMD... | kit verify PATH..." ;;
+	esac
+	;;
+*)
+	load
+	case "$called" in
+	cc | gcc) target_tool gcc "$@" ;;
+	c++ | g++) target_tool g++ "$@" ;;
+	cpp | ar | ranlib | nm | strip | objcopy | objdump | readelf | ld | as) target_tool "$called" "$@" ;;
+	clang | clang++)
+		cl=$(real "$called") || die "$called is not installed in this stage"
+		exec "$cl" --target="$gnu" "$@"
+		;;
+	pkg-config | pkgconf | *-pkg-config) pkg_config "$@" ;;
+	apt-get | apt) apt_get "$@" ;;
+	cargo) cargo "$@" ;;
+	go) go_tool "$@" ;;
+	meson) meson_tool "$@" ;;
+	*) die "no wrapper for $called" ;;
+	esac
+	;;
+esac
