@@ -114,8 +114,24 @@ def plan(plan_: Plan, project: ProjectFacts) -> None:
     if plan_.merge is not None:
         builds.add_row("merge", "", "imagetools create " + " ".join(plan_.merge.tags))
     out.print(builds)
+    if plan_.cross is not None:
+        stages = Table(title="stages, cross-compiling", title_justify="left")
+        for column in ("stage", "", "why"):
+            stages.add_column(column, overflow="fold")
+        for verdict in plan_.cross.stages:
+            stages.add_row(
+                escape(verdict.label),
+                "[green]moves[/]" if verdict.moves else "[dim]stays[/]",
+                escape("; ".join((verdict.why, *verdict.changes[:1]))),
+            )
+        out.print(stages)
     if project.dockerfile is not None:
-        out.print(f"[dim]Dockerfile: {escape(project.dockerfile.path)}[/]")
+        derived = any(inv.derived_dockerfile for inv in plan_.invocations)
+        out.print(
+            f"[dim]Dockerfile: {escape(project.dockerfile.path)}"
+            + (" (built as derived; `buildorch init --cross` writes it out)" if derived else "")
+            + "[/]"
+        )
     sources = plan_.steps[0].sources if plan_.steps else None
     out.print(
         f"[dim]sources: {sources}, context {project.context_files} files "

@@ -12,6 +12,8 @@ The stage that becomes the image, and every stage it is built on, stays on the t
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import posixpath
 import re
@@ -311,7 +313,6 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
     lines = dockerfile.text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    escape = next((o.value for o in dockerfile.directives if o.name == "escape"), "\\") or "\\"
     # edits by line span, applied from the bottom so earlier spans stay valid
     edits: list[tuple[int, int, list[str]]] = []
     for stage in dockerfile.stages:
@@ -323,7 +324,7 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
                 (
                     stage.start.lines.first,
                     stage.start.lines.last,
-                    [_from_line(stage), *_prelude(escape)],
+                    [_from_line(stage), *_prelude()],
                 )
             )
         for instruction in stage.instructions:
@@ -378,15 +379,19 @@ def _from_line(stage: Stage) -> str:
     )
 
 
-def _prelude(escape: str) -> list[str]:
-    kit = kit_text().splitlines()
-    body = [f"    {_quote_line(line)} {escape}\n" for line in kit]
+def _prelude() -> list[str]:
+    # the kit travels in an ARG's default (gzip, base64): an ARG is no build step, so the
+    # build log shows one short RUN instead of the whole script, and the file stands alone
+    packed = base64.b64encode(gzip.compress(kit_text().encode("utf-8"), mtime=0)).decode()
     return [
         "ARG TARGETARCH\n",
         "ARG TARGETVARIANT\n",
-        f"RUN mkdir -p {KIT_DIR} && printf '%s\\n' {escape}\n",
-        *body,
-        f"    > {KIT} && chmod 755 {KIT} && {KIT} setup\n",
+        "# buildorch: the cross kit (buildorch's shipped/cross/kit.sh, gzip, base64); read it\n",
+        '# with: echo "$BUILDORCH_CROSS_KIT" | base64 -d | gunzip\n',
+        f"ARG BUILDORCH_CROSS_KIT={packed}\n",
+        # printenv, not "$BUILDORCH_CROSS_KIT": BuildKit shows a step with its variables expanded
+        f"RUN mkdir -p {KIT_DIR} && printenv BUILDORCH_CROSS_KIT | base64 -d | gunzip > {KIT} "
+        f"&& chmod 755 {KIT} && {KIT} setup\n",
         f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]\n',
     ]
 

@@ -57,29 +57,7 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
         findings.append(
             "a `# syntax=` line makes BuildKit pull a frontend image before every build"
         )
-    cross = False
-    emulated = 0
-    for facts in stages:
-        if facts.index not in reached:
-            continue
-        label = f"`{facts.name}`" if facts.name else str(facts.index)
-        if facts.on_build_platform:
-            if facts.uses_target_args:
-                cross = True
-                findings.append(
-                    f"stage {label} compiles on $BUILDPLATFORM for $TARGETARCH: "
-                    "cross-compiling, no emulation"
-                )
-        elif facts.run_steps:
-            emulated += facts.run_steps
-            findings.append(
-                f"{facts.run_steps} RUN step(s) in stage {label} run on the target platform: "
-                "emulated for a foreign target"
-            )
-    for stage, facts in zip(dockerfile.stages, stages, strict=True):
-        if facts.index in reached and facts.uses_target_args:
-            findings.extend(colliding_cache_mounts(stage))
-    findings.extend(copies_from_stage_tops(dockerfile, stages, reached))
+    cross = any(f.index in reached and f.on_build_platform and f.uses_target_args for f in stages)
     derivation = (
         None
         if cross
@@ -91,6 +69,30 @@ def analyse_dockerfile(text: str, path: str, build_target: str | None) -> Docker
             frozenset(s.index for s in stages if s.uses_target_args),
         )
     )
+    emulated = 0
+    moved = frozenset(s.index for s in derivation.moved) if derivation else frozenset()
+    for facts in stages:
+        if facts.index not in reached:
+            continue
+        label = f"`{facts.name}`" if facts.name else str(facts.index)
+        if facts.on_build_platform:
+            if facts.uses_target_args:
+                findings.append(
+                    f"stage {label} compiles on $BUILDPLATFORM for $TARGETARCH: "
+                    "cross-compiling, no emulation"
+                )
+        elif facts.run_steps:
+            emulated += facts.run_steps
+            if facts.index in moved:
+                continue
+            findings.append(
+                f"{facts.run_steps} RUN step(s) in stage {label} run on the target platform: "
+                "emulated for a foreign target"
+            )
+    for stage, facts in zip(dockerfile.stages, stages, strict=True):
+        if facts.index in reached and facts.uses_target_args:
+            findings.extend(colliding_cache_mounts(stage))
+    findings.extend(copies_from_stage_tops(dockerfile, stages, reached))
     return DockerfileFacts(
         path=path,
         stages=stages,

@@ -15,9 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, assert_never
 
-from buildorch import engine, tree, workspace
+from buildorch import elf, engine, tree, workspace
 from buildorch.fsutil import publish, staged_dir
-from buildorch.plan import Invocation, Plan
+from buildorch.plan import Invocation, Plan, Strategy
+from buildorch.platforms import Platform
+
+# the first words of every line that reports a file built for the wrong machine
+WRONG_ARCHITECTURE = "buildorch-cross: WRONG ARCHITECTURE:"
 
 
 class Progress(Protocol):
@@ -141,12 +145,13 @@ def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildRep
     """Run every invocation; stop at the first failed one (later ones would not be used)."""
     started = time.monotonic()
     strategies = {str(step.platform): step.strategy.value for step in plan.steps}
+    crossed = frozenset(step.platform for step in plan.steps if step.strategy is Strategy.CROSS)
     results: list[InvocationResult] = []
     with tempfile.TemporaryDirectory(prefix="buildorch-run-") as scratch:
         for invocation in plan.invocations:
             used = ",".join(sorted({strategies[str(p)] for p in invocation.platforms}))
             progress.started(invocation, used)
-            result = _run(invocation, used, Path(scratch), env, progress)
+            result = _run(invocation, used, crossed, Path(scratch), env, progress)
             progress.finished(invocation, result)
             results.append(result)
             if not result.ok:
@@ -163,6 +168,28 @@ def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildRep
                 tags=plan.merge.tags, seconds=time.monotonic() - began, sources=plan.merge.sources
             )
     return BuildReport(results=tuple(results), merge=merge, seconds=time.monotonic() - started)
+
+
+def _checked(
+    outcome: engine.BuildOutcome,
+    staging: Path,
+    invocation: Invocation,
+    crossed: frozenset[Platform],
+) -> engine.BuildOutcome:
+    """A cross build's files before they are published: every ELF file must be the target's
+    (a step that compiled for the build machine fails the build, naming the file)."""
+    wrong: list[str] = []
+    for platform in invocation.platforms:
+        if platform not in crossed:
+            continue
+        root = staging / platform.dir_name if len(invocation.platforms) > 1 else staging
+        found, _ = elf.wrong_files(root, platform)
+        wrong.extend(
+            f"{WRONG_ARCHITECTURE} {f.path} is {f.found.name}, not {platform.arch}" for f in found
+        )
+    if not wrong:
+        return outcome
+    return replace(outcome, ok=False, log_tail=(*outcome.log_tail, *wrong))
 
 
 def _dockerfile_for(invocation: Invocation, scratch: Path) -> str:
@@ -182,6 +209,7 @@ def _dockerfile_for(invocation: Invocation, scratch: Path) -> str:
 def _run(
     invocation: Invocation,
     strategies: str,
+    crossed: frozenset[Platform],
     scratch: Path,
     env: Mapping[str, str],
     progress: Progress,
@@ -211,6 +239,8 @@ def _run(
                 outcome = build(
                     replace(request, output=(("type", "local"), ("dest", str(staging))))
                 )
+                if outcome.ok:
+                    outcome = _checked(outcome, staging, invocation, crossed)
                 if outcome.ok:
                     publish(staging, Path(out.dest))
             where = out.dest

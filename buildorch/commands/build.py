@@ -11,7 +11,7 @@ from buildorch import console, engine, workspace
 from buildorch.commands import Command
 from buildorch.commands.args import Common, build_inputs, common_from, host_options
 from buildorch.errors import BuildFailedError, BuildorchError, ConfigError
-from buildorch.executor import BuildReport, execute
+from buildorch.executor import WRONG_ARCHITECTURE, BuildReport, execute
 from buildorch.facts import ProjectFacts
 from buildorch.pipeline import Prepared, prepare_build, remember, require_engine
 from buildorch.plan import Plan
@@ -80,6 +80,23 @@ def failure_of(report: BuildReport, name: str = "") -> BuildFailedError | None:
     failed = next((r for r in report.results if not r.ok), None)
     if failed is None:
         return None
+    wrong = list(
+        dict.fromkeys(
+            line[line.index(WRONG_ARCHITECTURE) :]
+            for line in failed.log_tail
+            if WRONG_ARCHITECTURE in line
+        )
+    )
+    if wrong:
+        return BuildFailedError(
+            f"the build{name} for {', '.join(failed.platforms)} made files for another "
+            "machine than the target",
+            why="\n".join(wrong)
+            + "\na step of a stage buildorch moved to the build machine compiled for that "
+            "machine (a compiler named by its full path, or a prebuilt binary)",
+            fix="build that stage emulated with --strategy qemu, or name the target's "
+            "compiler in the step ($CC, or the target triple's gcc); nothing was written",
+        )
     return BuildFailedError(
         f"the build{name} for {', '.join(failed.platforms)} failed",
         why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),

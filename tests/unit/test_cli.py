@@ -85,10 +85,14 @@ def test_strategy_per_host_class(
     assert strategies(plan_json(capsys, snapshot, project, *targets)) == cross_capable
     data = plan_json(capsys, snapshot, project, "-f", "Dockerfile.plain", *targets)
     assert strategies(data) == plain
-    derived = [b for b in data["builds"] if b["derived"]]  # type: ignore[union-attr]
+    builds = data["builds"]
+    assert isinstance(builds, list)
+    derived = [b for b in builds if b["derived"]]
     assert derived, "the foreign platform is built from the derived Dockerfile"
-    pip = (project / "Dockerfile.plain").read_text().replace(
-        "RUN make && strip hello", "RUN pip install meson && make && strip hello"
+    pip = (
+        (project / "Dockerfile.plain")
+        .read_text()
+        .replace("RUN make && strip hello", "RUN pip install meson && make && strip hello")
     )
     (project / "Dockerfile.pip").write_text(pip)
     if unmovable is None:

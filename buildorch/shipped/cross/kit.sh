@@ -91,8 +91,9 @@ class=$class
 machine=$machine
 build_gnu=$build_gnu
 EOF
-	# wrappers: one script, named for each tool it stands in for
-	for tool in cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf ld as \
+	# wrappers: one script, named for each tool it stands in for (not `as` and `ld`, which
+	# the build machine's own gcc finds in PATH when a step compiles for it: CC_FOR_BUILD)
+	for tool in cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf \
 		clang clang++ pkg-config pkgconf "$gnu-pkg-config" apt-get apt cargo go meson; do
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
@@ -436,7 +437,9 @@ verify() {
 	bad=$(printf '%s\n' "$report" | grep '^bad ' || true)
 	if [ -n "$bad" ]; then
 		printf '%s\n' "$bad" | while read -r _ m c f; do
-			say "WRONG ARCHITECTURE: $f is ELF machine $m (class $c), not $machine: built for the build machine, not $gnu"
+			case "$m" in 62) m=x86-64 ;; 183) m=aarch64 ;; 40) m=arm ;; 3) m=i386 ;; 243) m=riscv ;;
+			21) m=ppc64 ;; 22) m=s390 ;; *) m="machine $m" ;; esac
+			say "WRONG ARCHITECTURE: $f is $m ($((c * 32))-bit), not $gnu"
 		done
 		die "files the later stages copy were not built for $gnu (see above)"
 	fi
@@ -460,7 +463,7 @@ kit | kit.sh)
 	case "$called" in
 	cc | gcc) target_tool gcc "$@" ;;
 	c++ | g++) target_tool g++ "$@" ;;
-	cpp | ar | ranlib | nm | strip | objcopy | objdump | readelf | ld | as) target_tool "$called" "$@" ;;
+	cpp | ar | ranlib | nm | strip | objcopy | objdump | readelf) target_tool "$called" "$@" ;;
 	clang | clang++)
 		cl=$(real "$called") || die "$called is not installed in this stage"
 		exec "$cl" --target="$gnu" "$@"
