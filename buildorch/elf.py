@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from buildorch.platforms import Platform
 
@@ -47,7 +47,7 @@ def read_header(path: Path) -> ElfHeader | None:
         return None
     if len(head) < 20 or head[:4] != b"\x7fELF":
         return None
-    order = "little" if head[5] == 1 else "big"
+    order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
     return ElfHeader(machine=int.from_bytes(head[18:20], order), elf_class=head[4])
 
 
