@@ -193,9 +193,9 @@ def _run(
         case "dir":
             assert out.dest is not None
             with staged_dir(Path(out.dest)) as staging:
-                outcome = build(
-                    replace(request, output=(("type", "local"), ("dest", str(staging))))
-                )
+                local = engine.OutputOption("type", "local")
+                dest = engine.OutputOption("dest", str(staging))
+                outcome = build(replace(request, output=(local, dest)))
                 if outcome.ok:
                     publish(staging, Path(out.dest))
             where = out.dest

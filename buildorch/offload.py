@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from buildorch.errors import BuildFailedError, OffloadUnavailable, ProjectError
 from buildorch.fsutil import publish, staged_dir
@@ -27,13 +28,27 @@ _FIND_RUN_SECONDS = 60.0
 _POLL_SECONDS = 3.0
 
 
+class Artifact(NamedTuple):
+    """What one platform's job of the workflow uploads: its files, under a name."""
+
+    platform: str
+    name: str
+
+
+class Downloaded(NamedTuple):
+    """The folder a platform's artifact was brought back to."""
+
+    platform: str
+    folder: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OffloadRequest:
     repo_root: Path
     ref: str
     """The branch the workflow runs on: what is pushed there is what gets built."""
-    artifacts: tuple[tuple[str, str], ...]
-    """(platform, artifact name) to download."""
+    artifacts: tuple[Artifact, ...]
+    """The artifacts to download."""
     output_dir: Path
 
 
@@ -41,8 +56,7 @@ class OffloadRequest:
 class OffloadReport:
     run_id: int
     url: str
-    downloaded: tuple[tuple[str, str], ...]
-    """(platform, folder) of each artifact brought back."""
+    downloaded: tuple[Downloaded, ...]
     seconds: float
 
 
@@ -60,9 +74,9 @@ def manual_steps(request: OffloadRequest) -> list[str]:
         "gh run watch RUN_ID --exit-status",
     ]
     steps.extend(
-        f"gh run download RUN_ID --name {artifact} "
-        f"--dir {shlex.quote(str(request.output_dir / platform_slug(platform)))}"
-        for platform, artifact in request.artifacts
+        f"gh run download RUN_ID --name {artifact.name} "
+        f"--dir {shlex.quote(str(request.output_dir / platform_slug(artifact.platform)))}"
+        for artifact in request.artifacts
     )
     return steps
 
@@ -148,16 +162,16 @@ def offload(
             fix=f"see the run's log: gh run view {run_id} --log-failed",
         )
     downloaded = []
-    for platform, artifact in request.artifacts:
-        dest = request.output_dir / platform_slug(platform)
+    for artifact in request.artifacts:
+        dest = request.output_dir / platform_slug(artifact.platform)
         with staged_dir(dest) as staging:
             _gh(
-                ["run", "download", str(run_id), "--name", artifact, "--dir", str(staging)],
+                ["run", "download", str(run_id), "--name", artifact.name, "--dir", str(staging)],
                 request,
                 env,
             )
             publish(staging, dest)
-        downloaded.append((platform, str(dest)))
+        downloaded.append(Downloaded(artifact.platform, str(dest)))
     return OffloadReport(
         run_id=run_id, url=url, downloaded=tuple(downloaded), seconds=time.monotonic() - began
     )
