@@ -20,6 +20,7 @@ from buildorch.commands.args import (
     targets_option,
 )
 from buildorch.commands.build import failure_of, run_build
+from buildorch.config.schema import parse_build_args
 from buildorch.errors import BuildorchError, ConfigError
 from buildorch.executor import BuildReport
 from buildorch.pipeline import (
@@ -155,10 +156,8 @@ def _flags_for(target: BakeTarget, flags: Mapping[str, object]) -> dict[str, obj
     if target.build_target is not None:
         merged["build_target"] = target.build_target
     args = dict(target.args)
-    given_args = flags.get("build_args")
-    for item in given_args if isinstance(given_args, list) else ():
-        name, _, value = str(item).partition("=")
-        args[name] = value
+    if "build_args" in flags:
+        args.update(parse_build_args(flags["build_args"], "flag"))
     if args:
         merged["build_args"] = args
     if target.tags and "tags" not in flags:
