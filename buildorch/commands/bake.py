@@ -11,7 +11,7 @@ from typing import Any
 
 from buildorch import console, engine
 from buildorch.bake import BakeTarget, ignored_keys, targets_from_print
-from buildorch.commands import Command
+from buildorch.commands import Command, plan_and_report
 from buildorch.commands.args import (
     Common,
     buildx_options,
@@ -59,8 +59,7 @@ class BakeResult:
                 {
                     "name": item.target.name,
                     "ignored": list(item.ignored),
-                    "plan": item.prepared.plan.to_json(),
-                    "report": None if item.report is None else item.report.to_json(),
+                    **plan_and_report(item.prepared.plan, item.report),
                 }
                 for item in self.baked
             ]
