@@ -135,9 +135,7 @@ def test_gh_gone_after_the_check_is_offload_unavailable(
         raise FileNotFoundError(2, "No such file or directory", "gh")
 
     monkeypatch.setattr(subprocess, "run", no_gh)
-    request = offload.OffloadRequest(
-        repo_root=project, ref="main", artifacts=(), output_dir=project / "out"
-    )
+    request = offload.OffloadRequest(repo_root=project, ref="main", artifacts=())
     with pytest.raises(OffloadUnavailable) as caught:
         offload.offload(request, {}, print)
     assert caught.value.exit_code == 9
