@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -40,6 +40,7 @@ from buildorch.errors import (
     ProjectError,
     RegistryError,
 )
+from buildorch.plan import BuildArg
 
 # python-on-whales is imported where it is first used, not at start-up: it takes 0.3 s of
 # CPU to import (its pydantic models), which `load_in_background` hides behind detection
@@ -269,6 +270,13 @@ def _imagetools_create(
     client(env).buildx.imagetools.create(sources=list(sources), tags=list(tags))
 
 
+class OutputOption(NamedTuple):
+    """One key=value of `--output`: type=local, dest=DIR."""
+
+    key: str
+    value: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BuildRequest:
     """One `docker buildx build`, in the engine's terms."""
@@ -277,7 +285,7 @@ class BuildRequest:
     dockerfile: str
     platforms: tuple[str, ...]
     build_target: str | None = None
-    build_args: tuple[tuple[str, str], ...] = ()
+    build_args: tuple[BuildArg, ...] = ()
     builder: str | None = None
     docker_context: str | None = None
     """Build in this docker context (a remote engine's own builder) instead of the current
@@ -285,8 +293,8 @@ class BuildRequest:
     tags: tuple[str, ...] = ()
     load: bool = False
     push: bool = False
-    output: tuple[tuple[str, str], ...] = ()
-    """`--output` as key=value pairs (type=local,dest=... or type=image,push-by-digest=...)."""
+    output: tuple[OutputOption, ...] = ()
+    """`--output`, option by option (type=local,dest=... or type=image,push-by-digest=...)."""
     metadata_file: str | None = None
     buildx: tuple[str, ...] = ()
     """The user's own buildx options, as typed (`--network`, `host`)."""
@@ -539,16 +547,27 @@ def remove_volumes(names: list[str], env: Mapping[str, str]) -> None:
         client(env).volume.remove(list[Any](names))
 
 
+class ContainerMount(NamedTuple):
+    source: str
+    """A volume's name, or a host folder."""
+    target: str
+    """Where it is mounted in the container."""
+
+
+class Label(NamedTuple):
+    name: str
+    value: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ContainerSpec:
     image: str
     platform: str
-    mounts: tuple[tuple[str, str], ...]
-    """(volume or host folder, path in the container)."""
+    mounts: tuple[ContainerMount, ...]
     workdir: str
     command: tuple[str, ...]
     name: str
-    labels: tuple[tuple[str, str], ...] = ()
+    labels: tuple[Label, ...] = ()
     entrypoint: str | None = None
 
 
@@ -583,7 +602,7 @@ def _create_local(spec: ContainerSpec, env: Mapping[str, str]) -> str:
         list(spec.command),
         name=spec.name,
         platform=spec.platform,
-        volumes=[(source, target) for source, target in spec.mounts],
+        volumes=[(mount.source, mount.target) for mount in spec.mounts],
         workdir=spec.workdir,
         labels=dict(spec.labels),
         entrypoint=spec.entrypoint,
@@ -676,7 +695,7 @@ def copy_into(
 
     docker = client(env)
     container = _create(spec, env, notes)
-    what = f"could not copy the sources into {spec.mounts[0][0]}"
+    what = f"could not copy the sources into {spec.mounts[0].source}"
     fix = "docker's words above say why; `buildorch clean` starts the project's volumes over"
     try:
         command = [*map(str, docker.client_config.docker_cmd), "cp", "-", f"{container}:{dest}"]

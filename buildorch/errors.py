@@ -1,15 +1,23 @@
 """Errors a user can act on: each says what failed, why, and what to do next.
 
-Every subclass has its own exit code so scripts can tell causes apart.
+Every subclass names its own exit code (`class ConfigError(BuildorchError, exit_code=3)`), so
+scripts can tell causes apart.
 """
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 
 class BuildorchError(Exception):
     """Base of every error shown to the user without a traceback."""
 
-    exit_code = 1
+    exit_code: ClassVar[int] = 1
+
+    def __init_subclass__(cls, *, exit_code: int, **kwargs: Any) -> None:
+        # a keyword every subclass must give: none can share another's code by leaving it out
+        super().__init_subclass__(**kwargs)
+        cls.exit_code = exit_code
 
     def __init__(self, what: str, *, why: str = "", fix: str = "") -> None:
         super().__init__(what)
@@ -26,61 +34,41 @@ class BuildorchError(Exception):
         return "\n".join(parts)
 
 
-class ConfigError(BuildorchError):
+class ConfigError(BuildorchError, exit_code=3):
     """buildorch.yaml, a profile, an environment variable or a flag is wrong."""
 
-    exit_code = 3
 
-
-class ProjectError(BuildorchError):
+class ProjectError(BuildorchError, exit_code=4):
     """The project cannot be built as given: no Dockerfile, unknown target, bad paths."""
 
-    exit_code = 4
 
-
-class EngineUnavailableError(BuildorchError):
+class EngineUnavailableError(BuildorchError, exit_code=5):
     """No docker binary, a daemon that does not answer, or buildx missing."""
 
-    exit_code = 5
 
-
-class PlanError(BuildorchError):
+class PlanError(BuildorchError, exit_code=6):
     """No strategy can build a target here, or a forced strategy cannot apply."""
 
-    exit_code = 6
 
-
-class BuildFailedError(BuildorchError):
+class BuildFailedError(BuildorchError, exit_code=7):
     """The engine ran the build and the build itself failed."""
 
-    exit_code = 7
 
-
-class SnapshotError(BuildorchError):
+class SnapshotError(BuildorchError, exit_code=8):
     """A recorded host snapshot is missing or malformed."""
 
-    exit_code = 8
 
-
-class OffloadUnavailable(BuildorchError):
+class OffloadUnavailable(BuildorchError, exit_code=9):
     """`offload` cannot use `gh` here (missing or logged out): nothing was dispatched."""
 
-    exit_code = 9
 
-
-class RegistryError(BuildorchError):
+class RegistryError(BuildorchError, exit_code=10):
     """A registry refused a push, a pull or a manifest join, or could not be reached."""
 
-    exit_code = 10
 
-
-class EngineError(BuildorchError):
+class EngineError(BuildorchError, exit_code=11):
     """The engine answers but refused an operation: a volume, a container, a copy."""
 
-    exit_code = 11
 
-
-class Interrupted(BuildorchError):
+class Interrupted(BuildorchError, exit_code=130):
     """Ctrl-C: what buildorch started was stopped and cleaned up."""
-
-    exit_code = 130

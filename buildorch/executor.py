@@ -236,9 +236,9 @@ def _run(
         case "dir":
             assert out.dest is not None
             with staged_dir(Path(out.dest)) as staging:
-                outcome = build(
-                    replace(request, output=(("type", "local"), ("dest", str(staging))))
-                )
+                local = engine.OutputOption("type", "local")
+                dest = engine.OutputOption("dest", str(staging))
+                outcome = build(replace(request, output=(local, dest)))
                 if outcome.ok:
                     outcome = _checked(outcome, staging, invocation, crossed)
                 if outcome.ok:

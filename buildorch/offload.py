@@ -16,15 +16,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from buildorch.errors import BuildFailedError, OffloadUnavailable, ProjectError
 from buildorch.fsutil import publish, staged_dir
 from buildorch.generate.workflow import WORKFLOW_PATH
-from buildorch.platforms import platform_slug
 
 # a dispatched run shows up in `gh run list` within seconds; give GitHub a minute
 _FIND_RUN_SECONDS = 60.0
 _POLL_SECONDS = 3.0
+
+
+class Artifact(NamedTuple):
+    """The files one platform's job of the workflow uploads, under a name, and the folder
+    they are brought back to."""
+
+    platform: str
+    name: str
+    folder: Path
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -32,17 +41,14 @@ class OffloadRequest:
     repo_root: Path
     ref: str
     """The branch the workflow runs on: what is pushed there is what gets built."""
-    artifacts: tuple[tuple[str, str], ...]
-    """(platform, artifact name) to download."""
-    output_dir: Path
+    artifacts: tuple[Artifact, ...]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OffloadReport:
     run_id: int
     url: str
-    downloaded: tuple[tuple[str, str], ...]
-    """(platform, folder) of each artifact brought back."""
+    downloaded: tuple[Artifact, ...]
     seconds: float
 
 
@@ -60,9 +66,8 @@ def manual_steps(request: OffloadRequest) -> list[str]:
         "gh run watch RUN_ID --exit-status",
     ]
     steps.extend(
-        f"gh run download RUN_ID --name {artifact} "
-        f"--dir {shlex.quote(str(request.output_dir / platform_slug(platform)))}"
-        for platform, artifact in request.artifacts
+        f"gh run download RUN_ID --name {artifact.name} --dir {shlex.quote(str(artifact.folder))}"
+        for artifact in request.artifacts
     )
     return steps
 
@@ -147,19 +152,16 @@ def offload(
             why=f"`gh run watch` exited with {code}",
             fix=f"see the run's log: gh run view {run_id} --log-failed",
         )
-    downloaded = []
-    for platform, artifact in request.artifacts:
-        dest = request.output_dir / platform_slug(platform)
-        with staged_dir(dest) as staging:
+    for artifact in request.artifacts:
+        with staged_dir(artifact.folder) as staging:
             _gh(
-                ["run", "download", str(run_id), "--name", artifact, "--dir", str(staging)],
+                ["run", "download", str(run_id), "--name", artifact.name, "--dir", str(staging)],
                 request,
                 env,
             )
-            publish(staging, dest)
-        downloaded.append((platform, str(dest)))
+            publish(staging, artifact.folder)
     return OffloadReport(
-        run_id=run_id, url=url, downloaded=tuple(downloaded), seconds=time.monotonic() - began
+        run_id=run_id, url=url, downloaded=request.artifacts, seconds=time.monotonic() - began
     )
 
 

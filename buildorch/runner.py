@@ -63,8 +63,8 @@ def execute_run(
     env: Mapping[str, str],
     progress: RunProgress,
 ) -> RunReport:
-    labels = {workspace.LABEL: project_id}
-    mounts: list[tuple[str, str]] = []
+    labels = (engine.Label(workspace.LABEL, project_id),)
+    mounts: list[engine.ContainerMount] = []
     copied = removed = copied_bytes = 0
     began = time.monotonic()
     with workspace.locked(state, progress.note):
@@ -73,12 +73,12 @@ def execute_run(
             copied, copied_bytes, removed = _fill_volume(
                 plan, listing, state, labels, env, progress
             )
-            mounts.append((plan.volume, plan.workdir))
+            mounts.append(engine.ContainerMount(plan.volume, plan.workdir))
         else:
-            mounts.append((plan.source_dir, plan.workdir))
+            mounts.append(engine.ContainerMount(plan.source_dir, plan.workdir))
         for path, volume in plan.keep:
-            engine.ensure_volume(volume, labels, env)
-            mounts.append((volume, f"{plan.workdir}/{path}"))
+            engine.ensure_volume(volume, dict(labels), env)
+            mounts.append(engine.ContainerMount(volume, f"{plan.workdir}/{path}"))
         synced = time.monotonic()
         progress.note(f"running {' '.join(plan.command)} on {plan.platform} in {plan.image}")
         collected: list[str] = []
@@ -105,7 +105,7 @@ def execute_run(
                     workdir=plan.workdir,
                     command=plan.command,
                     name=f"buildorch-run-{project_id}-{time.time_ns() % 10**9}",
-                    labels=tuple(labels.items()),
+                    labels=labels,
                 ),
                 env,
                 progress.output,
@@ -129,7 +129,7 @@ def _fill_volume(
     plan: RunPlan,
     listing: tree.Listing,
     state: Path,
-    labels: Mapping[str, str],
+    labels: tuple[engine.Label, ...],
     env: Mapping[str, str],
     progress: RunProgress,
 ) -> tuple[int, int, int]:
@@ -137,15 +137,15 @@ def _fill_volume(
     assert plan.volume is not None
     record = state / "volumes" / f"{plan.volume}.json"
     # a new volume (or one removed behind buildorch's back) holds nothing, whatever the record
-    had = {} if engine.ensure_volume(plan.volume, labels, env) else tree.load_listing(record)
+    had = {} if engine.ensure_volume(plan.volume, dict(labels), env) else tree.load_listing(record)
     spec = engine.ContainerSpec(
         image=plan.image,
         platform=str(plan.platform),
-        mounts=((plan.volume, plan.workdir),),
+        mounts=(engine.ContainerMount(plan.volume, plan.workdir),),
         workdir=plan.workdir,
         command=(),
         name=f"buildorch-fill-{plan.volume}-{time.time_ns() % 10**9}",
-        labels=tuple(labels.items()),
+        labels=labels,
     )
     if had is None:
         # the record is lost or from another version: what the volume holds is unknown, and
@@ -178,7 +178,7 @@ def _tend_volume(spec: engine.ContainerSpec, env: Mapping[str, str], progress: R
     code = engine.run_container(spec, env, progress.output, notes=progress.note)
     if code != 0:
         raise BuildFailedError(
-            f"could not remove files from volume {spec.mounts[0][0]}",
+            f"could not remove files from volume {spec.mounts[0].source}",
             why=f"`{' '.join((spec.entrypoint or '', *spec.command))}` in {spec.image} "
             f"exited with {code}",
             fix="use an --image with a shell and rm (most have both), or `buildorch clean` "

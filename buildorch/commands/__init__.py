@@ -24,6 +24,35 @@ class Result(Protocol):
         """The record for `--json`; None where the rendered text is the answer itself."""
 
 
+class JsonRecord(Protocol):
+    def to_json(self) -> Any: ...
+
+
+PlanT = TypeVar("PlanT", bound=JsonRecord)
+ReportT = TypeVar("ReportT", bound=JsonRecord)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned(Generic[PlanT, ReportT]):
+    """The result of a command that plans, then carries the plan out unless told not to.
+    Subclassed per command: on Python 3.11 `Planned[A, B](...)` fails, as typing then sets
+    an attribute on the frozen, slotted instance."""
+
+    plan: PlanT
+    report: ReportT | None = None  # None: planned only (--dry-run, or `plan` itself)
+    failure: BuildorchError | None = None
+
+    def to_json(self) -> Any:
+        """The plan alone, as `plan --json` gives it, until it ran; then with its report."""
+        if self.report is None:
+            return self.plan.to_json()
+        return plan_and_report(self.plan, self.report)
+
+
+def plan_and_report(plan: JsonRecord, report: JsonRecord | None) -> dict[str, Any]:
+    return {"plan": plan.to_json(), "report": None if report is None else report.to_json()}
+
+
 InputsT = TypeVar("InputsT")
 ResultT = TypeVar("ResultT", bound=Result)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from buildorch import console, engine
 from buildorch.bake import BakeTarget, ignored_keys, targets_from_print
-from buildorch.commands import Command
+from buildorch.commands import Command, plan_and_report
 from buildorch.commands.args import (
     Common,
     buildx_options,
@@ -20,6 +20,7 @@ from buildorch.commands.args import (
     targets_option,
 )
 from buildorch.commands.build import failure_of, run_build
+from buildorch.config.schema import parse_build_args
 from buildorch.errors import BuildorchError, ConfigError
 from buildorch.executor import BuildReport
 from buildorch.pipeline import (
@@ -58,8 +59,7 @@ class BakeResult:
                 {
                     "name": item.target.name,
                     "ignored": list(item.ignored),
-                    "plan": item.prepared.plan.to_json(),
-                    "report": None if item.report is None else item.report.to_json(),
+                    **plan_and_report(item.prepared.plan, item.report),
                 }
                 for item in self.baked
             ]
@@ -155,10 +155,8 @@ def _flags_for(target: BakeTarget, flags: Mapping[str, object]) -> dict[str, obj
     if target.build_target is not None:
         merged["build_target"] = target.build_target
     args = dict(target.args)
-    given_args = flags.get("build_args")
-    for item in given_args if isinstance(given_args, list) else ():
-        name, _, value = str(item).partition("=")
-        args[name] = value
+    if "build_args" in flags:
+        args.update(parse_build_args(flags["build_args"], "flag"))
     if args:
         merged["build_args"] = args
     if target.tags and "tags" not in flags:

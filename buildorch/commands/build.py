@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from buildorch import console, engine, workspace
-from buildorch.commands import Command
+from buildorch.commands import Command, Planned
 from buildorch.commands.args import Common, build_inputs, common_from, host_options
-from buildorch.errors import BuildFailedError, BuildorchError, ConfigError
+from buildorch.errors import BuildFailedError, ConfigError
 from buildorch.executor import WRONG_ARCHITECTURE, BuildReport, execute
 from buildorch.facts import ProjectFacts
 from buildorch.pipeline import Prepared, prepare_build, remember, require_engine
@@ -24,16 +23,8 @@ class BuildInputs:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BuildResult:
-    plan: Plan
+class BuildResult(Planned[Plan, BuildReport]):
     project: ProjectFacts
-    report: BuildReport | None = None  # None for a dry run
-    failure: BuildorchError | None = None
-
-    def to_json(self) -> Any:
-        if self.report is None:
-            return self.plan.to_json()
-        return {"plan": self.plan.to_json(), "report": self.report.to_json()}
 
 
 def declare(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from buildorch.commands.args import (
 from buildorch.commands.ci import ci_plan
 from buildorch.errors import BuildorchError, ConfigError, OffloadUnavailable
 from buildorch.offload import (
+    Artifact,
     OffloadReport,
     OffloadRequest,
     current_branch,
@@ -52,7 +53,9 @@ class OffloadResult:
         report = self.report
         return {
             "run_id": report.run_id, "url": report.url, "seconds": round(report.seconds, 1),
-            "downloaded": [{"platform": p, "dir": d} for p, d in report.downloaded],
+            "downloaded": [
+                {"platform": a.platform, "dir": str(a.folder)} for a in report.downloaded
+            ],
         }  # fmt: skip
 
 
@@ -87,11 +90,13 @@ def run(args: OffloadInputs, env: Mapping[str, str]) -> OffloadResult:
     wanted = (
         parse_targets(list(args.targets)) if args.targets else tuple(j.platform for j in plan.jobs)
     )
+    output_dir = (args.output_dir or root / "out").absolute()
     request = OffloadRequest(
         repo_root=root,
         ref=args.ref or current_branch(root, env),
-        artifacts=tuple((str(p), f"{plan.name}-{p.slug}") for p in wanted),
-        output_dir=(args.output_dir or root / "out").absolute(),
+        artifacts=tuple(
+            Artifact(str(p), f"{plan.name}-{p.slug}", output_dir / p.slug) for p in wanted
+        ),
     )
     if (why := gh_ready(env)) is not None:
         return OffloadResult(
@@ -113,8 +118,8 @@ def render(result: OffloadResult) -> None:
         sys.stdout.write(f"  {step}\n")  # commands to copy: never wrapped
     if result.report is None:
         return
-    for platform, folder in result.report.downloaded:
-        console.out.print(f"{platform}: files in {folder}")
+    for artifact in result.report.downloaded:
+        console.out.print(f"{artifact.platform}: files in {artifact.folder}")
     console.out.print(f"run {result.report.url} took {result.report.seconds:.0f}s")
 
 

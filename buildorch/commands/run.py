@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from buildorch import console, engine, workspace
-from buildorch.commands import Command
+from buildorch.commands import Command, Planned
 from buildorch.commands.args import Common, common_from, host_options, targets_option
 from buildorch.config import load_options
 from buildorch.context import survey_context
-from buildorch.errors import BuildFailedError, BuildorchError, ConfigError
+from buildorch.errors import BuildFailedError, ConfigError
 from buildorch.pipeline import require_engine, see_host
 from buildorch.plan import RunPlan
 from buildorch.planner import plan_run
@@ -28,15 +27,8 @@ class RunInputs:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
-    plan: RunPlan
-    report: RunReport | None = None  # None for a dry run
-    failure: BuildorchError | None = None
-
-    def to_json(self) -> Any:
-        if self.report is None:
-            return self.plan.to_json()
-        return {"plan": self.plan.to_json(), "report": self.report.to_json()}
+class RunResult(Planned[RunPlan, RunReport]):
+    """`run`'s plan and, unless it was a dry run, what the command did."""
 
 
 def declare(parser: argparse.ArgumentParser) -> None:

@@ -353,6 +353,15 @@ def refused(exc: ValidationError, layer: str, *, where: str) -> ConfigError:
     return ConfigError(f"bad value for `{key}` (from {layer})", why=why, fix=fix)
 
 
+def parse_build_args(value: object, layer: str) -> tuple[BuildArg, ...]:
+    """build_args in any layer's form (a mapping, KEY=VALUE items), read as the cascade reads
+    them: an item that is not KEY=VALUE is the same ConfigError, naming `layer`."""
+    try:
+        return Overrides.model_validate({"build_args": value}).build_args or ()
+    except ValidationError as exc:
+        raise refused(exc, layer, where=layer) from None
+
+
 def did_you_mean(word: str, known: list[str]) -> str:
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
     return f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(known)

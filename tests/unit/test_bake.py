@@ -8,7 +8,8 @@ import pytest
 
 from buildorch.bake import ignored_keys, targets_from_print
 from buildorch.buildx_flags import BuildxFlag, cache_export_refusal
-from buildorch.errors import ProjectError
+from buildorch.commands.bake import _flags_for
+from buildorch.errors import ConfigError, ProjectError
 
 PRINTED = json.dumps(
     {
@@ -73,6 +74,21 @@ def test_what_buildorch_does_not_carry_over_is_named() -> None:
 def test_what_cannot_be_planned_is_a_project_error(printed: str, says: str) -> None:
     with pytest.raises(ProjectError, match=says):
         targets_from_print(printed, "docker-bake.hcl")
+
+
+def test_a_build_arg_on_the_command_line_wins_over_the_targets_own() -> None:
+    app = targets_from_print(PRINTED, "docker-bake.hcl")[0]
+    flags: dict[str, object] = {"build_args": ["VERSION=2=rc", "EXTRA=x"]}
+    assert _flags_for(app, flags)["build_args"] == {"VERSION": "2=rc", "EXTRA": "x"}
+    assert _flags_for(app, {})["build_args"] == {"VERSION": "1"}
+
+
+def test_a_build_arg_that_is_not_key_value_is_refused_as_build_refuses_it() -> None:
+    app = targets_from_print(PRINTED, "docker-bake.hcl")[0]
+    with pytest.raises(ConfigError) as caught:
+        _flags_for(app, {"build_args": ["NOEQUALS"]})
+    assert caught.value.what == "bad value for `build_args` (from flag)"
+    assert "`NOEQUALS` is not KEY=VALUE" in caught.value.why
 
 
 def test_secrets_are_shown_by_id_only() -> None:

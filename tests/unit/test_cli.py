@@ -132,12 +132,24 @@ def test_slow_share_is_reported_in_the_plan(
 def test_build_dry_run_replays_a_snapshot(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
-    code, out, _ = run(
-        capsys, "build", "--dry-run", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"),
-        "-C", str(project), "--target", "arm64",
-    )  # fmt: skip
+    argv = ("--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C", str(project), "-t", "arm64")
+    code, out, _ = run(capsys, "build", "--dry-run", *argv)
     assert code == 0
     assert "cross" in out and "dry run: nothing was built" in out
+    code, out, _ = run(capsys, "build", "--dry-run", *argv, "--json")
+    assert code == 0  # the plan, as `plan --json` gives it
+    assert json.loads(out) == plan_json(capsys, "linux-amd64-qemu", project, "-t", "arm64")
+
+
+def test_run_dry_run_json_is_the_run_plan(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    snapshot = str(SNAPSHOTS / "linux-amd64-qemu")
+    argv = ("run", "--dry-run", "--snapshot", snapshot, "-C", str(project), "--image", "gcc")
+    code, out, err = run(capsys, *argv, "--json", "--", "make")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert (plan["image"], plan["command"], plan["sources"]) == ("gcc", ["make"], "volume")
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ def _spec(image: str = "localhost:5000/app:1") -> engine.ContainerSpec:
     return engine.ContainerSpec(
         image=image,
         platform="linux/arm64",
-        mounts=(("buildorch-p-linux-arm64", "/src"),),
+        mounts=(engine.ContainerMount("buildorch-p-linux-arm64", "/src"),),
         workdir="/src",
         command=("make",),
         name="buildorch-run-p-1",

@@ -102,8 +102,9 @@ def test_with_gh_it_dispatches_waits_and_downloads(
     }
     subprocess.run(["git", "init", "-q", "-b", "main", str(project)], check=True)
     assert main(["ci", "github", "-C", str(project)], env=env) == 0
+    capsys.readouterr()
 
-    code = main(["offload", "-C", str(project), "--target", "arm64"], env=env)
+    code = main(["offload", "-C", str(project), "--target", "arm64", "--json"], env=env)
     captured = capsys.readouterr()
     made = [json.loads(line)[:2] for line in calls.read_text().splitlines()]
     assert made[:4] == [["auth", "status"], ["workflow", "run"], ["run", "list"], ["run", "watch"]]
@@ -115,6 +116,9 @@ def test_with_gh_it_dispatches_waits_and_downloads(
         return
     assert code == 0, captured.err
     assert (out / "hello").read_text() == "hello-c-linux-arm64"
+    answer = json.loads(captured.out)
+    assert answer["run_id"] == 4242
+    assert answer["downloaded"] == [{"platform": "linux/arm64", "dir": str(out)}]
     assert "origin/main is not known here" in captured.err  # nothing pushed: said, not hidden
     assert "completed" in captured.err  # the run's progress is shown while waiting
     leftovers = [p.name for p in (project / "out").iterdir() if p.name != "linux-arm64"]
@@ -131,9 +135,7 @@ def test_gh_gone_after_the_check_is_offload_unavailable(
         raise FileNotFoundError(2, "No such file or directory", "gh")
 
     monkeypatch.setattr(subprocess, "run", no_gh)
-    request = offload.OffloadRequest(
-        repo_root=project, ref="main", artifacts=(), output_dir=project / "out"
-    )
+    request = offload.OffloadRequest(repo_root=project, ref="main", artifacts=())
     with pytest.raises(OffloadUnavailable) as caught:
         offload.offload(request, {}, print)
     assert caught.value.exit_code == 9
