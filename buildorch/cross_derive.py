@@ -153,7 +153,12 @@ def derive(
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:
             reason = _why_stays(
-                dockerfile, stage, target, handovers.get(stage.index, []), stage.index in targeting
+                dockerfile,
+                stage,
+                target,
+                handovers.get(stage.index, []),
+                stage.index in targeting,
+                bool(children[stage.index]),
             )
             if reason is not None:
                 why_stays[stage.index] = reason
@@ -251,7 +256,12 @@ def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, lis
 
 
 def _why_stays(
-    dockerfile: Dockerfile, stage: Stage, target: int, handed: list[str], targeting: bool
+    dockerfile: Dockerfile,
+    stage: Stage,
+    target: int,
+    handed: list[str],
+    targeting: bool,
+    builds_on_it: bool,
 ) -> str | None:
     if stage.index == target:
         return "it is the image: it runs on the target platform"
@@ -259,7 +269,7 @@ def _why_stays(
         return f"it is pinned to --platform={stage.platform}"
     if any(_parent(dockerfile, s) == stage.index for s in dockerfile.stages if s.index == target):
         return "the image is built on it"
-    if not handed:
+    if not handed and not builds_on_it:
         return "no later stage copies from it"
     if not any(isinstance(i, Run) for i in stage.instructions):
         return "it runs no step: nothing to gain"
@@ -301,10 +311,11 @@ def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[s
         changes.append("RUN steps in exec form run through the cross kit")
     if any(i.keyword == "SHELL" for i in stage.instructions):
         changes.append("its SHELL runs through the cross kit")
-    changes.append(
-        "every ELF file later stages copy from it is checked for the target: "
-        + ", ".join(dict.fromkeys(handed))
-    )
+    if handed:
+        changes.append(
+            "every ELF file later stages copy from it is checked for the target: "
+            + ", ".join(dict.fromkeys(handed))
+        )
     return tuple(changes)
 
 
@@ -337,6 +348,8 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
                 if replaced is not None:
                     edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
         handed = list(dict.fromkeys(handovers.get(stage.index, [])))
+        if not handed:
+            continue
         last = stage.lines.last
         edits.append(
             (

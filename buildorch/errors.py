@@ -70,5 +70,10 @@ class EngineError(BuildorchError, exit_code=11):
     """The engine answers but refused an operation: a volume, a container, a copy."""
 
 
+class WrongArchitectureError(BuildorchError, exit_code=12):
+    """A cross build made a file for another machine than the target, or the target has no
+    build of a package the stage installs."""
+
+
 class Interrupted(BuildorchError, exit_code=130):
     """Ctrl-C: what buildorch started was stopped and cleaned up."""

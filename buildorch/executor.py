@@ -20,8 +20,10 @@ from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import Invocation, Plan, Strategy
 from buildorch.platforms import Platform
 
-# the first words of every line that reports a file built for the wrong machine
+# the first words of the lines that report a file built for the wrong machine, and a package
+# the target has no build of (the cross kit's and this module's)
 WRONG_ARCHITECTURE = "buildorch-cross: WRONG ARCHITECTURE:"
+NO_TARGET_BUILD = "buildorch-cross: NO TARGET BUILD:"
 
 
 class Progress(Protocol):

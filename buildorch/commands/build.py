@@ -9,8 +9,13 @@ from dataclasses import dataclass
 from buildorch import console, engine, workspace
 from buildorch.commands import Command, Planned
 from buildorch.commands.args import Common, build_inputs, common_from, host_options
-from buildorch.errors import BuildFailedError, ConfigError
-from buildorch.executor import WRONG_ARCHITECTURE, BuildReport, execute
+from buildorch.errors import (
+    BuildFailedError,
+    BuildorchError,
+    ConfigError,
+    WrongArchitectureError,
+)
+from buildorch.executor import NO_TARGET_BUILD, WRONG_ARCHITECTURE, BuildReport, execute
 from buildorch.facts import ProjectFacts
 from buildorch.pipeline import Prepared, prepare_build, remember, require_engine
 from buildorch.plan import Plan
@@ -67,26 +72,25 @@ def run_build(prepared: Prepared, env: Mapping[str, str], *, quiet: bool) -> Bui
     return report
 
 
-def failure_of(report: BuildReport, name: str = "") -> BuildFailedError | None:
+def failure_of(report: BuildReport, name: str = "") -> BuildorchError | None:
     failed = next((r for r in report.results if not r.ok), None)
     if failed is None:
         return None
-    wrong = list(
-        dict.fromkeys(
-            line[line.index(WRONG_ARCHITECTURE) :]
-            for line in failed.log_tail
-            if WRONG_ARCHITECTURE in line
-        )
-    )
-    if wrong:
-        return BuildFailedError(
-            f"the build{name} for {', '.join(failed.platforms)} made files for another "
-            "machine than the target",
-            why="\n".join(wrong)
-            + "\na step of a stage buildorch moved to the build machine compiled for that "
-            "machine (a compiler named by its full path, or a prebuilt binary)",
-            fix="build that stage emulated with --strategy qemu, or name the target's "
-            "compiler in the step ($CC, or the target triple's gcc); nothing was written",
+    said = [
+        line[line.index(marker) :]
+        for line in failed.log_tail
+        for marker in (WRONG_ARCHITECTURE, NO_TARGET_BUILD)
+        if marker in line
+    ]
+    if said:
+        return WrongArchitectureError(
+            f"the cross build{name} for {', '.join(failed.platforms)} cannot make the "
+            "target's files",
+            why="\n".join(dict.fromkeys(said))
+            + "\n(a step of a stage buildorch moved to the build machine compiled for that "
+            "machine, or needs a package the target has no build of)",
+            fix="build it emulated with --strategy qemu, or name the target's compiler in the "
+            "step ($CC, or the target triple's gcc); nothing was written",
         )
     return BuildFailedError(
         f"the build{name} for {', '.join(failed.platforms)} failed",

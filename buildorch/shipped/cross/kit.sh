@@ -326,6 +326,11 @@ apt_get() {
 			say "$p -> $p, native ($why)"
 		fi
 	done
+	for p in $out; do
+		case "$p" in *":$deb") ;; *) continue ;; esac
+		apt-cache show --no-all-versions "$p" >/dev/null 2>&1 ||
+			die "NO TARGET BUILD: ${p%:*} has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
+	done
 	extra=$(toolchain_for "$names")
 	[ -z "$extra" ] || say "adding the $deb toolchain: $extra"
 	[ -n "$extra" ] && crossed=1

@@ -1,0 +1,184 @@
+"""The derived Dockerfile: which stages move to the build machine, why the others stay, and
+the text that moves them with every other line as written."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+
+import pytest
+
+from buildorch.cross_derive import KIT, kit_text
+from buildorch.dockerfile import parse_dockerfile
+from buildorch.dockerfile_analysis import analyse_dockerfile
+from buildorch.facts import DockerfileFacts
+
+PLAIN = """\
+# syntax=docker/dockerfile:1
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc make libzstd-dev pkg-config
+WORKDIR /src
+COPY . .
+RUN make zs
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y libzstd1
+COPY --from=build /src/out/zs /usr/local/bin/zs
+ENTRYPOINT ["/usr/local/bin/zs"]
+"""
+
+
+def analysed(text: str, target: str | None = None) -> DockerfileFacts:
+    return analyse_dockerfile(text, "/p/Dockerfile", target)
+
+
+def verdicts(text: str) -> dict[str, tuple[bool, str]]:
+    facts = analysed(text)
+    assert facts.derivation is not None
+    return {s.label: (s.moves, s.why) for s in facts.derivation.stages}
+
+
+def test_a_builder_moves_and_the_image_stays() -> None:
+    facts = analysed(PLAIN)
+    derivation = facts.derivation
+    assert derivation is not None and derivation.complete
+    assert verdicts(PLAIN) == {
+        "`build`": (True, verdicts(PLAIN)["`build`"][1]),
+        "stage 1": (False, "it is the image: it runs on the target platform"),
+    }
+    # only the image's own RUN step is left on the target platform
+    assert facts.derived_emulated_run_steps == 1
+    assert facts.emulated_run_steps == 3
+
+
+def test_the_derived_text_keeps_every_user_line() -> None:
+    facts = analysed(PLAIN)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    text = facts.derivation.text
+    assert text.startswith("# syntax=docker/dockerfile:1\n"), "directives stay first"
+    derived_lines = text.splitlines()
+    for line in PLAIN.splitlines():
+        if line.startswith("FROM debian:bookworm AS"):
+            continue
+        assert line in derived_lines, line
+    assert "FROM --platform=$BUILDPLATFORM debian:bookworm AS build" in derived_lines
+    assert f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]' in derived_lines
+    assert f"RUN {KIT} verify /src/out/zs" in derived_lines
+    # the verification closes the moved stage, before the image's FROM
+    assert derived_lines.index(f"RUN {KIT} verify /src/out/zs") < derived_lines.index(
+        "FROM debian:bookworm-slim"
+    )
+    # the kit travels whole in the ARG's default
+    packed = re.search(r"^ARG BUILDORCH_CROSS_KIT=(\S+)$", text, re.M)
+    assert packed is not None
+    assert gzip.decompress(base64.b64decode(packed.group(1))).decode() == kit_text()
+    # and BuildKit reads it as the same stages
+    reread = parse_dockerfile(text)
+    assert [s.name for s in reread.stages] == ["build", None]
+    assert reread.stages[0].platform == "$BUILDPLATFORM"
+    assert reread.stages[1].platform is None
+
+
+@pytest.mark.parametrize(
+    ("step", "reason"),
+    [
+        ("RUN pip install -r requirements.txt", "Python installers"),
+        ("RUN npm ci", "Node installers"),
+        ("RUN curl -fsSL https://example.test/install.sh | sh", "downloaded installer"),
+        ("RUN apk add --no-cache build-base", "Alpine's apk has no multiarch"),
+        ('RUN case "$(uname -m)" in x86_64) echo a;; esac', "asks which machine"),
+        ("RUN gcc -march=native -o a a.c", "names a machine itself"),
+    ],
+)
+def test_a_step_that_picks_binaries_by_machine_keeps_its_stage(step: str, reason: str) -> None:
+    text = PLAIN.replace("RUN make zs", f"{step}\nRUN make zs")
+    moves, why = verdicts(text)["`build`"]
+    assert not moves
+    assert reason in why and "line 6" in why
+    facts = analysed(text)
+    assert facts.derivation is not None and not facts.derivation.complete
+
+
+def test_copying_system_files_keeps_the_stage() -> None:
+    text = PLAIN.replace(
+        "COPY --from=build /src/out/zs",
+        "COPY --from=build /usr/lib/x86_64-linux-gnu/libzstd.so.1 /usr/lib/\n"
+        "COPY --from=build /src/out/zs",
+    )
+    moves, why = verdicts(text)["`build`"]
+    assert not moves and "/usr/lib/x86_64-linux-gnu/libzstd.so.1" in why
+
+
+def test_a_stage_the_image_is_built_on_stays() -> None:
+    text = """\
+FROM debian:bookworm AS base
+RUN apt-get update && apt-get install -y gcc
+FROM base AS build
+RUN gcc -o /a a.c
+FROM base
+COPY --from=build /a /a
+"""
+    found = verdicts(text)
+    assert found["`base`"] == (False, "the image is built on it")
+    assert found["`build`"][0] is False and "`base`, which stays" in found["`build`"][1]
+
+
+def test_a_chain_of_builders_moves_together_with_one_kit() -> None:
+    text = """\
+FROM debian:bookworm AS deps
+RUN apt-get update && apt-get install -y gcc libzstd-dev
+FROM deps AS build
+RUN gcc -o /out/a a.c -lzstd
+FROM scratch
+COPY --from=build /out/a /a
+"""
+    found = verdicts(text)
+    assert found["`deps`"][0] and found["`build`"][0]
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    derived = facts.derivation.text
+    assert derived.count("kit setup") == 1, "the child inherits its parent's kit and SHELL"
+    assert "FROM base AS build" not in derived and "FROM deps AS build" in derived
+    assert f"RUN {KIT} verify /out/a" in derived
+
+
+def test_exec_form_and_shell_run_through_the_kit() -> None:
+    text = PLAIN.replace(
+        "RUN make zs", 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nRUN ["make", "zs"]'
+    )
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    derived = facts.derivation.text.splitlines()
+    assert f'SHELL ["{KIT}", "run", "/bin/bash", "-o", "pipefail", "-c"]' in derived
+    assert f'RUN ["{KIT}", "run", "make", "zs"]' in derived
+
+
+@pytest.mark.parametrize(
+    ("change", "label", "why"),
+    [
+        ("FROM --platform=linux/amd64 debian:bookworm AS build", "`build`", "pinned"),
+        ("FROM debian:bookworm AS build\nARG TARGETARCH", "`build`", "$TARGETARCH itself"),
+    ],
+)
+def test_a_stage_that_handles_platforms_itself_stays(change: str, label: str, why: str) -> None:
+    text = PLAIN.replace("FROM debian:bookworm AS build", change)
+    moves, reason = verdicts(text)[label]
+    assert not moves and why in reason
+
+
+def test_a_dockerfile_that_cross_compiles_already_is_not_derived() -> None:
+    text = PLAIN.replace(
+        "FROM debian:bookworm AS build",
+        "FROM --platform=$BUILDPLATFORM debian:bookworm AS build\nARG TARGETARCH",
+    )
+    facts = analysed(text)
+    assert facts.cross_capable and facts.derivation is None
+
+
+def test_a_stage_nothing_copies_from_is_left_alone() -> None:
+    text = PLAIN + "\nFROM debian:bookworm AS lint\nRUN make lint\n"
+    facts = analysed(text)
+    # the last stage is the image now: `build` hands nothing to it
+    assert facts.derivation is not None
+    assert not facts.derivation.moved
