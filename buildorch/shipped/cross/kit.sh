@@ -175,7 +175,9 @@ toolchain_for() {
 	done
 	[ $c = 1 ] || return 0
 	tp=$(echo "$gnu" | tr _ -)
-	command -v "$gnu-gcc" >/dev/null 2>&1 || pkgs="gcc-$tp g++-$tp libc6-dev:$deb"
+	# the build machine's C library headers too: a stage that installs a compiler still
+	# compiles build-time helpers for the build machine (CC_FOR_BUILD)
+	command -v "$gnu-gcc" >/dev/null 2>&1 || pkgs="gcc-$tp g++-$tp libc6-dev:$deb libc6-dev"
 	if [ $rust_std = 1 ] && ! command -v rustup >/dev/null 2>&1 && real rustc >/dev/null &&
 		! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
 		pkgs="$pkgs libstd-rust-dev:$deb"

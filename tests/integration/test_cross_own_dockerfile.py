@@ -1,0 +1,152 @@
+"""The project's own Dockerfile, cross-compiled: a plain two-stage Dockerfile (the -dev
+package installed by apt-get, found through pkg-config, a runtime stage on debian:bookworm-slim)
+built for arm64 on this amd64 engine at native speed, on both image stores, and checked by
+running the program under QEMU against the amd64 build's output."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Engine
+from tests.integration.helpers import buildorch, elf_machine
+
+pytestmark = pytest.mark.usefixtures("registry", "qemu_aarch64")
+
+PROGRAM = """\
+#include <stdio.h>
+#include <string.h>
+#include <zstd.h>
+int main(void) {
+    const char *s = "buildorch buildorch buildorch buildorch";
+    char out[256];
+    size_t n = ZSTD_compress(out, sizeof out, s, strlen(s), 3);
+    printf("zstd %s: %zu -> %zu\\n", ZSTD_versionString(), strlen(s), n);
+    return 0;
+}
+"""
+DOCKERFILE = """\
+FROM debian:bookworm AS build
+RUN apt-get update && \\
+    apt-get install -y --no-install-recommends gcc libc6-dev make pkg-config libzstd-dev
+WORKDIR /src
+COPY . .
+RUN make zs
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libzstd1 && \\
+    rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/zs /usr/local/bin/zs
+ENTRYPOINT ["zs"]
+"""
+
+
+def zstd_project(
+    root: Path, compile_line: str = "$(CC) -O2 -o zs zs.c $$(pkg-config --cflags --libs libzstd)"
+) -> Path:
+    root.mkdir()
+    (root / "zs.c").write_text(PROGRAM)
+    (root / "Makefile").write_text(f"zs: zs.c\n\t{compile_line}\n")
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    return root
+
+
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def docker(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        env=engine.env(),
+        check=False,
+        timeout=300,
+    )
+
+
+def test_own_dockerfile_cross_compiles_and_runs_the_same(engine: Engine, tmp_path: Path) -> None:
+    project = zstd_project(tmp_path / "zs")
+    before = tree_hash(project)
+    plan = buildorch("plan", "-C", str(project), "--target", "arm64", "--json", env=engine.env())
+    assert plan.code == 0, plan.err
+    (step,) = plan.json()["steps"]
+    assert step["strategy"] == "cross"
+    stages = {s["name"]: s for s in plan.json()["cross"]["stages"]}
+    assert stages["build"]["moves"] and not stages[None]["moves"]
+
+    tag = f"buildorch-test/zs:{uuid.uuid4().hex[:8]}"
+    try:
+        built = {}
+        for arch in ("arm64", "amd64"):
+            result = buildorch(
+                "build", "-C", str(project), "--target", arch, "--network", "host",
+                "--load", "--tag", f"{tag}-{arch}", "--json", env=engine.env(),
+            )  # fmt: skip
+            assert result.code == 0, result.err
+            (done,) = result.json()["report"]["builds"]
+            assert done["strategy"] == ("cross" if arch == "arm64" else "native")
+            ran = docker(engine, "run", "--rm", "--platform", f"linux/{arch}", f"{tag}-{arch}")
+            assert ran.returncode == 0, ran.stderr
+            built[arch] = ran.stdout
+            inspect = docker(
+                engine, "image", "inspect", "--format", "{{.Architecture}}", f"{tag}-{arch}"
+            )
+            assert inspect.stdout.strip() == arch
+        # the arm64 program, run under QEMU, says what the amd64 one says
+        assert built["arm64"] == built["amd64"]
+        assert built["arm64"].startswith("zstd 1.5")
+    finally:
+        docker(engine, "rmi", "-f", f"{tag}-arm64", f"{tag}-amd64")
+    assert tree_hash(project) == before, "the sources are byte-identical afterwards"
+
+
+def test_a_step_that_compiles_for_the_build_machine_fails_with_the_file_named(
+    classic: Engine, tmp_path: Path
+) -> None:
+    project = zstd_project(tmp_path / "zs", compile_line="/usr/bin/gcc -O2 -o zs hello.c")
+    (project / "hello.c").write_text('#include <stdio.h>\nint main(void){puts("hi");return 0;}\n')
+    out = tmp_path / "out"
+    result = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
+        env=classic.env(),
+    )  # fmt: skip
+    assert result.code == 12, result.err
+    said = " ".join(result.err.split())
+    assert "WRONG ARCHITECTURE: /src/zs is x86-64" in said
+    assert "Traceback" not in result.err
+    assert not out.exists(), "nothing was written"
+
+
+def test_init_cross_writes_a_dockerfile_plain_buildx_builds(
+    classic: Engine, tmp_path: Path
+) -> None:
+    project = zstd_project(tmp_path / "zs")
+    files_only = DOCKERFILE[: DOCKERFILE.index("FROM debian:bookworm-slim")]
+    (project / "Dockerfile").write_text(
+        files_only + "FROM scratch\nCOPY --from=build /src/zs /usr/local/bin/zs\n"
+    )
+    original = (project / "Dockerfile").read_bytes()
+    result = buildorch("init", "--cross", "-C", str(project), env=classic.env())
+    assert result.code == 0, result.err
+    derived = project / "Dockerfile.cross"
+    assert (project / "Dockerfile").read_bytes() == original
+    out = tmp_path / "out"
+    built = subprocess.run(
+        ["docker", "buildx", "build", "--no-cache", "--platform", "linux/arm64", "--network", "host",
+         "-f", str(derived), "-o", f"type=local,dest={out}", str(project)],
+        capture_output=True, text=True, env=classic.env(), check=False, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert elf_machine(out / "usr" / "local" / "bin" / "zs") == "aarch64"
+    assert "libzstd-dev -> libzstd-dev:arm64 (Multi-Arch: same, Section: libdevel)" in built.stderr
