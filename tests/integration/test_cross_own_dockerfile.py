@@ -143,8 +143,8 @@ def test_init_cross_writes_a_dockerfile_plain_buildx_builds(
     assert (project / "Dockerfile").read_bytes() == original
     out = tmp_path / "out"
     built = subprocess.run(
-        ["docker", "buildx", "build", "--no-cache", "--platform", "linux/arm64", "--network", "host",
-         "-f", str(derived), "-o", f"type=local,dest={out}", str(project)],
+        ["docker", "buildx", "build", "--no-cache", "--platform", "linux/arm64",
+         "--network", "host", "-f", str(derived), "-o", f"type=local,dest={out}", str(project)],
         capture_output=True, text=True, env=classic.env(), check=False, timeout=600,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]
