@@ -28,6 +28,7 @@ die() {
 plain_path() {
 	printf '%s' "$PATH" | tr ':' '\n' | grep -vx "$KIT/bin" | paste -sd: -
 }
+# (no function of this script is named after a command it looks for: `command -v` finds those)
 real() { PATH=$(plain_path) command -v "$1" 2>/dev/null; }
 
 # -- the target ------------------------------------------------------------------------------
@@ -178,8 +179,8 @@ toolchain_for() {
 	# the build machine's C library headers too: a stage that installs a compiler still
 	# compiles build-time helpers for the build machine (CC_FOR_BUILD)
 	command -v "$gnu-gcc" >/dev/null 2>&1 || pkgs="gcc-$tp g++-$tp libc6-dev:$deb libc6-dev"
-	if [ $rust_std = 1 ] && ! command -v rustup >/dev/null 2>&1 && real rustc >/dev/null &&
-		! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
+	# Debian's rustc needs the target's standard library (rustup's adds it in setup)
+	if [ $rust_std = 1 ] && ! real rustup >/dev/null && ! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
 		pkgs="$pkgs libstd-rust-dev:$deb"
 	fi
 	echo "$pkgs"
@@ -344,7 +345,7 @@ apt_get() {
 
 # cargo build: for the target's triple, with the build machine's compilers for build scripts
 # and proc-macros, and the outputs also where a native build puts them (target/release/app)
-cargo() {
+cargo_tool() {
 	c=$(real cargo) || die "cargo is not installed in this stage"
 	sub=""
 	for a in "$@"; do
@@ -477,7 +478,7 @@ kit | kit.sh)
 		;;
 	pkg-config | pkgconf | *-pkg-config) pkg_config "$@" ;;
 	apt-get | apt) apt_get "$@" ;;
-	cargo) cargo "$@" ;;
+	cargo) cargo_tool "$@" ;;
 	go) go_tool "$@" ;;
 	meson) meson_tool "$@" ;;
 	*) die "no wrapper for $called" ;;
