@@ -42,6 +42,13 @@ CASES = {
         package_json=PACKAGE_JSON,
         makefile=USER_MAKEFILE,
     ),
+    # a Node project with a bake file, whose build reads a secret from NPM_TOKEN
+    "bake": ShortcutSpec(
+        targets=("linux/amd64", "linux/arm64"),
+        package_json='{"name": "web", "scripts": {"test": "jest"}}\n',
+        bake=True,
+        secret_variables=("NPM_TOKEN",),
+    ),
 }
 
 
@@ -101,7 +108,7 @@ def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
                 script.parent.mkdir(parents=True, exist_ok=True)
                 script.write_text(item.text, encoding="utf-8")
                 scripts.append(str(script))
-    assert len(scripts) == 7
+    assert len(scripts) == 7 + 6  # default, node; bake's build and bake scripts
     done = subprocess.run(
         [_shellcheck(), "--shell=sh", *scripts], capture_output=True, text=True, check=False
     )
@@ -109,11 +116,14 @@ def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
 
 
 @pytest.mark.subprocesses
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX sh and make (the .ps1 scripts are "
+                    "Windows' own: CI runs them against a stand-in buildorch)")  # fmt: skip
 def test_scripts_and_make_pass_extra_flags_from_any_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = tmp_path / "my project"
     project.mkdir()
+    (project / "docker-bake.hcl").write_text('target "default" {}\n', encoding="utf-8")
     assert _run(project, "-t", "arm64,linux/arm/v7", capsys=capsys)[0] == 0
     # a stand-in for buildorch that says how it was called, and with which BUILDORCH_* (none:
     # buildorch refuses those it does not know)
@@ -133,6 +143,10 @@ def test_scripts_and_make_pass_extra_flags_from_any_directory(
     done = subprocess.run([str(project / "scripts" / "build-all.sh")], cwd=elsewhere, env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert done.stdout == f"build|-C|{project}|--target|linux/arm64,linux/arm/v7|"
+    bake = project / "scripts" / "bake-linux-arm64.sh"
+    done = subprocess.run([str(bake), "api", "-o", "o"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout == f"bake|-C|{project}|--target|linux/arm64|api|-o|o|"
 
     make = shutil.which("make")
     assert make is not None, "make is needed"
@@ -169,8 +183,9 @@ def test_rerunning_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture
     second = _outcomes(tmp_path, capsys=capsys)
     assert set(second) == set(first) and set(second.values()) == {"unchanged"}
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == times
-    assert os.access(tmp_path / "scripts" / "build-all.sh", os.X_OK)
-    assert not os.access(tmp_path / "scripts" / "build-all.ps1", os.X_OK)
+    if sys.platform != "win32":  # Windows has no execute bit
+        assert os.access(tmp_path / "scripts" / "build-all.sh", os.X_OK)
+        assert not os.access(tmp_path / "scripts" / "build-all.ps1", os.X_OK)
     code, out, _ = _run(tmp_path, capsys=capsys)
     assert code == 0 and f"unchanged {tmp_path / 'buildorch.mk'}: make build-" in out
 
@@ -323,3 +338,55 @@ def test_the_powershell_scripts_run_buildorch_or_wsl() -> None:
     assert script.endswith("exit $LASTEXITCODE\n")
     every = _by_path(shortcuts(CASES["node"]))["scripts/build-all.ps1"].text
     assert "--target 'linux/amd64,linux/arm64,linux/arm/v7' @args" in every
+
+
+# --- bake files and buildorch.yaml's buildx options --------------------------------------
+
+
+def test_a_bake_or_compose_file_brings_bake_shortcuts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    compose = tmp_path / "compose.yaml"
+    # a compose file whose service builds the project's own Dockerfile: `build` covers it
+    compose.write_text("services:\n  app:\n    build: .\n", encoding="utf-8")
+    assert not any("bake" in path for path in _outcomes(tmp_path, capsys=capsys))
+    # one that builds something else: shortcuts for `buildorch bake`, per platform
+    compose.write_text("services:\n  app:\n    build: .\n  api:\n    build: ./api\n")
+    outcomes = _outcomes(tmp_path, capsys=capsys)
+    assert outcomes["scripts/bake-linux-arm64.sh"] == "created"
+    assert outcomes["scripts/bake-all.ps1"] == "created"
+    script = (tmp_path / "scripts" / "bake-linux-arm64.sh").read_text(encoding="utf-8")
+    assert 'exec buildorch bake -C "$project" --target linux/arm64 "$@"\n' in script
+    fragment = (tmp_path / "buildorch.mk").read_text(encoding="utf-8")
+    assert "\nbake-all:\n\t$(BUILDORCH) bake -C" in fragment
+    assert ".DEFAULT_GOAL := build-all\n" in fragment  # `make` alone still builds
+    # a docker-bake file is always baked, even with no compose file
+    compose.unlink()
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n', encoding="utf-8")
+    assert "scripts/bake-all.sh" in _outcomes(tmp_path, capsys=capsys)
+
+
+def test_secrets_reach_buildorch_in_wsl_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "buildorch.yaml").write_text(
+        'buildx:\n  secret: ["id=npm,env=NPM_TOKEN", "id=gh,env=GH_PAT", "id=f,src=a.txt"]\n'
+        "  network: host\n",
+        encoding="utf-8",
+    )
+    _outcomes(tmp_path, capsys=capsys)
+    script = (tmp_path / "scripts" / "build-all.ps1").read_text(encoding="utf-8")
+    # only variables cross into WSL, named in WSLENV for the call and restored after it
+    assert "$env:WSLENV = (@($env:WSLENV, 'NPM_TOKEN/u:GH_PAT/u') | Where-Object { $_ }) " \
+        "-join ':'\n" in script  # fmt: skip
+    assert script.index("$wslenv = $env:WSLENV") < script.index("& wsl.exe")
+    assert script.index("& wsl.exe") < script.index("$env:WSLENV = $wslenv")
+    # buildorch reads buildorch.yaml itself: the options are not copied into the shortcuts
+    for item in (tmp_path / "scripts").iterdir():
+        text = item.read_text(encoding="utf-8")
+        assert "--network" not in text and "--secret" not in text, item
+    # without secrets, nothing of WSLENV
+    (tmp_path / "buildorch.yaml").write_text("buildx:\n  network: host\n", encoding="utf-8")
+    _outcomes(tmp_path, capsys=capsys)
+    assert "WSLENV" not in (tmp_path / "scripts" / "build-all.ps1").read_text(encoding="utf-8")
