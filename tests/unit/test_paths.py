@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.buildx_flags import per_build_file
 from buildorch.config import Options
 from buildorch.detect.host import detect_host
 from buildorch.detect.snapshot import load_snapshot
@@ -203,12 +202,3 @@ def test_a_project_outside_the_repository_is_refused(repo: str, project: str) ->
     facts = _project(project, f"{project}\\Dockerfile")
     with pytest.raises(PlanError, match="outside the repository"):
         plan_ci(facts, _options(), repo_root=repo)
-
-
-def test_a_file_per_build_keeps_its_folder_and_extension() -> None:
-    folder = Path("out") / "meta"
-    assert per_build_file(str(folder / "build.json"), "linux-arm64") == str(
-        folder / "build.linux-arm64.json"
-    )
-    assert per_build_file("iid", "linux-arm-v7") == "iid.linux-arm-v7"
-    assert per_build_file(".iid", "linux-amd64") == ".iid.linux-amd64"
