@@ -80,7 +80,9 @@ def ci_plan(
 ) -> tuple[Path, CiPlan]:
     """The workflow's plan, and the repository's top (where .github/ lives). `with_bake`: the
     bake job too, for the targets of the project's bake or compose files."""
-    project_dir = common.project_dir
+    # resolved, as the project's context and Dockerfile are: a symlink to the project, or a
+    # Windows short name (C:\Users\RUNNER~1), names the same repository
+    project_dir = common.project_dir.resolve()
     options = load_options(project_dir=project_dir, flags=common.flags, env=env)
     project = read_project(
         project_dir,

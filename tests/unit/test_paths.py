@@ -202,3 +202,24 @@ def test_a_project_outside_the_repository_is_refused(repo: str, project: str) ->
     facts = _project(project, f"{project}\\Dockerfile")
     with pytest.raises(PlanError, match="outside the repository"):
         plan_ci(facts, _options(), repo_root=repo)
+
+
+def test_the_walk_windows_uses_lists_what_the_descriptor_walk_lists(tmp_path: Path) -> None:
+    from buildorch import tree
+
+    for relative in ("Makefile", "src/main.c", "src/lib/util.c", "docs/a b.txt"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(relative, encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "build" / "out").mkdir(parents=True)
+    (tmp_path / "build" / "out" / "big").write_text("x" * 1000, encoding="utf-8")
+
+    def keep(relative: str, is_dir: bool) -> bool:
+        return relative != "build"  # a folder left out leaves out what it holds
+
+    listing = tree._walk_by_path(tmp_path, keep)
+    assert set(listing) == {"Makefile", "src", "src/main.c", "src/lib", "src/lib/util.c",
+                            "docs", "docs/a b.txt", "empty"}  # fmt: skip
+    assert listing["src/lib/util.c"].size == len("src/lib/util.c")
+    assert listing["src"].kind == "dir" and listing["Makefile"].kind == "file"
+    assert listing == tree.walk(tmp_path, keep)

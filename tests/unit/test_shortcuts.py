@@ -390,3 +390,69 @@ def test_secrets_reach_buildorch_in_wsl_by_name(
     (tmp_path / "buildorch.yaml").write_text("buildx:\n  network: host\n", encoding="utf-8")
     _outcomes(tmp_path, capsys=capsys)
     assert "WSLENV" not in (tmp_path / "scripts" / "build-all.ps1").read_text(encoding="utf-8")
+
+
+# the stand-in buildorch: records how it was called, exits as told
+RECORDER = """import json, os, sys
+with open(os.environ["STANDIN_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
+"""
+POWERSHELLS = [shell for shell in ("pwsh", "powershell") if shutil.which(shell)]
+
+
+@pytest.mark.subprocesses
+@pytest.mark.skipif(
+    not POWERSHELLS and sys.platform != "win32",
+    reason="no PowerShell here: CI runs this on Windows (and macOS, which has pwsh)",
+)
+@pytest.mark.parametrize("shell", POWERSHELLS or ["powershell"])
+def test_the_powershell_scripts_pass_their_arguments_to_buildorch(
+    shell: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "my project"  # a space, as in C:\Users\First Last
+    project.mkdir()
+    (project / "docker-bake.hcl").write_text('target "default" {}\n', encoding="utf-8")
+    assert _run(project, "-t", "arm64,linux/arm/v7", capsys=capsys)[0] == 0
+    # a stand-in first on PATH, called the way the real one is: a program, not a cmdlet
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorder = bin_dir / "record.py"
+    recorder.write_text(RECORDER, encoding="utf-8")
+    if sys.platform == "win32":
+        (bin_dir / "buildorch.cmd").write_text(f'@"{sys.executable}" "{recorder}" %*\r\n')
+    else:
+        standin = bin_dir / "buildorch"
+        standin.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{recorder}" "$@"\n')
+        standin.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("BUILDORCH")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", STANDIN_LOG=str(log))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    policy = ["-ExecutionPolicy", "Bypass"] if sys.platform == "win32" else []
+
+    def call(script: str, *args: str, exit_code: int = 0) -> list[str]:
+        log.unlink(missing_ok=True)
+        done = subprocess.run(
+            [shell, "-NoProfile", "-NonInteractive", *policy, "-File",
+             str(project / "scripts" / script), *args],
+            cwd=elsewhere, env={**env, "STANDIN_EXIT": str(exit_code)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == exit_code, done.stdout + done.stderr
+        (argv,) = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        assert isinstance(argv, list)
+        # the project as PowerShell names it (a short 8.3 name, /var for /private/var) is the
+        # same folder
+        assert argv[:2] == [argv[0], "-C"] and Path(argv[2]).resolve() == project.resolve()
+        return [argv[0], *argv[3:]]
+
+    assert call("build-linux-arm-v7.ps1", "-o", "out", "--tag", "a b") == [
+        "build", "--target", "linux/arm/v7", "-o", "out", "--tag", "a b"]  # fmt: skip
+    # the comma list stays one word: bare, PowerShell would have made it an array
+    assert call("build-all.ps1") == ["build", "--target", "linux/arm64,linux/arm/v7"]
+    assert call("bake-linux-arm64.ps1", "api", "web", "--push") == [
+        "bake", "--target", "linux/arm64", "api", "web", "--push"]  # fmt: skip
+    # buildorch's exit code is the script's
+    assert call("build-linux-arm64.ps1", exit_code=4) == ["build", "--target", "linux/arm64"]

@@ -412,3 +412,16 @@ def test_ci_json_lists_the_bake_jobs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert data["bake"]["files"] == ["docker-bake.hcl"]
     assert [job["platform"] for job in data["bake"]["jobs"]] == ["linux/amd64", "linux/arm64"]
     assert [job["platform"] for job in data["jobs"]] == ["linux/amd64", "linux/arm64"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a symlink needs a privilege on Windows")
+def test_a_project_reached_through_a_symlink_is_inside_its_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path, "example")
+    (project / ".git").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(project, target_is_directory=True)
+    document = _document(generate(link, capsys=capsys))
+    build = _step(document["jobs"]["build"], "docker/build-push-action")["with"]
+    assert (build["context"], build["file"]) == (".", "Dockerfile")
