@@ -91,7 +91,8 @@ def render(result: ShortcutsResult) -> None:
 
 def _read_text(path: Path, errors: str = "strict") -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors=errors)
+        # line endings as they are: a package.json with Windows ones keeps them when merged
+        return path.read_bytes().decode("utf-8", errors=errors)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:

@@ -106,7 +106,7 @@ def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
             if item.path.endswith(".sh"):
                 script = tmp_path / name / item.path
                 script.parent.mkdir(parents=True, exist_ok=True)
-                script.write_text(item.text, encoding="utf-8")
+                script.write_text(item.text, encoding="utf-8", newline="\n")
                 scripts.append(str(script))
     assert len(scripts) == 7 + 6  # default, node; bake's build and bake scripts
     done = subprocess.run(
@@ -456,3 +456,21 @@ def test_the_powershell_scripts_pass_their_arguments_to_buildorch(
         "bake", "--target", "linux/arm64", "api", "web", "--push"]  # fmt: skip
     # buildorch's exit code is the script's
     assert call("build-linux-arm64.ps1", exit_code=4) == ["build", "--target", "linux/arm64"]
+
+
+def test_windows_line_endings_are_kept_and_count_as_unedited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / "package.json"
+    package.write_bytes(b'{\r\n  "name": "x",\r\n  "scripts": {\r\n    "test": "jest"\r\n'
+                        b"  }\r\n}\r\n")  # fmt: skip
+    assert _outcomes(tmp_path, capsys=capsys)["package.json"] == "updated"
+    merged = package.read_bytes()
+    assert merged.count(b"\r\n") == merged.count(b"\n") == 9  # every line, the new ones too
+    assert _outcomes(tmp_path, capsys=capsys)["package.json"] == "unchanged"
+    # a checkout that turned buildorch's files' line endings into Windows' (git's autocrlf)
+    script = tmp_path / "scripts" / "build-all.ps1"
+    script.write_bytes(script.read_bytes().replace(b"\n", b"\r\n"))
+    (tmp_path / "buildorch.yaml").write_text("targets: [linux/arm64]\n", encoding="utf-8")
+    outcomes = _outcomes(tmp_path, capsys=capsys)
+    assert outcomes["scripts/build-all.ps1"] == "updated"  # still buildorch's own: regenerated

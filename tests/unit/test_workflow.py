@@ -199,7 +199,10 @@ def test_every_workflow_passes_actionlint() -> None:
 
 @pytest.mark.subprocesses
 def test_every_workflow_matches_githubs_schema() -> None:
-    checker = Path(sys.executable).with_name("check-jsonschema")
+    # beside the interpreter, or on PATH (Windows keeps it in Scripts\, not beside python.exe)
+    beside = Path(sys.executable).with_name("check-jsonschema")
+    checker = beside if beside.is_file() else shutil.which("check-jsonschema")
+    assert checker is not None, "check-jsonschema is missing: pip install -e .[test]"
     done = subprocess.run(
         [str(checker), "--builtin-schema", "vendor.github-workflows", *map(str, _workflows())],
         capture_output=True,
@@ -222,7 +225,8 @@ def test_the_scripts_in_workflows_pass_shellcheck(tmp_path: Path) -> None:
                     # expressions are filled in by GitHub before the shell sees the script
                     body = re.sub(r"\$\{\{[^}]*\}\}", "/github-expression", step["run"])
                     script = tmp_path / f"{path.stem}-{index}.sh"
-                    script.write_text("#!/usr/bin/env bash\n" + body, encoding="utf-8")
+                    script.write_text("#!/usr/bin/env bash\n" + body, encoding="utf-8",
+                                      newline="\n")  # fmt: skip
                     scripts.append(str(script))
     assert scripts
     done = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, check=False)
