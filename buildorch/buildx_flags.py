@@ -7,8 +7,12 @@ contradict the plan are refused with the reason and buildorch's own spelling.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from buildorch.platforms import Platform
 
 Kind = Literal["value", "switch"]
 
@@ -23,6 +27,8 @@ class PassThrough:
     repeatable: bool = True
     secret_bearing: bool = False
     """Its value may name a secret's source (never its value, but still kept out of logs)."""
+    writes_file: bool = False
+    """buildx writes this file after the build: one per build where the plan splits."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +64,21 @@ PASS_THROUGH: dict[str, PassThrough] = {
         PassThrough(
             flag="--cgroup-parent", kind="value", repeatable=False, help="parent cgroup of RUN"
         ),
+        PassThrough(
+            flag="--iidfile",
+            kind="value",
+            repeatable=False,
+            writes_file=True,
+            help="write the image ID to FILE (one per build where the plan splits)",
+        ),
         PassThrough(flag="--label", kind="value", help="metadata for the image (key=value)"),
+        PassThrough(
+            flag="--metadata-file",
+            kind="value",
+            repeatable=False,
+            writes_file=True,
+            help="write the build result's metadata to FILE (one per build where the plan splits)",
+        ),
         PassThrough(
             flag="--network", kind="value", repeatable=False, help="networking mode of RUN steps"
         ),
@@ -147,3 +167,89 @@ def _cache_type(spec: str) -> str:
     fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
     # a bare name is a registry reference (buildx reads `user/app:cache` as type=registry)
     return fields.get("type", "registry")
+
+
+def per_build(
+    flags: tuple[BuildxFlag, ...],
+    platforms: tuple[Platform, ...],
+    *,
+    of: tuple[Platform, ...],
+) -> tuple[BuildxFlag, ...]:
+    """The flags of one build of `platforms` out of all the targets `of`. buildx writes an
+    --iidfile or --metadata-file at the end of each build: when the plan splits the targets
+    into several builds, each gets a file of its own (`meta.json` -> `meta.linux-arm64.json`)
+    instead of the last build overwriting the others'."""
+    if set(platforms) == set(of):
+        return flags
+    suffix = "-".join(p.slug for p in platforms)
+    return tuple(
+        BuildxFlag(flag=flag.flag, value=per_build_file(flag.value, suffix))
+        if flag.value is not None and PASS_THROUGH[flag.flag].writes_file
+        else flag
+        for flag in flags
+    )
+
+
+def per_build_file(path: str, suffix: str) -> str:
+    """`out/meta.json` -> `out/meta.linux-arm64.json`; `iid` -> `iid.linux-arm64`."""
+    file = Path(path)
+    if not file.name:
+        return f"{path}.{suffix}"
+    return str(file.with_name(f"{file.stem}.{suffix}{file.suffix}"))
+
+
+def per_build_note(flags: tuple[BuildxFlag, ...], platforms: tuple[Platform, ...]) -> list[str]:
+    """What the plan says when it splits builds that write a file each."""
+    return [
+        f"{flag.flag} {flag.value}: one file per build, as "
+        + ", ".join(per_build_file(flag.value, p.slug) for p in platforms)
+        for flag in flags
+        if flag.value is not None and PASS_THROUGH[flag.flag].writes_file
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretSource:
+    """Where a `--secret` is read from, as buildx reads it: a variable or a file."""
+
+    id: str
+    env: str | None = None
+    file: str | None = None
+
+
+def secret_source(value: str) -> SecretSource:
+    """`id=npm,env=NPM_TOKEN`, `id=npmrc,src=~/.npmrc`, `type=env,id=X,src=VAR`, or `id=X`
+    alone (buildx then reads the variable X when it is set: the form CI uses)."""
+    fields = {key: text for key, _, text in (part.partition("=") for part in value.split(","))}
+    ident = fields.get("id", "")
+    source = fields.get("src") or fields.get("source")
+    if fields.get("env"):
+        return SecretSource(id=ident or fields["env"], env=fields["env"])
+    if fields.get("type") == "env":
+        return SecretSource(id=ident, env=source or ident)
+    if source:
+        return SecretSource(id=ident or Path(source).name, file=source)
+    return SecretSource(id=ident, env=ident)
+
+
+def secret_variables(flags: tuple[BuildxFlag, ...]) -> tuple[str, ...]:
+    """The environment variables the `--secret`s among `flags` are read from."""
+    found = (secret_source(f.value).env for f in flags if f.flag == "--secret" and f.value)
+    return tuple(dict.fromkeys(name for name in found if name))
+
+
+def ssh_ids(value: str) -> tuple[str, tuple[str, ...]]:
+    """`default`, `id`, `id=/path/agent.sock` or `id=key1,key2`: the id and what it names."""
+    ident, _, paths = value.partition("=")
+    return ident, tuple(p for p in paths.split(",") if p)
+
+
+def env_name(text: str) -> str:
+    """`npm-token` -> `NPM_TOKEN`: a name GitHub takes for a secret and a shell for a
+    variable (GitHub reserves `GITHUB_` names for its own, except its GITHUB_TOKEN)."""
+    name = re.sub(r"[^A-Z0-9_]", "_", text.upper()) or "SECRET"
+    if name[0].isdigit():
+        name = f"_{name}"
+    if name.startswith("GITHUB_") and name != "GITHUB_TOKEN":
+        name = f"BUILD_{name}"
+    return name

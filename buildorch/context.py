@@ -145,7 +145,9 @@ class DockerIgnore:
             if not line or line.startswith("#"):
                 continue
             negate = line.startswith("!")
-            pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
+            # as the docker CLI cleans it: on Windows `\` separates folders too
+            cleaned = os.path.normpath(line.removeprefix("!").strip())
+            pattern = cleaned.replace(os.sep, "/").lstrip("/")
             patterns.append((negate, re.compile(_translate(pattern))))
         return cls(patterns)
 

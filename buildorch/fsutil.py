@@ -8,13 +8,65 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
+
+if sys.platform == "win32":
+    import msvcrt
+
+    # Windows locks are mandatory: a locked byte cannot be read by anyone else. The lock is
+    # taken on one byte far past the holder's text, which a waiting run reads to say who it is.
+    _LOCK_AT = 1 << 30
+
+    def _lock(handle: IO[str], *, wait: bool) -> bool:
+        """Take the lock; False when another process holds it and `wait` is False."""
+        handle.flush()
+        while True:
+            os.lseek(handle.fileno(), _LOCK_AT, os.SEEK_SET)
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            except OSError:
+                if not wait:
+                    return False
+                time.sleep(0.1)  # LK_LOCK gives up after 10 s: a build can hold it longer
+            else:
+                return True
+
+    def _unlock(handle: IO[str]) -> None:
+        handle.flush()
+        os.lseek(handle.fileno(), _LOCK_AT, os.SEEK_SET)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+    def _set_mode(stream: IO[bytes], path: str, mode: int) -> None:
+        # Windows has only a read-only bit, which chmod sets from the owner's write bit
+        del stream
+        os.chmod(path, mode)  # noqa: PTH101 - the temporary file is a path string here
+
+else:
+    import fcntl
+
+    def _lock(handle: IO[str], *, wait: bool) -> bool:
+        """Take the lock; False when another process holds it and `wait` is False."""
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            return False
+        return True
+
+    def _unlock(handle: IO[str]) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _set_mode(stream: IO[bytes], path: str, mode: int) -> None:
+        del path
+        os.fchmod(stream.fileno(), mode)
 
 
 def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
@@ -26,7 +78,7 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data.encode("utf-8") if isinstance(data, str) else data)
             stream.flush()
-            os.fchmod(stream.fileno(), mode)
+            _set_mode(stream, temporary, mode)
             # on disk before the rename: a crash then leaves the old file or the new, whole
             os.fsync(stream.fileno())
         Path(temporary).replace(path)
@@ -43,15 +95,11 @@ def locked(path: Path, waiting: Callable[[str], None] | None = None) -> Iterator
     into the file) before this one blocks until it is free."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
+        if not _lock(handle, wait=False):
             handle.seek(0)
             if waiting is not None:
                 waiting(handle.read().strip() or "another run")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            _lock(handle, wait=True)
         handle.seek(0)
         handle.truncate()
         handle.write(f"buildorch (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})")
@@ -61,7 +109,7 @@ def locked(path: Path, waiting: Callable[[str], None] | None = None) -> Iterator
         finally:
             handle.seek(0)
             handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _unlock(handle)
 
 
 @contextlib.contextmanager

@@ -257,14 +257,28 @@ class CiJob:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CiBake:
+    """The targets of the project's bake or compose files, each on every platform's runner."""
+
+    files: tuple[str, ...]
+    """As buildx finds them in `workdir`: docker-bake.hcl, compose.yaml."""
+    workdir: str
+    """The project, relative to the repository's top: buildx reads contexts from there."""
+    jobs: tuple[CiJob, ...]
+    files_out: bool
+    """Each target's files uploaded per platform (`output: dir`); else built and cached only."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CiPlan:
     """`buildorch ci github`: the same build, one job per platform on GitHub's runners."""
 
     name: str
     jobs: tuple[CiJob, ...]
     context: str
-    dockerfile: str
-    """Both relative to the repository's top, where the workflow runs."""
+    dockerfile: str | None
+    """Both relative to the repository's top, where the workflow runs; no Dockerfile: the
+    project has only a bake or compose file, and the workflow only the bake job."""
     build_target: str | None
     build_args: tuple[BuildArg, ...]
     tags: tuple[str, ...]
@@ -277,3 +291,7 @@ class CiPlan:
     """(id, target) of the Dockerfile's cache mounts, carried between runs."""
     branches: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    cache_mode: Literal["min", "max"] = "max"
+    buildx: tuple[BuildxFlag, ...] = ()
+    """buildorch.yaml's buildx options, for every build of the workflow."""
+    bake: CiBake | None = None

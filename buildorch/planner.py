@@ -6,15 +6,17 @@ docker. Every choice carries its reasons and every alternative the reason it los
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import assert_never
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
+from typing import Literal, assert_never
 
-from buildorch.buildx_flags import BuildxFlag, cache_export_refusal
+from buildorch.buildx_flags import BuildxFlag, cache_export_refusal, per_build, per_build_note
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
 from buildorch.plan import (
+    CiBake,
     CiJob,
     CiPlan,
     Invocation,
@@ -36,6 +38,8 @@ from buildorch.profiles import Costs
 # (lstat, extended attributes, open, read, close): 11,766 files took 25.8 s on a FUSE share at
 # 336 us per stat (bench/slow_share.py)
 CONTEXT_TRIPS_PER_FILE = 6.5
+# a drive (`C:\\`, `c:/`) or a UNC share (`\\\\wsl$\\Ubuntu`, `\\\\server\\share`)
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 # a mirror's check keeps this many stats in flight at least (tree.WALK_THREADS is 32)
 MIRROR_OVERLAP = 8
 # a share nobody measured (a snapshot without the probe): osxfs and 9P cost about this
@@ -511,7 +515,8 @@ def _group(
             builder=None if remote_context else builder,
             output=output,
             label=label,
-            buildx=options.buildx + _cache_flags(options.cache, platforms),
+            buildx=per_build(options.buildx, platforms, of=tuple(s.platform for s in steps))
+            + _cache_flags(options.cache, platforms),
             docker_context=remote_context,
             # the derivation builds every platform right (a native one runs its steps as
             # written), so a build that holds a derived platform builds it for all
@@ -528,7 +533,7 @@ def _group(
         label = "+".join(p.slug for p in platforms)
         return (invocation(platforms, requested, label),), None, note
 
-    notes = [f"one build per platform: {why}"]
+    notes = [f"one build per platform: {why}", *per_build_note(options.buildx, platforms)]
     merge: Merge | None = None
     per_platform: list[Invocation] = []
     for platform in platforms:
@@ -743,11 +748,19 @@ def _run_sources(host: HostFacts, options: Options) -> tuple[Sources, str]:
     return Sources.VOLUME, f"sources copied into a volume (only what changed): {why}"
 
 
-def plan_ci(project: ProjectFacts, options: Options, *, repo_root: str) -> CiPlan:
+def plan_ci(
+    project: ProjectFacts,
+    options: Options,
+    *,
+    repo_root: str,
+    bake_files: tuple[str, ...] = (),
+) -> CiPlan:
     """The GitHub Actions workflow's plan: each target on a native runner where one exists,
-    else cross-compiled on the amd64 runner, QEMU only for what must run on the target."""
+    else cross-compiled on the amd64 runner, QEMU only for what must run on the target; and,
+    for a project with bake or compose files, a job per bake target and platform."""
     dockerfile = project.dockerfile
-    if dockerfile is None or project.template is not None:
+    own = dockerfile is not None and project.template is None
+    if not own and not bake_files:
         raise PlanError(
             "the workflow builds the project's own Dockerfile, and this project has none",
             why=project.template or "no Dockerfile was found",
@@ -758,18 +771,10 @@ def plan_ci(project: ProjectFacts, options: Options, *, repo_root: str) -> CiPla
     fallback = runners.get("linux/amd64", GITHUB_AMD64_RUNNER)
     targets = options.targets or SHARED_TARGETS
     jobs = []
-    for platform in targets:
+    for platform in targets if own else ():
         if str(platform) in runners:
-            jobs.append(
-                CiJob(
-                    platform=platform,
-                    runner=runners[str(platform)],
-                    strategy=Strategy.NATIVE,
-                    qemu=False,
-                    why=f"{runners[str(platform)]} is a native {platform} runner",
-                )
-            )
-        elif dockerfile.cross_capable:
+            jobs.append(_native_ci_job(platform, runners[str(platform)]))
+        elif dockerfile is not None and dockerfile.cross_capable:
             emulated = dockerfile.emulated_run_steps > 0
             jobs.append(
                 CiJob(
@@ -798,28 +803,76 @@ def plan_ci(project: ProjectFacts, options: Options, *, repo_root: str) -> CiPla
                     f"the whole build runs under QEMU on {fallback}",
                 )
             )
+    cache, cache_ref = options.ci.cache, options.ci.cache_ref
+    cache_mode: Literal["min", "max"] = "max"
+    if cache != "registry" and options.cache is not None:
+        # the registry cache local builds use, the same tag per platform: CI fills it for them
+        cache, cache_mode = "registry", options.cache.mode
+        cache_ref = _cache_ref(options.cache.ref, "").removesuffix("-")
     return CiPlan(
-        name=PurePosixPath(project.dir).name,
+        name=_host_path(project.dir).name,
         jobs=tuple(jobs),
         context=_relative(project.context, repo_root),
-        dockerfile=_relative(dockerfile.path, repo_root),
+        dockerfile=_relative(dockerfile.path, repo_root) if own and dockerfile else None,
         build_target=options.build_target,
         build_args=options.build_args,
-        tags=options.tags,
-        files=options.output == "dir" or not options.tags,
-        cache=options.ci.cache,
-        cache_ref=options.ci.cache_ref,
-        cache_mounts=dockerfile.cache_mounts,
+        tags=options.tags if own else (),
+        files=own and (options.output == "dir" or not options.tags),
+        cache=cache,
+        cache_ref=cache_ref,
+        cache_mode=cache_mode,
+        cache_mounts=dockerfile.cache_mounts if own and dockerfile else (),
         branches=options.ci.branches,
+        buildx=options.buildx,
+        bake=CiBake(
+            files=bake_files,
+            workdir=_relative(project.dir, repo_root),
+            jobs=tuple(_bake_ci_job(p, runners, fallback) for p in targets),
+            files_out=options.output == "dir",
+        )
+        if bake_files
+        else None,
     )
+
+
+def _native_ci_job(platform: Platform, runner: str) -> CiJob:
+    return CiJob(
+        platform=platform,
+        runner=runner,
+        strategy=Strategy.NATIVE,
+        qemu=False,
+        why=f"{runner} is a native {platform} runner",
+    )
+
+
+def _bake_ci_job(platform: Platform, runners: dict[str, str], fallback: str) -> CiJob:
+    """A bake target's Dockerfile is only read on the runner: where no native runner exists,
+    QEMU is there for the steps it runs on the target (a Dockerfile that cross-compiles runs
+    its compile stages natively all the same)."""
+    if str(platform) in runners:
+        return _native_ci_job(platform, runners[str(platform)])
+    return CiJob(
+        platform=platform,
+        runner=fallback,
+        strategy=Strategy.QEMU,
+        qemu=True,
+        why=f"no native {platform} runner: built on {fallback}, QEMU for what runs on the target",
+    )
+
+
+def _host_path(path: str) -> PurePath:
+    """A path of the machine that read the project: `C:\\src\\app` and `\\\\wsl$\\...` are
+    Windows paths wherever the plan is made."""
+    return PureWindowsPath(path) if _WINDOWS_PATH.match(path) else PurePosixPath(path)
 
 
 def _relative(path: str, root: str) -> str:
     """`path` from `root`, both absolute, as a workflow names it (`.` for the top)."""
-    parts, top = PurePosixPath(path).parts, PurePosixPath(root).parts
-    if parts[: len(top)] != top:
+    inner, top = _host_path(path), _host_path(root)
+    if type(inner) is not type(top) or not inner.is_relative_to(top):
         raise PlanError(
             f"{path} is outside the repository at {root}",
             fix="keep the Dockerfile and context inside the repository",
         )
-    return str(PurePosixPath(*parts[len(top) :])) if len(parts) > len(top) else "."
+    rest = inner.relative_to(top)
+    return rest.as_posix() if rest.parts else "."

@@ -20,6 +20,7 @@ import os
 import queue
 import shutil
 import stat
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -72,6 +73,8 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
     entries are stat'ed by the task that lists it; a larger folder stays open while other
     tasks stat the rest in chunks. Open folders are bounded (macOS allows a process 256
     descriptors), so a wide tree waits for descriptors rather than running out of them."""
+    if sys.platform == "win32":
+        return _walk_by_path(root, keep)
     found: dict[str, Entry] = {}
     finished: queue.SimpleQueue[cf.Future[_Scanned | _Stated]] = queue.SimpleQueue()
     waiting: deque[str] = deque([""])
@@ -114,6 +117,34 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
         pool.shutdown(wait=True, cancel_futures=True)
         for fd in held:
             os.close(fd)
+
+
+def _walk_by_path(root: Path, keep: Keep | None) -> dict[str, Entry]:
+    """Windows has no folder descriptors to stat relative to, and needs none: a listing
+    there (FindFirstFile) already carries each entry's size, mtime and attributes."""
+    found: dict[str, Entry] = {}
+    waiting = [""]
+    while waiting:
+        relative = waiting.pop()
+        try:
+            with os.scandir(root / relative) as entries:
+                listed = list(entries)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue  # gone or unreadable meanwhile: the build would not see it either
+        for entry in listed:
+            child = f"{relative}/{entry.name}" if relative else entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if keep is not None and not keep(child, is_dir):
+                continue
+            if entry.is_symlink():
+                found[child] = Entry("link", 0, 0, 0, str(Path(entry.path).readlink()))
+            elif is_dir:
+                found[child] = Entry("dir", 0, 0, 0)
+                waiting.append(child)
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                found[child] = Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

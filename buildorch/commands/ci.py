@@ -19,9 +19,10 @@ from buildorch.commands.args import (
 )
 from buildorch.config import load_options
 from buildorch.errors import BuildorchError
+from buildorch.generate.bakefiles import bake_files
 from buildorch.generate.files import Written, write_all
 from buildorch.generate.workflow import workflow
-from buildorch.plan import CiPlan
+from buildorch.plan import CiJob, CiPlan
 from buildorch.planner import plan_ci
 from buildorch.project import read_project
 
@@ -44,14 +45,21 @@ class CiResult:
     def to_json(self) -> Any:
         if self.text is not None:
             return None  # the workflow itself is the answer, JSON or not
+        bake = self.plan.bake
         return {
             "files": [{"path": w.path, "outcome": w.outcome} for w in self.written],
-            "jobs": [
-                {"platform": str(j.platform), "runner": j.runner,
-                 "strategy": j.strategy.value, "qemu": j.qemu, "why": j.why}
-                for j in self.plan.jobs
-            ],
+            "jobs": _jobs_json(self.plan.jobs),
+            "bake": None if bake is None else {"files": list(bake.files),
+                                               "jobs": _jobs_json(bake.jobs)},
         }  # fmt: skip
+
+
+def _jobs_json(jobs: tuple[CiJob, ...]) -> list[dict[str, Any]]:
+    return [
+        {"platform": str(j.platform), "runner": j.runner, "strategy": j.strategy.value,
+         "qemu": j.qemu, "why": j.why}
+        for j in jobs
+    ]  # fmt: skip
 
 
 def declare(parser: argparse.ArgumentParser) -> None:
@@ -67,9 +75,14 @@ def inputs(ns: argparse.Namespace) -> CiInputs:
     return CiInputs(common=common_from(ns), force=ns.force, dry_run=ns.dry_run)
 
 
-def ci_plan(common: Common, env: Mapping[str, str]) -> tuple[Path, CiPlan]:
-    """The workflow's plan, and the repository's top (where .github/ lives)."""
-    project_dir = common.project_dir
+def ci_plan(
+    common: Common, env: Mapping[str, str], *, with_bake: bool = False
+) -> tuple[Path, CiPlan]:
+    """The workflow's plan, and the repository's top (where .github/ lives). `with_bake`: the
+    bake job too, for the targets of the project's bake or compose files."""
+    # resolved, as the project's context and Dockerfile are: a symlink to the project, or a
+    # Windows short name (C:\Users\RUNNER~1), names the same repository
+    project_dir = common.project_dir.resolve()
     options = load_options(project_dir=project_dir, flags=common.flags, env=env)
     project = read_project(
         project_dir,
@@ -80,11 +93,14 @@ def ci_plan(common: Common, env: Mapping[str, str]) -> tuple[Path, CiPlan]:
     root = next(
         (d for d in (project_dir, *project_dir.parents) if (d / ".git").exists()), project_dir
     )
-    return root, plan_ci(project, options, repo_root=str(root))
+    own = project.dockerfile if project.template is None else None
+    built = None if own is None else (Path(project.context), Path(own.path))
+    found = bake_files(project_dir, own=built) if with_bake else ()
+    return root, plan_ci(project, options, repo_root=str(root), bake_files=found)
 
 
 def run(args: CiInputs, env: Mapping[str, str]) -> CiResult:
-    root, plan = ci_plan(args.common, env)
+    root, plan = ci_plan(args.common, env, with_bake=True)
     generated = workflow(plan)
     if args.dry_run:
         return CiResult(root=root, plan=plan, written=(), text=generated.text)
@@ -100,6 +116,12 @@ def render(result: CiResult) -> None:
         console.out.print(f"{item.outcome} {result.root / item.path}: {item.why}")
     for job in result.plan.jobs:
         console.out.print(f"  {job.platform} on {job.runner}: {job.strategy} ({job.why})")
+    if result.plan.bake is not None:
+        bake = result.plan.bake
+        console.out.print(
+            f"  bake: each target of {', '.join(bake.files)} on "
+            + ", ".join(f"{job.platform} ({job.runner})" for job in bake.jobs)
+        )
     if any(item.outcome != "unchanged" for item in result.written):
         console.out.print("next: commit it and push; `buildorch offload` runs it from here")
 

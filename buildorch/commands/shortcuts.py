@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from buildorch import console
+from buildorch.buildx_flags import secret_variables
 from buildorch.commands import Command
 from buildorch.commands.args import (
     SHARED_TARGETS_HELP,
@@ -20,6 +21,7 @@ from buildorch.commands.args import (
 )
 from buildorch.config import SHARED_TARGETS, load_options
 from buildorch.errors import BuildorchError, ProjectError
+from buildorch.generate.bakefiles import bake_files
 from buildorch.generate.files import Written, write_all
 from buildorch.generate.shortcuts import ShortcutSpec, makefile_advice, shortcuts
 
@@ -57,11 +59,17 @@ def inputs(ns: argparse.Namespace) -> ShortcutsInputs:
 def run(args: ShortcutsInputs, env: Mapping[str, str]) -> ShortcutsResult:
     project_dir = args.common.project_dir
     options = load_options(project_dir=project_dir, flags=args.common.flags, env=env)
+    context = project_dir / options.context
+    dockerfile = project_dir / (options.dockerfile or "Dockerfile")
     spec = ShortcutSpec(
         targets=tuple(str(t) for t in options.targets or SHARED_TARGETS),
         package_json=_read_text(project_dir / "package.json"),
         # only looked at (is it buildorch's? does it include buildorch.mk?), never rewritten
         makefile=_read_text(project_dir / "Makefile", errors="replace"),
+        bake=bool(
+            bake_files(project_dir, own=(context, dockerfile) if dockerfile.is_file() else None)
+        ),
+        secret_variables=secret_variables(options.buildx),
     )
     written = write_all(project_dir, shortcuts(spec, force=args.force), force=args.force)
     return ShortcutsResult(
@@ -83,7 +91,8 @@ def render(result: ShortcutsResult) -> None:
 
 def _read_text(path: Path, errors: str = "strict") -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors=errors)
+        # line endings as they are: a package.json with Windows ones keeps them when merged
+        return path.read_bytes().decode("utf-8", errors=errors)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -99,8 +108,9 @@ COMMAND = Command(
     help="write the everyday build commands: scripts/, buildorch.mk, npm scripts",
     description="Write scripts/build-<platform>.sh and .ps1 (and build-all), make "
     "targets in buildorch.mk and, for Node projects, npm scripts in package.json, one per "
-    "target platform. A file edited by hand is kept unless --force; an existing Makefile "
-    "is never touched.",
+    "target platform; with a bake or compose file, the same for `buildorch bake` "
+    "(scripts/bake-<platform>.sh TARGET...). A file edited by hand is kept unless --force; "
+    "an existing Makefile is never touched.",
     declare=declare,
     inputs=inputs,
     run=run,

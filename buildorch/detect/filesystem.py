@@ -34,6 +34,13 @@ _CLASSES = {
 }
 # macOS `mount`: `/dev/disk3s5 on /System/Volumes/Data (apfs, local, journaled)`
 _MAC_MOUNT = re.compile(r"^(?P<dev>.+?) on (?P<path>/.*?) \((?P<type>[^,)]+)")
+# Windows paths: a UNC share `\\server\share\...` (a mapped drive resolves to one), with WSL's
+# own files under `\\wsl$\DISTRO` or `\\wsl.localhost\DISTRO`; else a drive `C:\...`. Either
+# may come in the extended form (`\\?\UNC\server\share`, `\\?\C:\`).
+_EXTENDED = re.compile(r"^[\\/]{2}[?.][\\/](?:UNC[\\/])?", re.IGNORECASE)
+_UNC = re.compile(r"^[\\/]{2}(?P<host>[^\\/]+)[\\/](?P<share>[^\\/]+)")
+_DRIVE = re.compile(r"^(?P<drive>[A-Za-z]:)")
+_WSL_HOSTS = ("wsl$", "wsl.localhost")
 
 
 def unescape_mount_field(field: str) -> str:
@@ -86,18 +93,49 @@ def _containing(path: str, mounts: list[tuple[str, str]]) -> tuple[str, str] | N
     return best
 
 
+def _windows_source(path: str) -> tuple[str | None, str | None, str, str]:
+    """(share or drive, type, class, why) of a Windows path, which has no mount table: the
+    path itself says whether it is a local drive, WSL's files or a network share."""
+    plain = path
+    if extended := _EXTENDED.match(path):
+        unc = extended.group(0).upper().rstrip("\\/").endswith("UNC")
+        plain = ("\\\\" if unc else "") + path[extended.end() :]
+    if unc_share := _UNC.match(plain):
+        host, share = unc_share.group("host"), unc_share.group("share")
+        point = f"\\\\{host}\\{share}"
+        if host.lower() in _WSL_HOSTS:
+            return (
+                point,
+                "9p",
+                "9p",
+                (
+                    f"{path} is in the WSL distribution {share}, which Windows reads through "
+                    "WSL's 9P file server (build from inside WSL, where its files are local)"
+                ),
+            )
+        return point, "smb", "smb", f"{path} is on the network share {point} (SMB)"
+    drive = _DRIVE.match(plain)
+    return (
+        f"{drive.group('drive').upper()}\\" if drive else None,
+        None,
+        "ntfs",
+        f"{path} is on a Windows drive, NTFS assumed (Windows has no mount table)",
+    )
+
+
 def detect_source(view: HostView, slow_stat_us: float) -> tuple[SourceFacts, str]:
     """Where the project's files live, whether reading them is slow, and why."""
     path = view.project_dir.rstrip("/") or "/"
     mounts, origin = parse_mounts(view)
     found = _containing(path, mounts)
+    point: str | None
+    fs_type: str | None
     if found is not None:
         point, fs_type = found
         fs = classify(fs_type)
         where = f"{path} is on {fs_type} mounted at {point} ({origin})"
     elif view.system == "Windows":
-        point, fs_type, fs = None, None, "ntfs"
-        where = f"{path} is on a Windows drive, NTFS assumed ({origin})"
+        point, fs_type, fs, where = _windows_source(path)
     else:
         point, fs_type, fs = None, None, "unknown"
         where = f"no mount holds {path} ({origin} unreadable)"

@@ -58,8 +58,9 @@ def stamped(body: str, command: str, comment: str = "#") -> str:
 
 
 def is_pristine(text: str) -> bool:
-    """A stamped file nobody edited since buildorch wrote it."""
-    lines = text.splitlines(keepends=True)
+    """A stamped file nobody edited since buildorch wrote it (a checkout with Windows line
+    endings counts as unedited)."""
+    lines = text.replace("\r\n", "\n").splitlines(keepends=True)
     for index in (0, 1):  # the first line, or the second after a shebang
         if index < len(lines) and (match := _STAMP.match(lines[index].rstrip("\r\n"))):
             return match.group(1) == _checksum("".join(lines[index + 1 :]))
@@ -74,13 +75,17 @@ def write_all(root: Path, files: list[Generated], *, force: bool) -> list[Writte
     for item in files:
         path = root / item.path
         try:
-            current = path.read_text(encoding="utf-8")
+            # as it is on disk: a merged file keeps the user's line endings
+            current = path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             plans.append((item, "created"))
             continue
         except (OSError, UnicodeDecodeError):
             current = None
-        if current == item.text:
+        if current is not None and item.text in (
+            current,
+            None if item.merged else current.replace("\r\n", "\n"),
+        ):
             plans.append((item, "unchanged"))
         elif current is not None and (item.merged or is_pristine(current)):
             plans.append((item, "updated"))

@@ -1,8 +1,14 @@
 """`buildorch shortcuts`: a team's everyday build commands, one per target platform.
 
 Shell scripts (POSIX sh) and PowerShell scripts under scripts/, make targets in buildorch.mk,
-and npm scripts merged into package.json for Node projects. Everything here is pure: the
-caller reads the project into a `ShortcutSpec` and writes the result with `write_all`.
+and npm scripts merged into package.json for Node projects; for a project with a bake or
+compose file, the same for `buildorch bake`. Everything here is pure: the caller reads the
+project into a `ShortcutSpec` and writes the result with `write_all`.
+
+buildorch.yaml's buildx options and cache are not written into the shortcuts: `buildorch`
+reads buildorch.yaml each time they run, so a change to it needs no new shortcuts. What the
+shortcuts do carry is what those options need from the caller: the variables secrets are read
+from are passed into WSL2, which sees no Windows variable unless WSLENV names it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ class ShortcutSpec:
     """The current text of package.json; None when it is not a Node project."""
     makefile: str | None = None
     """The current text of the project's Makefile; None when there is none."""
+    bake: bool = False
+    """The project has a bake or compose file to build (`buildorch bake`)."""
+    secret_variables: tuple[str, ...] = ()
+    """The environment variables buildorch.yaml's secrets are read from."""
 
 
 def shortcuts(spec: ShortcutSpec, *, force: bool = False) -> list[Generated]:
@@ -41,28 +51,33 @@ def shortcuts(spec: ShortcutSpec, *, force: bool = False) -> list[Generated]:
             fix="name them with --target, or `targets:` in buildorch.yaml",
         )
     files: list[Generated] = []
-    for name, targets in _builds(spec.targets):
-        files.append(
-            Generated(
-                path=f"scripts/build-{name}.sh",
-                text=stamped(_sh(name, targets), COMMAND),
-                why=_why(targets, "from any directory; extra flags pass through"),
-                executable=True,
+    for verb in _verbs(spec):
+        for name, targets in _builds(spec.targets):
+            files.append(
+                Generated(
+                    path=f"scripts/{verb}-{name}.sh",
+                    text=stamped(_sh(verb, name, targets), COMMAND),
+                    why=_why(verb, targets, "from any directory; extra flags pass through"),
+                    executable=True,
+                )
             )
-        )
-        files.append(
-            Generated(
-                path=f"scripts/build-{name}.ps1",
-                text=stamped(_ps1(name, targets), COMMAND),
-                why=_why(targets, "from PowerShell, in WSL2 when buildorch is not on PATH"),
+            files.append(
+                Generated(
+                    path=f"scripts/{verb}-{name}.ps1",
+                    text=stamped(_ps1(verb, name, targets, spec.secret_variables), COMMAND),
+                    why=_why(
+                        verb, targets, "from PowerShell, in WSL2 when buildorch is not on PATH"
+                    ),
+                )
             )
-        )
     files.append(
         Generated(
             path=MAKE_FRAGMENT,
-            text=stamped(_make_fragment(spec.targets), COMMAND),
+            text=stamped(_make_fragment(spec.targets, _verbs(spec)), COMMAND),
             why="make "
-            + ", ".join(f"build-{name}" for name, _ in _builds(spec.targets))
+            + ", ".join(
+                f"{verb}-{name}" for verb in _verbs(spec) for name, _ in _builds(spec.targets)
+            )
             + "; extra flags in BUILDORCH_FLAGS",
         )
     )
@@ -78,9 +93,13 @@ def shortcuts(spec: ShortcutSpec, *, force: bool = False) -> list[Generated]:
         files.append(
             Generated(
                 path="package.json",
-                text=merge_package_json(spec.package_json, spec.targets, force=force),
+                text=merge_package_json(
+                    spec.package_json, spec.targets, force=force, verbs=_verbs(spec)
+                ),
                 why="npm run "
-                + ", ".join(f"build:{name}" for name, _ in _builds(spec.targets))
+                + ", ".join(
+                    f"{verb}:{name}" for verb in _verbs(spec) for name, _ in _builds(spec.targets)
+                )
                 + ", merged into your scripts",
                 merged=True,
             )
@@ -98,7 +117,13 @@ def makefile_advice(spec: ShortcutSpec) -> str | None:
     )
 
 
-def merge_package_json(text: str, targets: tuple[str, ...], *, force: bool = False) -> str:
+def merge_package_json(
+    text: str,
+    targets: tuple[str, ...],
+    *,
+    force: bool = False,
+    verbs: tuple[str, ...] = ("build",),
+) -> str:
     """package.json with the build scripts merged into `scripts`: every other key, the key
     order and the indentation kept; a script of the user's own of the same name refused."""
     try:
@@ -117,7 +142,8 @@ def merge_package_json(text: str, targets: tuple[str, ...], *, force: bool = Fal
             fix='make it an object with `"scripts": {}`, then run again',
         )
     wanted = {
-        f"build:{name}": f"buildorch build --target {','.join(group)}"
+        f"{verb}:{name}": f"buildorch {verb} --target {','.join(group)}"
+        for verb in verbs
         for name, group in _builds(targets)
     }
     theirs = [
@@ -155,8 +181,15 @@ def _builds(targets: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
     return [*((platform_slug(t), (t,)) for t in targets), ("all", targets)]
 
 
-def _why(targets: tuple[str, ...], how: str) -> str:
+def _verbs(spec: ShortcutSpec) -> tuple[str, ...]:
+    """The buildorch commands the shortcuts run: build, and bake for a bake or compose file."""
+    return ("build", "bake") if spec.bake else ("build",)
+
+
+def _why(verb: str, targets: tuple[str, ...], how: str) -> str:
     what = targets[0] if len(targets) == 1 else ", ".join(targets) + " in one call"
+    if verb == "bake":
+        return f"bakes the bake file's targets (or those named) for {what} {how}"
     return f"builds {what} {how}"
 
 
@@ -165,38 +198,69 @@ def _owns_makefile(spec: ShortcutSpec) -> bool:
     return spec.makefile is None or is_pristine(spec.makefile)
 
 
-def _sh(name: str, targets: tuple[str, ...]) -> str:
+def _usage(verb: str, name: str, targets: tuple[str, ...], examples: tuple[str, ...]) -> str:
+    """The script's opening comment: what it builds, and how to call it."""
+    platforms = ", ".join(targets)
+    if verb == "bake":
+        head = (
+            f"# Builds the targets of this project's bake or compose file for {platforms}\n"
+            "# with buildorch, from any directory: all of its default group, or those named:\n"
+        )
+    else:
+        head = f"# Builds this project for {platforms} with buildorch, from any directory:\n"
+    return head + "".join(f"#   {example}\n" for example in examples)
+
+
+def _sh(verb: str, name: str, targets: tuple[str, ...]) -> str:
     target = ",".join(targets)
+    script = f"scripts/{verb}-{name}.sh"
+    if verb == "bake":
+        examples = (f"{script} -o out           # files of target T in ./out/T",
+                    f"{script} api web --push")  # fmt: skip
+    else:
+        examples = (f"{script} -o out          # the files, into ./out",
+                    f"{script} --push --tag NAME:TAG")  # fmt: skip
     return f"""#!/bin/sh
-# Builds this project for {", ".join(targets)} with buildorch, from any directory:
-#   scripts/build-{name}.sh -o out          # the files, into ./out
-#   scripts/build-{name}.sh --push --tag NAME:TAG
-# Flags pass through to `buildorch build`; relative paths in them are from where you are.
+{_usage(verb, name, targets, examples)}\
+# Flags pass through to `buildorch {verb}`; relative paths in them are from where you are.
 # Regenerate with `buildorch shortcuts` after changing the targets.
 set -eu
 # the project is the folder above this script, wherever it is run from
 project=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 if command -v buildorch >/dev/null 2>&1; then
-  exec buildorch build -C "$project" --target {target} "$@"
+  exec buildorch {verb} -C "$project" --target {target} "$@"
 fi
-exec python3 -m buildorch build -C "$project" --target {target} "$@"
+exec python3 -m buildorch {verb} -C "$project" --target {target} "$@"
 """
 
 
-def _ps1(name: str, targets: tuple[str, ...]) -> str:
+def _ps1(verb: str, name: str, targets: tuple[str, ...], variables: tuple[str, ...] = ()) -> str:
     target = ",".join(targets)
-    return f"""# Builds this project for {", ".join(targets)} with buildorch, from any directory:
-#   scripts\\build-{name}.ps1 -o out
-# Flags pass through to `buildorch build`. Without buildorch on Windows itself it runs in
+    script = f"scripts\\{verb}-{name}.ps1"
+    examples = (f"{script} api web -o out",) if verb == "bake" else (f"{script} -o out",)
+    wsl = f"& wsl.exe --cd $project '--' buildorch {verb} --target '{target}' @args"
+    if variables:
+        shared = ":".join(f"{variable}/u" for variable in variables)
+        wsl = f"""# buildorch.yaml's secrets are read from {", ".join(variables)}: WSL2 sees a
+    # Windows variable only when WSLENV names it (`/u`: from Windows into WSL)
+    $wslenv = $env:WSLENV
+    $env:WSLENV = (@($env:WSLENV, '{shared}') | Where-Object {{ $_ }}) -join ':'
+    try {{
+        {wsl}
+    }} finally {{
+        $env:WSLENV = $wslenv
+    }}"""
+    return f"""{_usage(verb, name, targets, examples)}\
+# Flags pass through to `buildorch {verb}`. Without buildorch on Windows itself it runs in
 # WSL2, where Docker builds happen; relative paths in flags are then from the project.
 # The targets are quoted: a bare comma would make them a list, passed as separate words.
 # Regenerate with `buildorch shortcuts` after changing the targets.
 $project = Split-Path -Parent $PSScriptRoot
 if (Get-Command buildorch -ErrorAction SilentlyContinue) {{
-    & buildorch build -C $project --target '{target}' @args
+    & buildorch {verb} -C $project --target '{target}' @args
 }} elseif (Get-Command wsl.exe -ErrorAction SilentlyContinue) {{
     # '--' quoted: Windows PowerShell drops a bare one before it reaches wsl.exe
-    & wsl.exe --cd $project '--' buildorch build --target '{target}' @args
+    {wsl}
 }} else {{
     [Console]::Error.WriteLine(
         "buildorch was not found: install it in WSL2 (where Docker builds happen) " +
@@ -207,19 +271,25 @@ exit $LASTEXITCODE
 """
 
 
-def _make_fragment(targets: tuple[str, ...]) -> str:
+def _make_fragment(targets: tuple[str, ...], verbs: tuple[str, ...] = ("build",)) -> str:
     builds = _builds(targets)
     rules = "".join(
-        f"\nbuild-{name}:\n"
-        f'\t$(BUILDORCH) build -C "$(BUILDORCH_PROJECT)" --target {",".join(group)} '
+        f"\n{verb}-{name}:\n"
+        f'\t$(BUILDORCH) {verb} -C "$(BUILDORCH_PROJECT)" --target {",".join(group)} '
         "$(BUILDORCH_FLAGS)\n"
+        for verb in verbs
         for name, group in builds
     )
-    phony = " ".join(f"build-{name}" for name, _ in builds)
+    phony = " ".join(f"{verb}-{name}" for verb in verbs for name, _ in builds)
+    bake = (
+        '#   make bake-all BUILDORCH_FLAGS="api web -o out"   # targets of the bake file\n'
+        if "bake" in verbs
+        else ""
+    )
     return f"""# buildorch's builds of this project, one make target per platform:
 #   make build-all BUILDORCH_FLAGS="-o out"
 #   make -f path/to/{MAKE_FRAGMENT} build-{builds[0][0]}      # from anywhere
-# Include it from the project's Makefile with `include {MAKE_FRAGMENT}`.
+{bake}# Include it from the project's Makefile with `include {MAKE_FRAGMENT}`.
 # Regenerate with `buildorch shortcuts` after changing the targets.
 
 BUILDORCH ?= buildorch

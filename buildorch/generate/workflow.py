@@ -16,7 +16,14 @@ import yaml
 
 from buildorch.config import GITHUB_AMD64_RUNNER
 from buildorch.generate.files import Generated, stamped
-from buildorch.plan import CiPlan
+from buildorch.generate.workflow_flags import (
+    action_inputs,
+    bake_inputs,
+    needed_secrets,
+    secret_env,
+    ssh_agent_steps,
+)
+from buildorch.plan import CiBake, CiJob, CiPlan
 
 WORKFLOW_PATH = ".github/workflows/buildorch.yml"
 
@@ -31,6 +38,8 @@ ACTIONS = {
     "cache-dance": "reproducible-containers/buildkit-cache-dance@v3.1.0",
     "upload": "actions/upload-artifact@v4.6.2",
     "download": "actions/download-artifact@v4.2.1",
+    "bake": "docker/bake-action@v6.5.0",
+    "bake-targets": "docker/bake-action/subaction/list-targets@v6.5.0",
 }
 
 _NOT_A_PR = "github.event_name != 'pull_request'"
@@ -43,24 +52,48 @@ def workflow(plan: CiPlan) -> Generated:
     body = yaml.dump(_document(plan), Dumper=_Dumper, sort_keys=False, width=100)
     # YAML 1.1 (PyYAML) quotes the key `on` lest it read as true; GitHub reads it plainly
     body = body.replace("\n'on':\n", "\non:\n", 1)
+    platforms = [j.platform for j in plan.jobs or (plan.bake.jobs if plan.bake else ())]
     header = (
-        f"# Builds {plan.name} for {', '.join(str(j.platform) for j in plan.jobs)} on GitHub's\n"
+        f"# Builds {plan.name} for {', '.join(map(str, platforms))} on GitHub's\n"
         "# runners, from the same settings as `buildorch build` (buildorch.yaml). Regenerate\n"
         "# it with `buildorch ci github` after changing them.\n"
     )
+    if needed := needed_secrets(plan.buildx):
+        header += "# The builds read these repository secrets (never their values here):\n"
+        header += "".join(f"#   {line}\n" for line in needed)
+    if plan.bake is not None and (left := bake_inputs(plan.buildx)[2]):
+        header += (
+            f"# The bake targets do not get {', '.join(left)}: bake cannot set them from\n"
+            f"# outside its file ({', '.join(plan.bake.files)}); set them on its targets.\n"
+        )
     return Generated(
         path=WORKFLOW_PATH,
         text=stamped(header + body, "ci github"),
-        why="one job per platform on a native runner where GitHub has one"
-        + (", pushed by digest and joined into one image" if plan.tags else "")
-        + (", files uploaded per platform" if plan.files else ""),
+        why=_why(plan),
     )
 
 
+def _why(plan: CiPlan) -> str:
+    parts = []
+    if plan.dockerfile is not None:
+        parts.append(
+            "one job per platform on a native runner where GitHub has one"
+            + (", pushed by digest and joined into one image" if plan.tags else "")
+            + (", files uploaded per platform" if plan.files else "")
+        )
+    if plan.bake is not None:
+        parts.append(f"a job per target of {', '.join(plan.bake.files)} and platform")
+    return "; ".join(parts)
+
+
 def _document(plan: CiPlan) -> dict[str, Any]:
-    jobs: dict[str, Any] = {"build": _build_job(plan)}
+    jobs: dict[str, Any] = {}
+    if plan.dockerfile is not None:
+        jobs["build"] = _build_job(plan, plan.dockerfile)
     if plan.tags:
         jobs["merge"] = _merge_job(plan)
+    if plan.bake is not None:
+        jobs.update(_bake_jobs(plan, plan.bake))
     return {
         "name": f"buildorch {plan.name}",
         "on": {
@@ -77,7 +110,7 @@ def _document(plan: CiPlan) -> dict[str, Any]:
     }
 
 
-def _build_job(plan: CiPlan) -> dict[str, Any]:
+def _build_job(plan: CiPlan, dockerfile: str) -> dict[str, Any]:
     matrix = [
         {
             "platform": str(job.platform),
@@ -91,18 +124,12 @@ def _build_job(plan: CiPlan) -> dict[str, Any]:
     ]
     steps: list[dict[str, Any]] = [{"uses": ACTIONS["checkout"]}]
     if any(job.qemu for job in plan.jobs):
-        steps.append(
-            {
-                "name": "QEMU, for the RUN steps no native runner can take",
-                "if": "matrix.qemu",
-                "uses": ACTIONS["qemu"],
-                "with": {"platforms": "${{ matrix.platform }}"},
-            }
-        )
+        steps.append(_qemu_step("matrix.qemu", "matrix.platform"))
     steps.append({"uses": ACTIONS["buildx"]})
     steps.extend(_cache_mount_steps(plan))
-    steps.extend(_logins(plan))
-    steps.append(_build_step(plan))
+    steps.extend(_logins(plan, _pushed_registries(plan)))
+    steps.extend(ssh_agent_steps(plan.buildx))
+    steps.append(_build_step(plan, dockerfile))
     if plan.tags:
         steps.append(
             {
@@ -142,16 +169,25 @@ def _build_job(plan: CiPlan) -> dict[str, Any]:
         "timeout-minutes": 90,
         "strategy": {"fail-fast": False, "matrix": {"include": matrix}},
     }
-    if _pushes_to_ghcr(plan):
+    if "ghcr.io" in _pushed_registries(plan):
         job["permissions"] = {"contents": "read", "packages": "write"}
     job["steps"] = steps
     return job
 
 
-def _build_step(plan: CiPlan) -> dict[str, Any]:
+def _qemu_step(condition: str, platform: str) -> dict[str, Any]:
+    return {
+        "name": "QEMU, for the RUN steps no native runner can take",
+        "if": condition,
+        "uses": ACTIONS["qemu"],
+        "with": {"platforms": f"${{{{ {platform} }}}}"},
+    }
+
+
+def _build_step(plan: CiPlan, dockerfile: str) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "context": plan.context,
-        "file": plan.dockerfile,
+        "file": dockerfile,
         "platforms": "${{ matrix.platform }}",
     }
     if plan.build_target:
@@ -166,9 +202,13 @@ def _build_step(plan: CiPlan) -> dict[str, Any]:
         settings["cache-from"] = f"type=registry,ref={ref}"
         # a pull request from a fork cannot write to the registry: it only reads the cache
         settings["cache-to"] = (
-            f"${{{{ {_NOT_A_PR} && format('type=registry,ref={plan.cache_ref}-{{0}},mode=max', "
-            "matrix.slug) || '' }}"
+            f"${{{{ {_NOT_A_PR} && format('type=registry,ref={plan.cache_ref}-{{0}},"
+            f"mode={plan.cache_mode}', matrix.slug) || '' }}}}"
         )
+    extra = action_inputs(plan.buildx)
+    for key in ("cache-from", "cache-to"):
+        if key in extra:  # the user's own caches, besides buildorch's
+            settings[key] = f"{settings[key]}\n{extra.pop(key)}"
     outputs = []
     if plan.tags:
         names = ",".join(dict.fromkeys(_repository(tag) for tag in plan.tags))
@@ -179,7 +219,12 @@ def _build_step(plan: CiPlan) -> dict[str, Any]:
     if plan.files:
         outputs.append("type=local,dest=out/${{ matrix.slug }}")
     settings["outputs"] = "".join(f"{output}\n" for output in outputs)
-    return {"name": "Build", "id": "build", "uses": ACTIONS["build"], "with": settings}
+    settings.update(extra)
+    step: dict[str, Any] = {"name": "Build", "id": "build", "uses": ACTIONS["build"]}
+    if env := secret_env(plan.buildx):
+        step["env"] = env
+    step["with"] = settings
+    return step
 
 
 def _cache_mount_steps(plan: CiPlan) -> list[dict[str, Any]]:
@@ -213,9 +258,11 @@ def _cache_mount_steps(plan: CiPlan) -> list[dict[str, Any]]:
     ]
 
 
-def _logins(plan: CiPlan, *, only_pushes: bool = True) -> list[dict[str, Any]]:
+def _logins(
+    plan: CiPlan, registries: tuple[str, ...], *, only_pushes: bool = True
+) -> list[dict[str, Any]]:
     steps = []
-    for registry in dict.fromkeys(_registry(tag) for tag in plan.tags):
+    for registry in registries:
         step: dict[str, Any] = {"name": f"Log in to {registry}", "uses": ACTIONS["login"]}
         if only_pushes:
             step["if"] = _NOT_A_PR
@@ -241,6 +288,12 @@ def _logins(plan: CiPlan, *, only_pushes: bool = True) -> list[dict[str, Any]]:
     return steps
 
 
+def _pushed_registries(plan: CiPlan, *, tags: bool = True) -> tuple[str, ...]:
+    """The registries a build job writes to: its tags' and its registry cache's."""
+    names = [*(plan.tags if tags else ()), *([plan.cache_ref] if plan.cache_ref else [])]
+    return tuple(dict.fromkeys(_registry(name) for name in names))
+
+
 def _merge_job(plan: CiPlan) -> dict[str, Any]:
     source = _repository(plan.tags[0])
     tags = " ".join(f"-t {tag}" for tag in plan.tags)
@@ -248,19 +301,18 @@ def _merge_job(plan: CiPlan) -> dict[str, Any]:
         "name": "join the platforms into one image",
         "if": _NOT_A_PR,
         "needs": "build",
-        "runs-on": next(
-            (job.runner for job in plan.jobs if job.platform.arch == "amd64"), GITHUB_AMD64_RUNNER
-        ),
+        "runs-on": _amd64_runner(plan.jobs),
         "timeout-minutes": 30,
     }
-    if _pushes_to_ghcr(plan):
+    registries = tuple(dict.fromkeys(_registry(tag) for tag in plan.tags))
+    if "ghcr.io" in registries:
         job["permissions"] = {"contents": "read", "packages": "write"}
     job["steps"] = [
         {
             "uses": ACTIONS["download"],
             "with": {"path": _DIGESTS, "pattern": "digests-*", "merge-multiple": True},
         },
-        *_logins(plan, only_pushes=False),
+        *_logins(plan, registries, only_pushes=False),
         {"uses": ACTIONS["buildx"]},
         {
             "name": "Create the manifest list",
@@ -292,8 +344,98 @@ def _repository(tag: str) -> str:
     return name[: len(name) - len(last)] + last.split(":", 1)[0]
 
 
-def _pushes_to_ghcr(plan: CiPlan) -> bool:
-    return any(_registry(tag) == "ghcr.io" for tag in plan.tags)
+def _amd64_runner(jobs: tuple[CiJob, ...]) -> str:
+    return next((job.runner for job in jobs if job.platform.arch == "amd64"), GITHUB_AMD64_RUNNER)
+
+
+def _bake_jobs(plan: CiPlan, bake: CiBake) -> dict[str, Any]:
+    """The targets of the bake or compose files, as buildx lists them on the runner, each
+    built on every platform's runner: a job per target and platform, with a cache of its own
+    (targets sharing one would overwrite each other's)."""
+    listing: dict[str, Any] = {"uses": ACTIONS["bake-targets"], "id": "list"}
+    if bake.workdir != ".":
+        listing["with"] = {"workdir": bake.workdir}
+    targets = {
+        "name": "list the bake targets",
+        "runs-on": _amd64_runner(bake.jobs),
+        "timeout-minutes": 10,
+        "outputs": {"targets": "${{ steps.list.outputs.targets }}"},
+        "steps": [{"uses": ACTIONS["checkout"]}, listing],
+    }
+    matrix = {
+        "target": "${{ fromJSON(needs.bake-targets.outputs.targets) }}",
+        "platform": [
+            {"name": str(job.platform), "slug": job.platform.slug, "runner": job.runner,
+             "qemu": job.qemu, "why": job.why}
+            for job in bake.jobs
+        ],
+    }  # fmt: skip
+    steps: list[dict[str, Any]] = [{"uses": ACTIONS["checkout"]}]
+    if any(job.qemu for job in bake.jobs):
+        steps.append(_qemu_step("matrix.platform.qemu", "matrix.platform.name"))
+    registries = _pushed_registries(plan, tags=False)
+    steps += [
+        {"uses": ACTIONS["buildx"]},
+        *_logins(plan, registries),
+        *ssh_agent_steps(plan.buildx),
+        _bake_step(plan, bake),
+    ]
+    if bake.files_out:
+        steps.append(
+            {
+                "name": "Upload the files of ${{ matrix.target }} for ${{ matrix.platform.name }}",
+                "uses": ACTIONS["upload"],
+                "with": {
+                    "name": "bake-${{ matrix.target }}-${{ matrix.platform.slug }}",
+                    "path": "${{ runner.temp }}/out",
+                    "if-no-files-found": "error",
+                },
+            }
+        )
+    job: dict[str, Any] = {
+        "name": "bake ${{ matrix.target }} for ${{ matrix.platform.name }}",
+        "needs": "bake-targets",
+        "runs-on": "${{ matrix.platform.runner }}",
+        "timeout-minutes": 90,
+        "strategy": {"fail-fast": False, "matrix": matrix},
+    }
+    if "ghcr.io" in registries:
+        job["permissions"] = {"contents": "read", "packages": "write"}
+    job["steps"] = steps
+    return {"bake-targets": targets, "bake": job}
+
+
+def _bake_step(plan: CiPlan, bake: CiBake) -> dict[str, Any]:
+    scope = "${{ matrix.target }}-${{ matrix.platform.slug }}"
+    sets = ["*.platform=${{ matrix.platform.name }}"]
+    if plan.cache == "gha":
+        sets += [
+            f"*.cache-from=type=gha,scope=buildorch-{scope}",
+            f"*.cache-to=type=gha,mode=max,scope=buildorch-{scope}",
+        ]
+    else:
+        sets += [
+            f"*.cache-from=type=registry,ref={plan.cache_ref}-{scope}",
+            f"${{{{ {_NOT_A_PR} && format('*.cache-to=type=registry,ref={plan.cache_ref}-{{0}}-"
+            f"{{1}},mode={plan.cache_mode}', matrix.target, matrix.platform.slug) || '' }}}}",
+        ]
+    sets.append(
+        "*.output=type=local,dest=${{ runner.temp }}/out"
+        if bake.files_out
+        else "*.output=type=cacheonly"
+    )
+    inputs, extra, _ = bake_inputs(plan.buildx)
+    settings: dict[str, Any] = {"source": "."}
+    if bake.workdir != ".":
+        settings["workdir"] = bake.workdir
+    settings["targets"] = "${{ matrix.target }}"
+    settings["set"] = "".join(f"{line}\n" for line in [*sets, *extra])
+    settings.update(inputs)
+    step: dict[str, Any] = {"name": "Bake ${{ matrix.target }}", "uses": ACTIONS["bake"]}
+    if env := secret_env(plan.buildx):
+        step["env"] = env
+    step["with"] = settings
+    return step
 
 
 class _Dumper(yaml.SafeDumper):

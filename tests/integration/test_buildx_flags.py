@@ -4,6 +4,7 @@ record, and the options buildorch cannot honour refused before anything is built
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
@@ -240,3 +241,33 @@ def test_unknown_option_is_a_usage_error(classic: Engine, tmp_path: Path) -> Non
     run = buildorch("build", "-C", str(app), "--frobnicate", env=classic.env())
     assert run.code == 2
     assert "unrecognized arguments: --frobnicate" in run.err
+
+
+def test_a_split_build_writes_its_files_per_platform(classic: Engine, tmp_path: Path) -> None:
+    # the classic store builds one platform per call: one --metadata-file and --iidfile each,
+    # where the second build would otherwise overwrite the first's
+    nonce = _nonce()
+    app = _project(tmp_path, f"echo {nonce} > /out/dist/nonce")
+    tag = f"buildorch-test/files:{nonce}"
+    env = classic.env(COLUMNS=WIDE)
+    run = buildorch(
+        "build", "-C", str(app), "--target", "amd64,arm64", "--load", "--tag", tag,
+        "--metadata-file", str(tmp_path / "build.json"), "--iidfile", str(tmp_path / "image.iid"),
+        env=env,
+    )  # fmt: skip
+    try:
+        assert run.code == 0, run.err
+        assert not (tmp_path / "build.json").exists() and not (tmp_path / "image.iid").exists()
+        images = set()
+        for slug in ("linux-amd64", "linux-arm64"):
+            metadata = json.loads((tmp_path / f"build.{slug}.json").read_text())
+            image = (tmp_path / f"image.{slug}.iid").read_text().strip()
+            # the image ID: `containerimage.digest` on the docker driver, `.config.digest` elsewhere
+            assert image.startswith("sha256:") and image in metadata.values(), metadata
+            images.add(image)
+        assert len(images) == 2  # each platform's own image
+    finally:
+        subprocess.run(
+            ["docker", "image", "rm", "-f", f"{tag}-linux-amd64", f"{tag}-linux-arm64"],
+            capture_output=True, check=False, env=env,
+        )  # fmt: skip

@@ -6,10 +6,15 @@ may or may not have an engine) for the snapshot round trip.
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from typing import Any, NoReturn
 
 import pytest
+
+# On Windows, Python before 3.12 runs `cmd /c ver` the first time platform.system() is asked:
+# asked here, before any test refuses programs, the answer is kept for the live host's view
+platform.uname()
 
 
 def pytest_configure(config: pytest.Config) -> None:

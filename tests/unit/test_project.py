@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -70,7 +70,7 @@ def test_use_template_replaces_a_dockerfile_that_cannot_cross(tmp_path: Path) ->
 def test_the_template_choice_is_made_from_facts_alone() -> None:
     template = template_for(("make",))
     assert template is not None
-    path = PurePath("/p/Dockerfile")
+    path = PurePosixPath("/p/Dockerfile")  # the same text on every system
     own = choose_dockerfile(
         path, PLAIN, template, named=False, build_target=None, use_template=False
     )

@@ -42,6 +42,13 @@ CASES = {
         package_json=PACKAGE_JSON,
         makefile=USER_MAKEFILE,
     ),
+    # a Node project with a bake file, whose build reads a secret from NPM_TOKEN
+    "bake": ShortcutSpec(
+        targets=("linux/amd64", "linux/arm64"),
+        package_json='{"name": "web", "scripts": {"test": "jest"}}\n',
+        bake=True,
+        secret_variables=("NPM_TOKEN",),
+    ),
 }
 
 
@@ -99,9 +106,9 @@ def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
             if item.path.endswith(".sh"):
                 script = tmp_path / name / item.path
                 script.parent.mkdir(parents=True, exist_ok=True)
-                script.write_text(item.text, encoding="utf-8")
+                script.write_text(item.text, encoding="utf-8", newline="\n")
                 scripts.append(str(script))
-    assert len(scripts) == 7
+    assert len(scripts) == 7 + 6  # default, node; bake's build and bake scripts
     done = subprocess.run(
         [_shellcheck(), "--shell=sh", *scripts], capture_output=True, text=True, check=False
     )
@@ -109,11 +116,14 @@ def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
 
 
 @pytest.mark.subprocesses
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX sh and make (the .ps1 scripts are "
+                    "Windows' own: CI runs them against a stand-in buildorch)")  # fmt: skip
 def test_scripts_and_make_pass_extra_flags_from_any_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = tmp_path / "my project"
     project.mkdir()
+    (project / "docker-bake.hcl").write_text('target "default" {}\n', encoding="utf-8")
     assert _run(project, "-t", "arm64,linux/arm/v7", capsys=capsys)[0] == 0
     # a stand-in for buildorch that says how it was called, and with which BUILDORCH_* (none:
     # buildorch refuses those it does not know)
@@ -133,6 +143,10 @@ def test_scripts_and_make_pass_extra_flags_from_any_directory(
     done = subprocess.run([str(project / "scripts" / "build-all.sh")], cwd=elsewhere, env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert done.stdout == f"build|-C|{project}|--target|linux/arm64,linux/arm/v7|"
+    bake = project / "scripts" / "bake-linux-arm64.sh"
+    done = subprocess.run([str(bake), "api", "-o", "o"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout == f"bake|-C|{project}|--target|linux/arm64|api|-o|o|"
 
     make = shutil.which("make")
     assert make is not None, "make is needed"
@@ -169,8 +183,9 @@ def test_rerunning_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture
     second = _outcomes(tmp_path, capsys=capsys)
     assert set(second) == set(first) and set(second.values()) == {"unchanged"}
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == times
-    assert os.access(tmp_path / "scripts" / "build-all.sh", os.X_OK)
-    assert not os.access(tmp_path / "scripts" / "build-all.ps1", os.X_OK)
+    if sys.platform != "win32":  # Windows has no execute bit
+        assert os.access(tmp_path / "scripts" / "build-all.sh", os.X_OK)
+        assert not os.access(tmp_path / "scripts" / "build-all.ps1", os.X_OK)
     code, out, _ = _run(tmp_path, capsys=capsys)
     assert code == 0 and f"unchanged {tmp_path / 'buildorch.mk'}: make build-" in out
 
@@ -323,3 +338,141 @@ def test_the_powershell_scripts_run_buildorch_or_wsl() -> None:
     assert script.endswith("exit $LASTEXITCODE\n")
     every = _by_path(shortcuts(CASES["node"]))["scripts/build-all.ps1"].text
     assert "--target 'linux/amd64,linux/arm64,linux/arm/v7' @args" in every
+
+
+# --- bake files and buildorch.yaml's buildx options --------------------------------------
+
+
+def test_a_bake_or_compose_file_brings_bake_shortcuts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    compose = tmp_path / "compose.yaml"
+    # a compose file whose service builds the project's own Dockerfile: `build` covers it
+    compose.write_text("services:\n  app:\n    build: .\n", encoding="utf-8")
+    assert not any("bake" in path for path in _outcomes(tmp_path, capsys=capsys))
+    # one that builds something else: shortcuts for `buildorch bake`, per platform
+    compose.write_text("services:\n  app:\n    build: .\n  api:\n    build: ./api\n")
+    outcomes = _outcomes(tmp_path, capsys=capsys)
+    assert outcomes["scripts/bake-linux-arm64.sh"] == "created"
+    assert outcomes["scripts/bake-all.ps1"] == "created"
+    script = (tmp_path / "scripts" / "bake-linux-arm64.sh").read_text(encoding="utf-8")
+    assert 'exec buildorch bake -C "$project" --target linux/arm64 "$@"\n' in script
+    fragment = (tmp_path / "buildorch.mk").read_text(encoding="utf-8")
+    assert "\nbake-all:\n\t$(BUILDORCH) bake -C" in fragment
+    assert ".DEFAULT_GOAL := build-all\n" in fragment  # `make` alone still builds
+    # a docker-bake file is always baked, even with no compose file
+    compose.unlink()
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n', encoding="utf-8")
+    assert "scripts/bake-all.sh" in _outcomes(tmp_path, capsys=capsys)
+
+
+def test_secrets_reach_buildorch_in_wsl_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "buildorch.yaml").write_text(
+        'buildx:\n  secret: ["id=npm,env=NPM_TOKEN", "id=gh,env=GH_PAT", "id=f,src=a.txt"]\n'
+        "  network: host\n",
+        encoding="utf-8",
+    )
+    _outcomes(tmp_path, capsys=capsys)
+    script = (tmp_path / "scripts" / "build-all.ps1").read_text(encoding="utf-8")
+    # only variables cross into WSL, named in WSLENV for the call and restored after it
+    assert "$env:WSLENV = (@($env:WSLENV, 'NPM_TOKEN/u:GH_PAT/u') | Where-Object { $_ }) " \
+        "-join ':'\n" in script  # fmt: skip
+    assert script.index("$wslenv = $env:WSLENV") < script.index("& wsl.exe")
+    assert script.index("& wsl.exe") < script.index("$env:WSLENV = $wslenv")
+    # buildorch reads buildorch.yaml itself: the options are not copied into the shortcuts
+    for item in (tmp_path / "scripts").iterdir():
+        text = item.read_text(encoding="utf-8")
+        assert "--network" not in text and "--secret" not in text, item
+    # without secrets, nothing of WSLENV
+    (tmp_path / "buildorch.yaml").write_text("buildx:\n  network: host\n", encoding="utf-8")
+    _outcomes(tmp_path, capsys=capsys)
+    assert "WSLENV" not in (tmp_path / "scripts" / "build-all.ps1").read_text(encoding="utf-8")
+
+
+# the stand-in buildorch: records how it was called, exits as told
+RECORDER = """import json, os, sys
+with open(os.environ["STANDIN_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
+"""
+POWERSHELLS = [shell for shell in ("pwsh", "powershell") if shutil.which(shell)]
+
+
+@pytest.mark.subprocesses
+@pytest.mark.skipif(
+    not POWERSHELLS and sys.platform != "win32",
+    reason="no PowerShell here: CI runs this on Windows (and macOS, which has pwsh)",
+)
+@pytest.mark.parametrize("shell", POWERSHELLS or ["powershell"])
+def test_the_powershell_scripts_pass_their_arguments_to_buildorch(
+    shell: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "my project"  # a space, as in C:\Users\First Last
+    project.mkdir()
+    (project / "docker-bake.hcl").write_text('target "default" {}\n', encoding="utf-8")
+    assert _run(project, "-t", "arm64,linux/arm/v7", capsys=capsys)[0] == 0
+    # a stand-in first on PATH, called the way the real one is: a program, not a cmdlet
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorder = bin_dir / "record.py"
+    recorder.write_text(RECORDER, encoding="utf-8")
+    if sys.platform == "win32":
+        (bin_dir / "buildorch.cmd").write_text(
+            f'@"{sys.executable}" "{recorder}" %*\n', encoding="utf-8", newline="\r\n"
+        )
+    else:
+        standin = bin_dir / "buildorch"
+        standin.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{recorder}" "$@"\n')
+        standin.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("BUILDORCH")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", STANDIN_LOG=str(log))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    policy = ["-ExecutionPolicy", "Bypass"] if sys.platform == "win32" else []
+
+    def call(script: str, *args: str, exit_code: int = 0) -> list[str]:
+        log.unlink(missing_ok=True)
+        done = subprocess.run(
+            [shell, "-NoProfile", "-NonInteractive", *policy, "-File",
+             str(project / "scripts" / script), *args],
+            cwd=elsewhere, env={**env, "STANDIN_EXIT": str(exit_code)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == exit_code, done.stdout + done.stderr
+        (argv,) = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        assert isinstance(argv, list)
+        # the project as PowerShell names it (a short 8.3 name, /var for /private/var) is the
+        # same folder
+        assert argv[1] == "-C" and Path(argv[2]).resolve() == project.resolve()
+        return [argv[0], *argv[3:]]
+
+    assert call("build-linux-arm-v7.ps1", "-o", "out", "--tag", "a b") == [
+        "build", "--target", "linux/arm/v7", "-o", "out", "--tag", "a b"]  # fmt: skip
+    # the comma list stays one word: bare, PowerShell would have made it an array
+    assert call("build-all.ps1") == ["build", "--target", "linux/arm64,linux/arm/v7"]
+    assert call("bake-linux-arm64.ps1", "api", "web", "--push") == [
+        "bake", "--target", "linux/arm64", "api", "web", "--push"]  # fmt: skip
+    # buildorch's exit code is the script's
+    assert call("build-linux-arm64.ps1", exit_code=4) == ["build", "--target", "linux/arm64"]
+
+
+def test_windows_line_endings_are_kept_and_count_as_unedited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / "package.json"
+    package.write_bytes(b'{\r\n  "name": "x",\r\n  "scripts": {\r\n    "test": "jest"\r\n'
+                        b"  }\r\n}\r\n")  # fmt: skip
+    assert _outcomes(tmp_path, capsys=capsys)["package.json"] == "updated"
+    merged = package.read_bytes()
+    assert merged.count(b"\r\n") == merged.count(b"\n") == 9  # every line, the new ones too
+    assert _outcomes(tmp_path, capsys=capsys)["package.json"] == "unchanged"
+    # a checkout that turned buildorch's files' line endings into Windows' (git's autocrlf)
+    script = tmp_path / "scripts" / "build-all.ps1"
+    script.write_bytes(script.read_bytes().replace(b"\n", b"\r\n"))
+    (tmp_path / "buildorch.yaml").write_text("targets: [linux/arm64]\n", encoding="utf-8")
+    outcomes = _outcomes(tmp_path, capsys=capsys)
+    assert outcomes["scripts/build-all.ps1"] == "updated"  # still buildorch's own: regenerated
