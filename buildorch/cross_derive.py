@@ -402,8 +402,10 @@ def _prelude() -> list[str]:
         "# buildorch: the cross kit (buildorch's shipped/cross/kit.sh, gzip, base64); read it\n",
         '# with: echo "$BUILDORCH_CROSS_KIT" | base64 -d | gunzip\n',
         f"ARG BUILDORCH_CROSS_KIT={packed}\n",
-        # printenv, not "$BUILDORCH_CROSS_KIT": BuildKit shows a step with its variables expanded
-        f"RUN mkdir -p {KIT_DIR} && printenv BUILDORCH_CROSS_KIT | base64 -d | gunzip > {KIT} "
+        # read from the environment, not as "$BUILDORCH_CROSS_KIT": BuildKit shows a step with
+        # its variables expanded (and busybox images may have no printenv)
+        f"RUN mkdir -p {KIT_DIR} && env | sed -n 's/^BUILDORCH_CROSS_KIT=//p' | base64 -d "
+        f"| gunzip > {KIT} "
         f"&& chmod 755 {KIT} && {KIT} setup\n",
         f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]\n',
     ]

@@ -48,3 +48,15 @@ def elf_machine(path: Path) -> str:
     assert header[:4] == b"\x7fELF", f"{path} is not an ELF file"
     machine = int.from_bytes(header[18:20], "little")
     return ELF_MACHINES.get(machine, str(machine))
+
+
+def unmovable_dockerfile(project: Path) -> str:
+    """Dockerfile.plain with a compile-stage step that asks which machine it runs on: a
+    stage buildorch cannot move to the build machine, so arm64 is built under QEMU."""
+    plain = (project / "Dockerfile.plain").read_text()
+    marked = plain.replace(
+        "RUN make && strip hello", "RUN uname -m > built-on && make && strip hello"
+    )
+    assert marked != plain
+    (project / "Dockerfile.native-only").write_text(marked)
+    return "Dockerfile.native-only"

@@ -186,7 +186,7 @@ def test_run_with_an_image_that_does_not_exist(
     assert run.code == 3, run.err
     assert f"image {misspelt} was not found" in run.err
     assert "manifest unknown" in run.err
-    assert f"did you mean {TOOLCHAIN}?" in run.err
+    assert f"did you mean {TOOLCHAIN}" in run.err
     _no_traceback(run.err)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import CONTAINERD_HOST, Engine
-from tests.integration.helpers import buildorch, elf_machine, toolchain_args
+from tests.integration.helpers import buildorch, elf_machine, toolchain_args, unmovable_dockerfile
 
 CONTEXT = "buildorch-test-arm64-node"
 
@@ -60,7 +60,9 @@ def test_a_native_remote_node_is_preferred_to_qemu(
 ) -> None:
     (project / "buildorch.yaml").write_text(f"builders: {{{CONTEXT}: [linux/arm64]}}\n")
     out = tmp_path / "out"
-    args = ["-C", str(project), "-f", "Dockerfile.plain", "--target", "arm64", *toolchain_args()]
+    # a compile stage that cannot move to the build machine: the choice is remote or QEMU
+    dockerfile = unmovable_dockerfile(project)
+    args = ["-C", str(project), "-f", dockerfile, "--target", "arm64", *toolchain_args()]
     planned = buildorch("plan", *args, "--json", env=remote_env)
     assert planned.code == 0, planned.err
     step = planned.json()["steps"][0]

@@ -46,8 +46,11 @@ target_of() {
 	esac
 }
 
+# Debian's packages (busybox has a dpkg of its own, without multiarch)
+has_apt() { [ -x /usr/bin/apt-get ] && dpkg --print-architecture >/dev/null 2>&1; }
+
 build_arch() {
-	if command -v dpkg >/dev/null 2>&1; then
+	if has_apt; then
 		dpkg --print-architecture
 		return
 	fi
@@ -125,7 +128,7 @@ cpu_family = '$family'
 cpu = '$cpu'
 endian = '$endian'
 EOF
-	if command -v dpkg >/dev/null 2>&1; then
+	if has_apt; then
 		dpkg --add-architecture "$deb"
 		ubuntu_sources
 		# a compiler already in the image (gcc:12, rust:1, golang:1.22 are Debian with gcc):
