@@ -25,6 +25,9 @@ from buildorch.dockerfile import Copy, Dockerfile, Instruction, Run, Stage
 
 KIT_DIR = "/usr/local/libexec/buildorch-cross"
 KIT = f"{KIT_DIR}/kit"
+# the compiler cache of moved steps: the kit keeps a folder per target inside it
+CACHE_MOUNT = "--mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross"
+_RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 
 # Steps that choose binaries by the machine they run on: moved, they would fetch or build the
 # build machine's. (Running a freshly built target program needs no rule: a moved stage runs
@@ -311,6 +314,8 @@ def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[s
         changes.append("RUN steps in exec form run through the cross kit")
     if any(i.keyword == "SHELL" for i in stage.instructions):
         changes.append("its SHELL runs through the cross kit")
+    if any(isinstance(i, Run) for i in stage.instructions):
+        changes.append("its RUN steps get a compiler cache (ccache, a folder per target)")
     if handed:
         changes.append(
             "every ELF file later stages copy from it is checked for the target: "
@@ -347,6 +352,11 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
                 replaced = _exec_form(instruction)
                 if replaced is not None:
                     edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
+            elif isinstance(instruction, Run):
+                # the compiler cache, as a flag before the step's own: its text stays as written
+                opening = lines[instruction.lines.first - 1]
+                cached = _RUN_KEYWORD.sub(rf"\1 {CACHE_MOUNT}\2", opening, count=1)
+                edits.append((instruction.lines.first, instruction.lines.first, [cached]))
         handed = list(dict.fromkeys(handovers.get(stage.index, [])))
         if not handed:
             continue
@@ -433,5 +443,7 @@ def _exec_form(run: Run) -> str | None:
         argv = json.loads(run.command)
     except json.JSONDecodeError:
         return None
-    flags = " ".join(f"--{o.name}={o.value}" if o.value else f"--{o.name}" for o in run.flags)
-    return f"RUN {flags + ' ' if flags else ''}{json.dumps([KIT, 'run', *argv])}\n"
+    flags = " ".join(
+        [CACHE_MOUNT, *(f"--{o.name}={o.value}" if o.value else f"--{o.name}" for o in run.flags)]
+    )
+    return f"RUN {flags} {json.dumps([KIT, 'run', *argv])}\n"

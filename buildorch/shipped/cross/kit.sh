@@ -98,7 +98,8 @@ EOF
 	# wrappers: one script, named for each tool it stands in for (not `as` and `ld`, which
 	# the build machine's own gcc finds in PATH when a step compiles for it: CC_FOR_BUILD)
 	for tool in cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf \
-		clang clang++ pkg-config pkgconf "$gnu-pkg-config" apt-get apt cargo go meson; do
+		clang clang++ pkg-config pkgconf "$gnu-pkg-config" "$gnu-gcc" "$gnu-g++" \
+		apt-get apt cargo go meson; do
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
 	cat >"$KIT/toolchain.cmake" <<EOF
@@ -181,7 +182,8 @@ toolchain_for() {
 	tp=$(echo "$gnu" | tr _ -)
 	# the build machine's C library headers too: a stage that installs a compiler still
 	# compiles build-time helpers for the build machine (CC_FOR_BUILD)
-	command -v "$gnu-gcc" >/dev/null 2>&1 || pkgs="gcc-$tp g++-$tp libc6-dev:$deb libc6-dev"
+	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp g++-$tp libc6-dev:$deb libc6-dev"
+	real ccache >/dev/null || pkgs="$pkgs ccache"
 	# Debian's rustc needs the target's standard library (rustup's adds it in setup)
 	if [ $rust_std = 1 ] && ! real rustup >/dev/null && ! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
 		pkgs="$pkgs libstd-rust-dev:$deb"
@@ -216,7 +218,7 @@ run() {
 	export_unset GOARCH "$goarch"
 	[ -z "$goarm" ] || export_unset GOARM "$goarm"
 	# cgo stays on, as natively, when there is a C compiler (the cross one comes with it)
-	if command -v "$gnu-gcc" >/dev/null 2>&1; then export_unset CGO_ENABLED 1; fi
+	if real "$gnu-gcc" >/dev/null; then export_unset CGO_ENABLED 1; fi
 	r=$(echo "$rust" | tr - _)
 	R=$(echo "$r" | tr '[:lower:]' '[:upper:]')
 	export_unset "CC_$r" "$gnu-gcc"
@@ -226,7 +228,8 @@ run() {
 	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
 	export_unset "BINDGEN_EXTRA_CLANG_ARGS_$r" "--target=$gnu"
 	export_unset PKG_CONFIG_ALLOW_CROSS 1
-	if [ -d /root/.cache/buildorch-cross ]; then
+	# the compiler cache: a cache mount buildorch adds to the stage's steps, a folder per target
+	if [ -w /root/.cache/buildorch-cross ]; then
 		export_unset CCACHE_DIR "/root/.cache/buildorch-cross/ccache-$deb"
 	fi
 	PATH="$KIT/bin:$(plain_path)"
@@ -235,16 +238,16 @@ run() {
 }
 
 # -- wrappers --------------------------------------------------------------------------------
-target_tool() { # TOOL ARGS...: the target's own TOOL
+target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through ccache
 	tool=$1
 	shift
-	command -v "$gnu-$tool" >/dev/null 2>&1 ||
+	t=$(real "$gnu-$tool") ||
 		die "$gnu-$tool is not installed: install gcc (or build-essential) in this stage before using $tool"
-	if [ -n "${CCACHE_DIR:-}" ] && case "$tool" in gcc | g++) true ;; *) false ;; esac &&
-		cc=$(real ccache); then
-		exec "$cc" "$gnu-$tool" "$@"
-	fi
-	exec "$gnu-$tool" "$@"
+	case "$tool" in gcc | g++)
+		if [ -n "${CCACHE_DIR:-}" ] && c=$(real ccache); then exec "$c" "$t" "$@"; fi
+		;;
+	esac
+	exec "$t" "$@"
 }
 
 pkg_config() {
@@ -472,8 +475,8 @@ kit | kit.sh)
 *)
 	load
 	case "$called" in
-	cc | gcc) target_tool gcc "$@" ;;
-	c++ | g++) target_tool g++ "$@" ;;
+	cc | gcc | *-gcc) target_tool gcc "$@" ;;
+	c++ | g++ | *-g++) target_tool g++ "$@" ;;
 	cpp | ar | ranlib | nm | strip | objcopy | objdump | readelf) target_tool "$called" "$@" ;;
 	clang | clang++)
 		cl=$(real "$called") || die "$called is not installed in this stage"
