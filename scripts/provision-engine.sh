@@ -9,8 +9,10 @@
 #   buildx + compose   trixie's CLI plugins in /usr/libexec/docker/cli-plugins
 #   QEMU               qemu-user-static registered in binfmt_misc with the F flag
 #   registry           docker-registry on 127.0.0.1:5000 (deletion enabled)
-#   base images        localhost:5000/buildorch/busybox:1 and localhost:5000/buildorch/debian-gcc:bookworm
-#                      (linux/amd64 + linux/arm64), built locally FROM scratch, never pulled
+#   base images        localhost:5000/buildorch/busybox:1, localhost:5000/buildorch/debian-gcc:bookworm,
+#                      localhost:5000/buildorch/toolchain:bookworm and, for Dockerfiles' own
+#                      `FROM debian:bookworm` (the engines' registry mirror), library/debian:bookworm
+#                      and :bookworm-slim (linux/amd64 + linux/arm64), built locally, never pulled
 #
 # Packages come from the Debian archive the machine's own apt sources name (read at run time);
 # set BUILDORCH_DEBIAN_MIRROR to a Debian archive URI on a machine whose sources are not Debian's.
@@ -62,6 +64,8 @@ REGISTRY_PIDFILE=/run/buildorch/registry.pid
 BUSYBOX_REF=$BUILDORCH_REGISTRY/buildorch/busybox:1
 DEBIAN_GCC_REF=$BUILDORCH_REGISTRY/buildorch/debian-gcc:bookworm
 TOOLCHAIN_REF=$BUILDORCH_REGISTRY/buildorch/toolchain:bookworm
+DEBIAN_REF=$BUILDORCH_REGISTRY/library/debian:bookworm
+DEBIAN_SLIM_REF=$BUILDORCH_REGISTRY/library/debian:bookworm-slim
 ARCHES=(amd64 arm64)
 
 export DEBIAN_FRONTEND=noninteractive
@@ -506,21 +510,23 @@ if ! has_image "$BUSYBOX_REF"; then
 fi
 ok "$BUSYBOX_REF: $(image_platforms "$BUSYBOX_REF")"
 
-step "image $DEBIAN_GCC_REF"
-if ! has_image "$DEBIAN_GCC_REF"; then
-  pids=()
+debootstrap_rootfs() { # debootstrap_rootfs NAME INCLUDE_AMD64 INCLUDE_ARM64: $CACHE/rootfs/NAME-ARCH.tar
+  # per arch (kept: a later run reuses it), bookworm minbase plus the comma list INCLUDE (may be
+  # empty), both arches at once; apt's sources name the archive debootstrap read (mirror())
+  local name=$1 arch include out log p pids=()
+  shift
   for arch in "${ARCHES[@]}"; do
-    out=$CACHE/rootfs/debian-gcc-bookworm-$arch.tar
+    include=$1
+    shift
+    out=$CACHE/rootfs/$name-$arch.tar
     [[ -s $out ]] && { echo "rootfs $out cached"; continue; }
-    include=gcc,libc6-dev,make,file
-    [[ $arch == amd64 ]] && include+=,gcc-aarch64-linux-gnu,libc6-dev-arm64-cross
-    log=$LOGS/debootstrap-$arch.log
-    echo "debootstrap bookworm $arch with $include (log: $log)"
+    log=$LOGS/debootstrap-$name-$arch.log
+    echo "debootstrap bookworm $arch${include:+ with $include} (log: $log)"
     (
-      work=$CACHE/rootfs/work-debian-gcc-$arch
+      work=$CACHE/rootfs/work-$name-$arch
       release_mounts "$work"
       rm -rf "$work"
-      debootstrap --arch="$arch" --variant=minbase --include="$include" bookworm "$work" "$(mirror)" >"$log" 2>&1 ||
+      debootstrap --arch="$arch" --variant=minbase ${include:+"--include=$include"} bookworm "$work" "$(mirror)" >"$log" 2>&1 ||
         { release_mounts "$work"; exit 1; }
       release_mounts "$work"
       rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/cache/apt/*.bin "$work"/var/lib/apt/lists/* \
@@ -534,14 +540,32 @@ if ! has_image "$DEBIAN_GCC_REF"; then
     pids+=($!)
   done
   for p in "${pids[@]}"; do
-    wait "$p" || { for a in "${ARCHES[@]}"; do show_log "$LOGS/debootstrap-$a.log"; done; die "debootstrap failed"; }
+    wait "$p" || { for arch in "${ARCHES[@]}"; do show_log "$LOGS/debootstrap-$name-$arch.log"; done; die "debootstrap failed"; }
   done
+}
+
+step "image $DEBIAN_GCC_REF"
+if ! has_image "$DEBIAN_GCC_REF"; then
+  debootstrap_rootfs debian-gcc-bookworm gcc,libc6-dev,make,file,gcc-aarch64-linux-gnu,libc6-dev-arm64-cross \
+    gcc,libc6-dev,make,file
   for arch in "${ARCHES[@]}"; do
     push_image "$DEBIAN_GCC_REF" "$arch" "$CACHE/rootfs/debian-gcc-bookworm-$arch.tar"
   done
   join_image "$DEBIAN_GCC_REF"
 fi
 ok "$DEBIAN_GCC_REF: $(image_platforms "$DEBIAN_GCC_REF")"
+
+# what a Dockerfile's `FROM debian:bookworm` gets through the engines' registry mirror: the
+# official image's content (minbase, no package added); slim is the same rootfs
+for ref in "$DEBIAN_REF" "$DEBIAN_SLIM_REF"; do
+  step "image $ref"
+  if ! has_image "$ref"; then
+    debootstrap_rootfs debian-bookworm "" ""
+    for arch in "${ARCHES[@]}"; do push_image "$ref" "$arch" "$CACHE/rootfs/debian-bookworm-$arch.tar"; done
+    join_image "$ref"
+  fi
+  ok "$ref: $(image_platforms "$ref")"
+done
 
 step "image $TOOLCHAIN_REF"
 # debian-gcc plus what buildorch's templates compile with: C++, CMake, autotools, Go, Rust,
@@ -647,5 +671,7 @@ registry           http://$REGISTRY_ADDR (as $BUILDORCH_REGISTRY)
 images             $BUSYBOX_REF ($(image_platforms "$BUSYBOX_REF"))
                    $DEBIAN_GCC_REF ($(image_platforms "$DEBIAN_GCC_REF"))
                    $TOOLCHAIN_REF ($(image_platforms "$TOOLCHAIN_REF"))
+                   $DEBIAN_REF ($(image_platforms "$DEBIAN_REF"))
+                   $DEBIAN_SLIM_REF ($(image_platforms "$DEBIAN_SLIM_REF"))
 environment        source $here/engine-env.sh
 EOF
