@@ -5,7 +5,9 @@
 #   bench/fetch-sources.sh crate:hexyl          a Rust crate, from Debian's librust-NAME-dev,
 #                                               its dependencies vendored (vendor/, .cargo/)
 # A crate's dev-dependencies are dropped from its Cargo.toml (as for a build without tests),
-# so that cargo resolves it offline.
+# so that cargo resolves it offline; where Debian's packaging turned off its examples
+# (`autoexamples = false` and no [[example]]), they are on again: `cargo build --example NAME`
+# builds one that needs no dev-dependency.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dest="$here/.sources"
@@ -36,8 +38,9 @@ for package in "$@"; do
       sed -n 's/^\(librust-[^+ ]*-dev\)$/\1/p' | sort -u)
     (cd "$work" && apt-get -qq download "${debs[@]}")
     for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/x"; done
-    src=$(ls -d "$work"/x/usr/share/cargo/registry/"$crate"-*/ | head -n1)
+    src=$(ls -d "$work"/x/usr/share/cargo/registry/"$crate"-[0-9]*/ | head -n1)
     awk '/^\[dev-dependencies/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$src/Cargo.toml" >"$src/Cargo.toml.new"
+    grep -q '^\[\[example\]\]' "$src/Cargo.toml.new" || sed -i '/^autoexamples = false$/d' "$src/Cargo.toml.new"
     mv "$src/Cargo.toml.new" "$src/Cargo.toml"
     rm -f "$src/.cargo-checksum.json"
     mv "$src" "$work/crate"

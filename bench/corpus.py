@@ -1,0 +1,481 @@
+"""Real third-party projects' own Dockerfiles, built for arm64 three ways in one run.
+
+    bench/fetch-sources.sh $(python bench/corpus.py --sources)    # once: Debian's sources
+    python bench/corpus.py [--only NAME...] [--ways naive,native,buildorch]
+                           [--store classic|containerd] [--json]
+
+Each project is a folder of bench/corpus/: its Dockerfile, plain as the project's users write
+it (no platform, no cross-compiler: `FROM debian:bookworm`, apt-get, the project's own build),
+and corpus.toml: `source` (what bench/fetch-sources.sh fetches), `covers` (what it exercises)
+and `smoke` (a shell script whose output proves the program works, with the result's programs
+on PATH). For each project, from a fresh copy of its sources, cold (`--no-cache`), with
+`--network host` (the builds' apt-get reaches the Debian archive that way):
+
+- naive: `docker buildx build --platform linux/arm64` of the Dockerfile, compilers under QEMU;
+- native: the same for linux/amd64, the speed a cross-compiled build could reach;
+- buildorch: `buildorch build --target arm64`, whichever strategy it plans (reported).
+
+Every way writes the final stage's files (`-o`). buildorch's arm64 result is then compared with
+the naive one: the same files (relative paths), the same ELF machine for every ELF file (all
+aarch64), and the same smoke output, run under QEMU in an arm64 container (the files on PATH in
+debian:bookworm, or a runtime stage's whole file system as the root, through chroot). Each
+result also passes its smoke test, and the native one holds x86-64 ELF files only. A failed
+build is reported as what happened (its exit code, its last lines, the strategy buildorch
+planned), never raised. Exits 1 when a build or a check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "bench" / "corpus"
+SOURCES = REPO / "bench" / ".sources"
+WAYS = ("naive", "native", "buildorch")
+PLATFORM = {"naive": "linux/arm64", "native": "linux/amd64", "buildorch": "linux/arm64"}
+ELF_MACHINES = {62: "x86-64", 183: "aarch64"}
+BASE_IMAGES = ("debian:bookworm", "debian:bookworm-slim")
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    source: str
+    """What bench/fetch-sources.sh fetches: a Debian source package, or crate:NAME."""
+    covers: str
+    smoke: str
+    dockerfile: Path
+
+    @property
+    def sources(self) -> Path:
+        return SOURCES / self.source.removeprefix("crate:")
+
+    @property
+    def files_only(self) -> bool:
+        """The final stage is FROM scratch: the result is files, not a file system to run."""
+        froms = [
+            line.split()[1]
+            for line in self.dockerfile.read_text().splitlines()
+            if line.upper().startswith("FROM ")
+        ]
+        return froms[-1] == "scratch"
+
+
+@dataclass
+class Outcome:
+    """What one way did."""
+
+    ok: bool
+    seconds: float
+    detail: str = ""
+    """Why it failed (the command's last lines), or what buildorch planned and why."""
+    strategy: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class Check:
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Result:
+    project: Project
+    ways: dict[str, Outcome] = field(default_factory=dict)
+    checks: dict[str, Check] = field(default_factory=dict)
+    smoke: dict[str, str] = field(default_factory=dict)
+    """Each way's smoke output."""
+
+    @property
+    def ok(self) -> bool:
+        return all(outcome.ok for outcome in self.ways.values()) and all(
+            check.ok for check in self.checks.values()
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project.name,
+            "source": self.project.source,
+            "covers": self.project.covers,
+            "ways": {way: asdict(outcome) for way, outcome in self.ways.items()},
+            "ratios": ratios(self),
+            "checks": {name: asdict(check) for name, check in self.checks.items()},
+            "smoke": self.smoke,
+            "ok": self.ok,
+        }
+
+
+def load_projects() -> dict[str, Project]:
+    projects = {}
+    for folder in sorted(path for path in CORPUS.iterdir() if (path / "corpus.toml").is_file()):
+        meta = tomllib.loads((folder / "corpus.toml").read_text())
+        fields = {key: meta.get(key) for key in ("source", "covers", "smoke")}
+        missing = [key for key, value in fields.items() if not isinstance(value, str)]
+        if missing:
+            sys.exit(f"{folder / 'corpus.toml'}: no {', '.join(missing)} (a string each)")
+        projects[folder.name] = Project(
+            name=folder.name,
+            source=str(fields["source"]),
+            covers=str(fields["covers"]),
+            smoke=str(fields["smoke"]).strip(),
+            dockerfile=folder / "Dockerfile",
+        )
+    return projects
+
+
+def engine_host(store: str) -> str:
+    """The store's engine, as scripts/engine-env.sh names it."""
+    name = f"BUILDORCH_{store.upper()}_HOST="
+    for line in (REPO / "scripts" / "engine-env.sh").read_text().splitlines():
+        if line.startswith(name):
+            return line.removeprefix(name).strip()
+    sys.exit(f"scripts/engine-env.sh names no {name.rstrip('=')}")
+
+
+TIMED_OUT = -1
+
+
+def run_logged(
+    command: list[str], env: dict[str, str], log: Path, timeout: float, stdout: Path | None = None
+) -> tuple[int, float]:
+    """Run a build, its output in `log` (its stdout in a file of its own when given): its exit
+    code (TIMED_OUT when it ran out of time) and seconds; never an exception."""
+    start = time.monotonic()
+    with log.open("w") as err, Path(stdout or os.devnull).open("w") as out:
+        try:
+            done = subprocess.run(
+                command,
+                env=env,
+                stdout=out if stdout else err,
+                stderr=err if stdout else subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return TIMED_OUT, time.monotonic() - start
+    return done.returncode, time.monotonic() - start
+
+
+def failure(code: int, log: Path, timeout: float) -> str:
+    return f"timed out after {timeout:.0f} s" if code == TIMED_OUT else tail(log.read_text())
+
+
+def say(text: str, end: str = "\n") -> None:
+    """Progress, on stderr (stdout is for the table, or the JSON)."""
+    print(text, end=end, file=sys.stderr, flush=True)
+
+
+def tail(text: str, lines: int = 6) -> str:
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+
+
+def build_docker(way: str, work: Path, out: Path, env: dict[str, str], timeout: float) -> Outcome:
+    command = ["docker", "buildx", "build", "--progress=plain", "--no-cache", "--network", "host",
+               "--platform", PLATFORM[way], "-o", f"type=local,dest={out}", str(work)]  # fmt: skip
+    log = out.with_suffix(".log")
+    code, seconds = run_logged(command, env, log, timeout)
+    if code != 0:
+        return Outcome(
+            ok=False, seconds=seconds, detail=failure(code, log, timeout), exit_code=code
+        )
+    return Outcome(ok=True, seconds=seconds)
+
+
+def build_buildorch(work: Path, out: Path, env: dict[str, str], timeout: float) -> Outcome:
+    command = [sys.executable, "-m", "buildorch", "build", "-C", str(work), "--target", "arm64",
+               "--network", "host", "--no-cache", "-o", str(out), "--json"]  # fmt: skip
+    log, report = out.with_suffix(".log"), out.with_suffix(".json")
+    code, seconds = run_logged(command, env, log, timeout, stdout=report)
+    strategy, reasons = planned(report.read_text())
+    if code != 0:
+        why = failure(code, log, timeout) or tail(report.read_text())
+        return Outcome(ok=False, seconds=seconds, detail=why, strategy=strategy, exit_code=code)
+    return Outcome(ok=True, seconds=seconds, detail=reasons, strategy=strategy)
+
+
+def planned(json_text: str) -> tuple[str | None, str]:
+    """The strategy buildorch planned for arm64, and its reasons, from `build --json`."""
+    try:
+        data = json.loads(json_text)
+    except json.JSONDecodeError:
+        return None, ""
+    plan = data.get("plan", data) if isinstance(data, dict) else {}
+    steps = plan.get("steps", []) if isinstance(plan, dict) else []
+    for step in steps:
+        if isinstance(step, dict) and step.get("platform") == "linux/arm64":
+            return str(step.get("strategy")), "; ".join(map(str, step.get("reasons", [])))
+    return None, ""
+
+
+def listing(root: Path) -> set[str]:
+    """Every path under root (files, folders, links), relative."""
+    return {str(path.relative_to(root)) for path in root.rglob("*")}
+
+
+def elf_machines(root: Path) -> dict[str, int]:
+    """The ELF machine (e_machine) of every ELF file under root, by relative path."""
+    machines = {}
+    for path in root.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        with path.open("rb") as file:
+            header = file.read(20)
+        if len(header) < 20 or header[:4] != b"\x7fELF":
+            continue
+        order: Literal["little", "big"] = "little" if header[5] == 1 else "big"
+        machines[str(path.relative_to(root))] = int.from_bytes(header[18:20], order)
+    return machines
+
+
+def describe_machines(machines: dict[str, int]) -> str:
+    counts: dict[str, int] = {}
+    for machine in machines.values():
+        name = ELF_MACHINES.get(machine, f"e_machine {machine}")
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no ELF"
+
+
+def smoke(project: Project, out: Path, platform: str, image: str, env: dict[str, str]) -> Check:
+    """Run the smoke script against a result in a container of its platform; any command of it
+    that fails (in a pipe too) fails it."""
+    script = ["bash", "-e", "-o", "pipefail", "-c", project.smoke]
+    if project.files_only:
+        # the files on PATH, in a Debian of the same platform (for the C library they link)
+        command = ["docker", "run", "--rm", "--platform", platform, "-v", f"{out}:/out:ro",
+                   "-e", f"PATH=/out:{PATH}", image, *script]  # fmt: skip
+    else:
+        # a runtime stage's file system as the root, as the image would run
+        command = ["docker", "run", "--rm", "--platform", platform, "-v", f"{out}:/rootfs",
+                   "-e", f"PATH={PATH}", image, "chroot", "/rootfs", *script]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return Check(False, f"exit {done.returncode}: {tail(done.stdout + done.stderr)}")
+    return Check(True, done.stdout)
+
+
+def compare(result: Result, outs: dict[str, Path], image: str, env: dict[str, str]) -> None:
+    """The checks of one project's results (with what ran and succeeded)."""
+    done = {way for way, outcome in result.ways.items() if outcome.ok}
+    project = result.project
+    for way in sorted(done):
+        ran = smoke(project, outs[way], PLATFORM[way], image, env)
+        result.smoke[way] = ran.detail
+        if not ran.ok:
+            result.checks[f"smoke {way}"] = Check(False, ran.detail)
+    if "native" in done:
+        machines = elf_machines(outs["native"])
+        foreign = [path for path, machine in machines.items() if machine != 62]
+        result.checks["native ELF"] = Check(
+            not foreign and bool(machines), describe_machines(machines)
+        )
+    if "naive" not in result.ways or "buildorch" not in result.ways:
+        return
+    if not {"naive", "buildorch"} <= done:
+        failed = [way for way in ("naive", "buildorch") if way not in done]
+        result.checks["equivalence"] = Check(False, f"not compared: {' and '.join(failed)} failed")
+        return
+    naive, ours = listing(outs["naive"]), listing(outs["buildorch"])
+    only = sorted(naive ^ ours)
+    result.checks["files"] = Check(
+        not only,
+        f"{len(ours)} same" if not only else f"{len(only)} differ: " + ", ".join(only[:5]),
+    )
+    naive_elf, our_elf = elf_machines(outs["naive"]), elf_machines(outs["buildorch"])
+    wrong = sorted(path for path, machine in our_elf.items() if machine != 183)
+    differ = sorted(
+        path
+        for path in naive_elf.keys() | our_elf.keys()
+        if naive_elf.get(path) != our_elf.get(path)
+    )
+    result.checks["ELF"] = Check(
+        bool(our_elf) and not wrong and not differ,
+        describe_machines(our_elf)
+        + (f"; not aarch64: {', '.join(wrong[:5])}" if wrong else "")
+        + (f"; differ from naive: {', '.join(differ[:5])}" if differ else ""),
+    )
+    if "smoke naive" in result.checks or "smoke buildorch" in result.checks:
+        return
+    same = result.smoke["naive"] == result.smoke["buildorch"]
+    result.checks["smoke"] = Check(same, "same output" if same else "outputs differ")
+
+
+def bench(
+    project: Project, ways: list[str], env: dict[str, str], scratch: Path, args: argparse.Namespace
+) -> Result:
+    result = Result(project)
+    if not project.sources.is_dir():
+        result.checks["sources"] = Check(
+            False, f"no sources: run bench/fetch-sources.sh {project.source}"
+        )
+        return result
+    work = scratch / project.name / "project"
+    # the project's copy, with its Dockerfile where its users keep it
+    shutil.copytree(project.sources, work, symlinks=True)
+    shutil.copyfile(project.dockerfile, work / "Dockerfile")
+    outs = {way: scratch / project.name / way for way in ways}
+    for way in ways:
+        say(f"  {way} ...", end="")
+        if way == "buildorch":
+            outcome = build_buildorch(work, outs[way], env, args.timeout)
+        else:
+            outcome = build_docker(way, work, outs[way], env, args.timeout)
+        result.ways[way] = outcome
+        status = "ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})"
+        plan = f", planned {outcome.strategy}" if outcome.strategy else ""
+        say(f" {outcome.seconds:.1f} s {status}{plan}")
+        if not outcome.ok:
+            say("    " + outcome.detail.replace("\n", "\n    "))
+    compare(result, outs, args.smoke_image, env)
+    if not args.keep:
+        shutil.rmtree(scratch / project.name, ignore_errors=True)
+    return result
+
+
+def ratios(result: Result) -> dict[str, float | None]:
+    def seconds(way: str) -> float | None:
+        outcome = result.ways.get(way)
+        return outcome.seconds if outcome and outcome.ok else None
+
+    naive, native, ours = seconds("naive"), seconds("native"), seconds("buildorch")
+    return {
+        "buildorch/native": round(ours / native, 2) if ours and native else None,
+        "naive/buildorch": round(naive / ours, 2) if naive and ours else None,
+    }
+
+
+def table(results: list[Result], ways: list[str]) -> str:
+    head = [
+        "project",
+        *ways,
+        "bo/native",
+        "naive/bo",
+        "strategy",
+        "files",
+        "ELF",
+        "smoke",
+        "checks",
+    ]
+    rows = [head]
+    for result in results:
+        cells = [result.project.name]
+        for way in ways:
+            outcome = result.ways.get(way)
+            if outcome is None:
+                cells.append("-")
+            else:
+                cells.append(f"{outcome.seconds:.0f}s" + ("" if outcome.ok else " FAILED"))
+        ratio = ratios(result)
+        cells += [f"{value:.2f}x" if value else "-" for value in ratio.values()]
+        bo = result.ways.get("buildorch")
+        cells.append("-" if bo is None else bo.strategy or "?")
+        for name in ("files", "ELF", "smoke"):
+            check = result.checks.get(name)
+            cells.append("-" if check is None else ("same" if check.ok else "DIFFER"))
+        cells.append("ok" if result.ok else "FAIL")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def pull_bases(env: dict[str, str], ways: list[str], smoke_image: str) -> None:
+    """The base images, fetched for each platform before any clock starts (as a developer's
+    machine has them), and the image the smoke tests run in."""
+    for platform in sorted({PLATFORM[way] for way in ways}):
+        fetches = [
+            (image, ["docker", "buildx", "build", "--platform", platform, "-"],
+             f"FROM {image}\nRUN true\n")
+            for image in BASE_IMAGES
+        ]  # fmt: skip
+        fetches.append((smoke_image, ["docker", "pull", "--platform", platform, smoke_image], ""))
+        for image, command, dockerfile in fetches:
+            done = subprocess.run(
+                command, input=dockerfile, text=True, env=env, capture_output=True, check=False
+            )
+            if done.returncode != 0:
+                sys.exit(f"cannot fetch {image} for {platform}:\n{tail(done.stderr)}")
+
+
+def main() -> int:
+    projects = load_projects()
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(projects),
+        metavar="NAME",
+        help=f"these projects only (of {', '.join(projects)})",
+    )
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help="comma-separated, of naive, native, buildorch (default: all)",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("classic", "containerd"),
+        default="classic",
+        help="the engine: classic image store, or containerd's",
+    )
+    parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
+    parser.add_argument(
+        "--sources", action="store_true", help="print what bench/fetch-sources.sh needs, and stop"
+    )
+    parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per build")
+    parser.add_argument(
+        "--smoke-image",
+        default="localhost:5000/library/debian:bookworm",
+        help="the Debian image smoke tests run in, per platform",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the outputs and logs")
+    args = parser.parse_args()
+    chosen = [projects[name] for name in args.only or projects]
+    if args.sources:
+        print(" ".join(project.source for project in chosen))
+        return 0
+    ways = [way for way in WAYS if way in args.ways.split(",")]
+    unknown = set(args.ways.split(",")) - set(WAYS)
+    if unknown or not ways:
+        parser.error(f"--ways: unknown {', '.join(sorted(unknown))}" if unknown else "--ways: none")
+    env = {**os.environ, "DOCKER_HOST": engine_host(args.store), "PYTHONPATH": str(REPO)}
+    pull_bases(env, ways, args.smoke_image)
+    results = []
+    scratch = Path(tempfile.mkdtemp(prefix="buildorch-corpus-"))
+    try:
+        for project in chosen:
+            say(f"{project.name}: {project.covers}")
+            result = bench(project, ways, env, scratch, args)
+            for name, check in result.checks.items():
+                if not check.ok:
+                    say(f"  {name}: {check.detail}")
+            results.append(result)
+    finally:
+        if args.keep:
+            say(f"outputs and logs kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        say("\n" + table(results, ways))
+        print(json.dumps([result.to_json() for result in results], indent=2))
+    else:
+        print("\n" + table(results, ways))
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
