@@ -8,6 +8,7 @@ contradict the plan are refused with the reason and buildorch's own spelling.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -253,3 +254,56 @@ def env_name(text: str) -> str:
     if name.startswith("GITHUB_") and name != "GITHUB_TOKEN":
         name = f"BUILD_{name}"
     return name
+
+
+def merged(base: tuple[BuildxFlag, ...], over: tuple[BuildxFlag, ...]) -> tuple[BuildxFlag, ...]:
+    """A later layer's options (the command line) added to an earlier one's (buildorch.yaml):
+    a repeatable option adds to the list, a single one (`--network`) replaces the earlier
+    value. `buildorch build --no-cache` keeps buildorch.yaml's secrets."""
+    replaced = {f.flag for f in over if not PASS_THROUGH[f.flag].repeatable}
+    return (*(f for f in base if f.flag not in replaced), *over)
+
+
+# values that name a file or folder of the user's: relative ones are the project's when they
+# come from buildorch.yaml (a secret's src=, an ssh key, a build context, a file buildx writes)
+_PATH_FIELDS = {"--secret": ("src", "source"), "--ssh": (), "--build-context": ()}
+
+
+def anchored(flags: tuple[BuildxFlag, ...], project_dir: Path) -> tuple[BuildxFlag, ...]:
+    """buildorch.yaml's options with their relative paths made the project's, so that a build
+    started from another folder reads the same files."""
+
+    def at(path: str) -> str:
+        return path if Path(path).is_absolute() else str(project_dir / path)
+
+    return tuple(_map_paths(flag, at) for flag in flags)
+
+
+def relative_to(
+    flags: tuple[BuildxFlag, ...], relative: Callable[[str], str | None]
+) -> tuple[BuildxFlag, ...]:
+    """The options with their absolute paths as `relative` gives them (a workflow, which runs
+    at the repository's top, names paths from there, never this machine's folders); a path
+    it gives None for stays as it is."""
+    return tuple(_map_paths(flag, lambda path: relative(path) or path) for flag in flags)
+
+
+def _map_paths(flag: BuildxFlag, to: Callable[[str], str]) -> BuildxFlag:
+    value = flag.value
+    if value is None:
+        return flag
+    if PASS_THROUGH[flag.flag].writes_file:
+        return BuildxFlag(flag=flag.flag, value=to(value))
+    if flag.flag == "--secret":
+        parts = [
+            f"{k}={to(v)}" if k in _PATH_FIELDS["--secret"] else f"{k}={v}"
+            for k, _, v in (p.partition("=") for p in value.split(","))
+        ]
+        return BuildxFlag(flag=flag.flag, value=",".join(parts))
+    if flag.flag in ("--ssh", "--build-context") and "=" in value:
+        name, _, target = value.partition("=")
+        # a build context may be a URL or an image (docker-image://, oci-layout://, https://)
+        if "://" in target or (flag.flag == "--ssh" and "," in target):
+            return flag
+        return BuildxFlag(flag=flag.flag, value=f"{name}={to(target)}")
+    return flag

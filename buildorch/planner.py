@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Literal, assert_never
 
-from buildorch.buildx_flags import BuildxFlag, cache_export_refusal, per_build, per_build_note
+from buildorch.buildx_flags import (
+    BuildxFlag,
+    cache_export_refusal,
+    per_build,
+    per_build_note,
+    relative_to,
+)
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
@@ -823,7 +829,7 @@ def plan_ci(
         cache_mode=cache_mode,
         cache_mounts=dockerfile.cache_mounts if own and dockerfile else (),
         branches=options.ci.branches,
-        buildx=options.buildx,
+        buildx=relative_to(options.buildx, lambda path: _inside(path, repo_root)),
         bake=CiBake(
             files=bake_files,
             workdir=_relative(project.dir, repo_root),
@@ -864,6 +870,14 @@ def _host_path(path: str) -> PurePath:
     """A path of the machine that read the project: `C:\\src\\app` and `\\\\wsl$\\...` are
     Windows paths wherever the plan is made."""
     return PureWindowsPath(path) if _WINDOWS_PATH.match(path) else PurePosixPath(path)
+
+
+def _inside(path: str, root: str) -> str | None:
+    """`path` from `root` when it is an absolute path inside it; else None."""
+    inner, top = _host_path(path), _host_path(root)
+    if not inner.is_absolute() or type(inner) is not type(top) or not inner.is_relative_to(top):
+        return None
+    return inner.relative_to(top).as_posix()
 
 
 def _relative(path: str, root: str) -> str:

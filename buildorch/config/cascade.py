@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from buildorch.buildx_flags import merged as merged_flags
 from buildorch.config.options import CiSettings, Options, Origin, RunSettings
 from buildorch.config.schema import ConfigFile, Overrides, did_you_mean, refused
 from buildorch.errors import ConfigError
@@ -87,7 +88,8 @@ def load_options(
     origin: dict[str, str] = {}
     for name, layer in layers:
         for key, value in layer.items():
-            merged[key] = value
+            # buildx options add up across layers; every other setting replaces
+            merged[key] = merged_flags(merged.get(key, ()), value) if key == "buildx" else value
             origin[key] = name
     if merged["output"] == "push" and not merged["tags"]:
         raise ConfigError(

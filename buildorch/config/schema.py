@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from buildorch.buildx_flags import PASS_THROUGH, BuildxFlag, refusal
+from buildorch.buildx_flags import PASS_THROUGH, BuildxFlag, anchored, refusal
 from buildorch.config.options import (
     DEFAULT_RUNNERS,
     CiSettings,
@@ -315,6 +315,8 @@ class ConfigFile(_Choices):
             layer["ci"] = CiSettings(**dict(self.ci))
         if self.cache is not None:
             layer["cache"] = RegistryCache(**dict(self.cache))
+        if self.buildx is not None:
+            layer["buildx"] = anchored(self.buildx, project_dir)
         return layer
 
 

@@ -70,8 +70,23 @@ def test_one_build_writes_the_file_as_named(
 def test_buildorch_yaml_names_them_too(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     (project / "buildorch.yaml").write_text("buildx: {iidfile: iid}\n", encoding="utf-8")
     data = _plan(capsys, CLASSIC, project, "--target", "amd64,arm64")
-    assert [b["buildx"] for b in data["builds"]] == [["--iidfile iid.linux-amd64"],
-                                                     ["--iidfile iid.linux-arm64"]]  # fmt: skip
+    # a path in buildorch.yaml is the project's, wherever buildorch is started from
+    assert [b["buildx"] for b in data["builds"]] == [
+        [f"--iidfile {project}/iid.linux-amd64"],
+        [f"--iidfile {project}/iid.linux-arm64"],
+    ]
+
+
+def test_command_line_options_add_to_buildorch_yamls(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    (project / "buildorch.yaml").write_text(
+        "buildx: {secret: ['id=npmrc,src=secrets/npmrc'], network: host}\n", encoding="utf-8"
+    )
+    data = _plan(capsys, CLASSIC, project, "--target", "amd64", "--no-cache", "--network", "none")
+    (build,) = data["builds"]
+    # the secret stays (a repeatable option adds up), --network is replaced (a single one)
+    assert sorted(build["buildx"]) == ["--network none", "--no-cache", "--secret id=npmrc,..."]
 
 
 def test_each_takes_one_file(capsys: pytest.CaptureFixture[str], project: Path) -> None:
