@@ -11,6 +11,8 @@ from typing import Any
 
 from buildorch import console, engine
 from buildorch.bake import BakeTarget, ignored_keys, targets_from_print
+from buildorch.buildx_flags import PASS_THROUGH, BuildxFlag, per_build_file
+from buildorch.buildx_flags import merged as merge_flags
 from buildorch.commands import Command, plan_and_report
 from buildorch.commands.args import (
     Common,
@@ -164,9 +166,15 @@ def _flags_for(target: BakeTarget, flags: Mapping[str, object]) -> dict[str, obj
     if target.platforms and "targets" not in flags:
         merged["targets"] = list(target.platforms)
     given_buildx = flags.get("buildx")
-    buildx = (*target.flags, *(given_buildx if isinstance(given_buildx, tuple) else ()))
+    # the command line's options over the target's own; a file buildx writes is the target's
+    buildx = tuple(
+        BuildxFlag(flag=f.flag, value=per_build_file(f.value, target.name))
+        if f.value is not None and PASS_THROUGH[f.flag].writes_file
+        else f
+        for f in merge_flags(target.flags, given_buildx if isinstance(given_buildx, tuple) else ())
+    )
     if buildx:
-        merged["buildx"] = tuple(buildx)
+        merged["buildx"] = buildx
     output_dir = flags.get("output_dir")
     if output_dir is not None:
         merged["output_dir"] = str(Path(str(output_dir)) / target.name)

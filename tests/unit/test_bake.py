@@ -112,3 +112,18 @@ def test_the_classic_docker_driver_exports_only_an_inline_cache(spec: str, refus
     flags = (BuildxFlag(flag="--cache-to", value=spec),)
     assert (cache_export_refusal(flags, exports_cache=False) is not None) is refused
     assert cache_export_refusal(flags, exports_cache=True) is None
+
+
+def test_each_target_writes_its_own_metadata_file_and_the_command_line_adds_up() -> None:
+    app, tools = targets_from_print(PRINTED, "docker-bake.hcl")
+    given = (BuildxFlag("--metadata-file", "out/meta.json"), BuildxFlag("--no-cache"))
+    for target in (app, tools):
+        flags = _flags_for(target, {"buildx": given})["buildx"]
+        assert isinstance(flags, tuple)
+        written = [f.value for f in flags if f.flag == "--metadata-file"]
+        assert written == [f"out/meta.{target.name}.json"]
+        # --no-cache is single: the target's own and the command line's make one
+        assert [f.flag for f in flags].count("--no-cache") == 1
+    app_flags = _flags_for(app, {"buildx": given})["buildx"]
+    assert isinstance(app_flags, tuple)
+    assert BuildxFlag("--secret", "id=tok,env=TOK") in app_flags
