@@ -116,7 +116,10 @@ def test_the_classic_docker_driver_exports_only_an_inline_cache(spec: str, refus
 
 def test_each_target_writes_its_own_metadata_file_and_the_command_line_adds_up() -> None:
     app, tools = targets_from_print(PRINTED, "docker-bake.hcl")
-    given = (BuildxFlag("--metadata-file", "out/meta.json"), BuildxFlag("--no-cache"))
+    given = (
+        BuildxFlag(flag="--metadata-file", value="out/meta.json"),
+        BuildxFlag(flag="--no-cache"),
+    )
     for target in (app, tools):
         flags = _flags_for(target, {"buildx": given})["buildx"]
         assert isinstance(flags, tuple)
@@ -126,4 +129,4 @@ def test_each_target_writes_its_own_metadata_file_and_the_command_line_adds_up()
         assert [f.flag for f in flags].count("--no-cache") == 1
     app_flags = _flags_for(app, {"buildx": given})["buildx"]
     assert isinstance(app_flags, tuple)
-    assert BuildxFlag("--secret", "id=tok,env=TOK") in app_flags
+    assert BuildxFlag(flag="--secret", value="id=tok,env=TOK") in app_flags
