@@ -8,7 +8,8 @@ Each project is a folder of bench/corpus/: its Dockerfile, plain as the project'
 it (no platform, no cross-compiler: `FROM debian:bookworm`, apt-get, the project's own build),
 and corpus.toml: `source` (what bench/fetch-sources.sh fetches), `covers` (what it exercises)
 and `smoke` (a shell script whose output proves the program works, with the result's programs
-on PATH). For each project, from a fresh copy of its sources, cold (`--no-cache`), with
+on PATH). The engine's build cache is emptied after each project (a cold corpus fills tens of
+GB). For each project, from a fresh copy of its sources, cold (`--no-cache`), with
 `--network host` (the builds' apt-get reaches the Debian archive that way):
 
 - naive: `docker buildx build --platform linux/arm64` of the Dockerfile, compilers under QEMU;
@@ -464,6 +465,14 @@ def main() -> int:
                 if not check.ok:
                     say(f"  {name}: {check.detail}")
             results.append(result)
+            # cold builds leave gigabytes of layers behind: the whole corpus filled a 70 GB
+            # disk; the next project starts cold anyway
+            subprocess.run(
+                ["docker", "builder", "prune", "--all", "--force"],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
     finally:
         if args.keep:
             say(f"outputs and logs kept in {scratch}")
