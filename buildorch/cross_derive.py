@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import posixpath
 import re
@@ -73,6 +74,10 @@ _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
         "it names a machine itself",
     ),
     (
+        re.compile(r"\bldd\b"),
+        "ldd runs the build machine's loader, which cannot list a target program's libraries",
+    ),
+    (
         re.compile(r"\bapk\s+(add|update)\b"),
         "Alpine's apk has no multiarch: the target's libraries would need a sysroot of their "
         "own (as xx-apk builds); the stage stays on the target",
@@ -84,7 +89,9 @@ _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 # what a later stage may take from a moved stage: what it built, not what its packages put in
 # the system folders (those would be the build machine's)
-_SYSTEM_PATH = re.compile(r"^/(usr/(?!local(/|$))|lib|lib32|lib64|libx32|bin|sbin|etc|opt/venv)")
+_SYSTEM_PATH = re.compile(
+    r"^/(usr/(bin|sbin|lib|lib32|lib64|libexec)|lib|lib32|lib64|libx32|bin|sbin|opt/venv)(/|$)"
+)
 _ARCH_URL = re.compile(r"(amd64|x86_64|x64|linux64|aarch64|arm64)", re.IGNORECASE)
 
 
@@ -176,7 +183,14 @@ def derive(
                 continue
             parent = _parent(dockerfile, stage)
             stuck_child = next((c for c in children[i] if c in why_stays), None)
-            if stuck_child is not None:
+            stuck_source = next((j for j in _takes_from(dockerfile, stage) if j in why_stays), None)
+            if stuck_source is not None:
+                why_stays[i] = (
+                    f"it takes files from {_label(dockerfile.stages[stuck_source])}, which stays "
+                    "on the target: its programs would be the target's, not this machine's"
+                )
+                changed = True
+            elif stuck_child is not None:
                 why_stays[i] = (
                     f"{_label(dockerfile.stages[stuck_child])} is built on it and stays on the "
                     "target"
@@ -233,6 +247,22 @@ def _parent(dockerfile: Dockerfile, stage: Stage) -> int | None:
     return dockerfile.stage_named(stage.base, before=stage.index)
 
 
+def _references(dockerfile: Dockerfile, stage: Stage) -> list[str]:
+    """What a stage takes files from: COPY --from and RUN --mount from= (stages or images)."""
+    refs: list[str] = []
+    for instruction in stage.instructions:
+        if isinstance(instruction, Copy) and instruction.from_ref is not None:
+            refs.append(instruction.from_ref)
+        elif isinstance(instruction, Run):
+            refs.extend(m.from_ref for m in instruction.mounts if m.from_ref is not None)
+    return refs
+
+
+def _takes_from(dockerfile: Dockerfile, stage: Stage) -> list[int]:
+    found = (dockerfile.stage_index(r, before=stage.index) for r in _references(dockerfile, stage))
+    return [i for i in found if i is not None]
+
+
 def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, list[str]]:
     """Per stage, the paths later stages copy from it (absolute, as written)."""
     found: dict[int, list[str]] = {}
@@ -274,8 +304,20 @@ def _why_stays(
         return "the image is built on it"
     if not handed and not builds_on_it:
         return "no later stage copies from it"
-    if not any(isinstance(i, Run) for i in stage.instructions):
+    if stage.base.lower() == "scratch":
+        return "it starts from scratch: no shell to cross-compile with"
+    if not builds_on_it and not any(isinstance(i, Run) for i in stage.instructions):
         return "it runs no step: nothing to gain"
+    images = [
+        r
+        for r in _references(dockerfile, stage)
+        if dockerfile.stage_index(r, before=stage.index) is None
+    ]
+    if images:
+        return (
+            f"it takes files from the image {images[0]}, which BuildKit fetches for the target "
+            "platform: its programs would not run here"
+        )
     if targeting:
         return "it reads $TARGETARCH itself: it handles platforms its own way"
     for instruction in stage.instructions:
@@ -316,17 +358,24 @@ def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[s
         changes.append("its SHELL runs through the cross kit")
     if any(isinstance(i, Run) for i in stage.instructions):
         changes.append("its RUN steps get a compiler cache (ccache, a folder per target)")
-    if handed:
+    checked = [p for p in dict.fromkeys(handed) if "$" not in p]
+    if checked:
         changes.append(
             "every ELF file later stages copy from it is checked for the target: "
-            + ", ".join(dict.fromkeys(handed))
+            + ", ".join(checked)
+        )
+    if len(checked) < len(set(handed)):
+        changes.append(
+            "paths named with variables are not checked in the build (a folder output is "
+            "checked before it is published)"
         )
     return tuple(changes)
 
 
 def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[str]]) -> str:
     """The Dockerfile with the moved stages changed and every other line as written."""
-    lines = dockerfile.text.splitlines(keepends=True)
+    # split as the parser counts lines (at "\n" only), so that line spans match
+    lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     # edits by line span, applied from the bottom so earlier spans stay valid
@@ -357,7 +406,8 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
                 opening = lines[instruction.lines.first - 1]
                 cached = _RUN_KEYWORD.sub(rf"\1 {CACHE_MOUNT}\2", opening, count=1)
                 edits.append((instruction.lines.first, instruction.lines.first, [cached]))
-        handed = list(dict.fromkeys(handovers.get(stage.index, [])))
+        # a path named with a variable of the copying stage means nothing here
+        handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if "$" not in p]
         if not handed:
             continue
         last = stage.lines.last

@@ -279,6 +279,13 @@ def _cross(
         )
     if is_native:
         return _Candidate(Strategy.CROSS, None, f"{platform} builds natively, no need to cross")
+    if derivation is not None and not _kit_targets(platform):
+        return _Candidate(
+            Strategy.CROSS,
+            None,
+            f"buildorch's cross kit has no toolchain for {platform} (it knows linux/amd64, "
+            "arm64, arm/v7, 386, riscv64, ppc64le and s390x)",
+        )
     if derivation is not None:
         moved = ", ".join(s.label for s in derivation.moved)
         how = (
@@ -290,10 +297,16 @@ def _cross(
         how = f"the compile stages run on {native} and cross-compile for {platform}"
         steps = dockerfile.emulated_run_steps
     if steps == 0:
+        unaided = (
+            "; a step that runs a program it has just built would need an emulator, and none "
+            "is registered"
+            if derivation is not None and emulation not in ("qemu", "rosetta")
+            else ""
+        )
         return _Candidate(
             Strategy.CROSS,
             costs.cross.factor,
-            f"{how}; no RUN step runs on the target platform",
+            f"{how}; no RUN step runs on the target platform{unaided}",
             derived=derivation is not None,
         )
     if emulation in ("qemu", "rosetta"):
@@ -313,6 +326,13 @@ def _cross(
         f"{steps} RUN step(s) run on {platform} itself and nothing here can run "
         f"{platform} binaries",
     )
+
+
+def _kit_targets(platform: Platform) -> bool:
+    """Whether the cross kit (shipped/cross/kit.sh) has a toolchain for the platform."""
+    if platform.arch == "arm":
+        return platform.variant in ("", "v7")
+    return platform.arch in ("amd64", "arm64", "386", "riscv64", "ppc64le", "s390x")
 
 
 def _remote(platform: Platform, host: HostFacts, options: Options, costs: Costs) -> _Candidate:

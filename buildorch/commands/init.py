@@ -105,20 +105,23 @@ def write_cross(args: InitInputs) -> tuple[Path, str]:
             "emulated (`buildorch build --strategy qemu`)",
         )
     dest = cross_name(source)
-    if dest.exists() and not args.force:
+    ignore = Path(f"{source}.dockerignore")
+    written = [dest, Path(f"{dest}.dockerignore")] if ignore.is_file() else [dest]
+    existing = [p.name for p in written if p.exists()]
+    if existing and not args.force:
         raise ProjectError(
-            f"buildorch init --cross would overwrite {dest.name}",
+            f"buildorch init --cross would overwrite {', '.join(existing)}",
             why="init never replaces files without being asked",
             fix="move it aside, or pass --force to replace it",
         )
     atomic_write(dest, derivation.text)
-    ignore = Path(f"{source}.dockerignore")
     if ignore.is_file():
         atomic_write(Path(f"{dest}.dockerignore"), ignore.read_bytes())
     moved = ", ".join(s.label for s in derivation.moved)
+    stage = f" --target {args.build_target}" if args.build_target else ""
     return dest, (
         f"{source.name} with {moved} moved to the build machine, cross-compiling; build it with "
-        f"`docker buildx build --platform linux/arm64 -f {dest.name} .`"
+        f"`docker buildx build --platform linux/arm64{stage} -f {dest.name} .`"
     )
 
 

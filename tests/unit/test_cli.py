@@ -261,3 +261,30 @@ def test_use_template_turns_an_emulated_build_into_a_cross_build(
     notes = crossed["notes"]
     assert isinstance(notes, list)
     assert any("building with the c-make.Dockerfile template instead" in n for n in notes)
+
+
+def test_a_platform_the_cross_kit_has_no_toolchain_for_is_emulated(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    data = plan_json(
+        capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "linux/arm/v6"
+    )
+    steps = data["steps"]
+    assert isinstance(steps, list)
+    (step,) = steps
+    assert step["strategy"] == "qemu"
+    why = {r["strategy"]: r["why"] for r in step["rejected"]}["cross"]
+    assert "no toolchain for linux/arm/v6" in why
+
+
+def test_a_derived_cross_build_without_an_emulator_says_what_would_need_one(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    data = plan_json(
+        capsys, "linux-amd64-no-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64"
+    )
+    steps = data["steps"]
+    assert isinstance(steps, list)
+    (step,) = steps
+    assert step["strategy"] == "cross"
+    assert "would need an emulator, and none is registered" in step["reasons"][1]

@@ -190,3 +190,82 @@ def test_a_stage_nothing_copies_from_is_left_alone() -> None:
     # the last stage is the image now: `build` hands nothing to it
     assert facts.derivation is not None
     assert not facts.derivation.moved
+
+
+def test_ldd_keeps_its_stage() -> None:
+    text = PLAIN.replace("RUN make zs", "RUN make zs && ldd out/zs | awk '{print $3}' > libs")
+    moves, why = verdicts(text)["`build`"]
+    assert not moves and "ldd runs the build machine's loader" in why
+
+
+def test_certificates_and_zoneinfo_may_be_copied_from_a_moved_stage() -> None:
+    text = PLAIN.replace(
+        "COPY --from=build /src/out/zs",
+        "COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/\n"
+        "COPY --from=build /usr/share/zoneinfo /usr/share/zoneinfo\n"
+        "COPY --from=build /src/out/zs",
+    )
+    assert verdicts(text)["`build`"][0]
+    # a folder whose name starts like a system one is no system folder
+    text = PLAIN.replace("/src/out/zs /usr/local/bin/zs", "/binaries/zs /usr/local/bin/zs")
+    assert verdicts(text)["`build`"][0]
+
+
+def test_a_stage_that_takes_an_images_programs_stays() -> None:
+    text = PLAIN.replace(
+        "WORKDIR /src", "COPY --from=golang:1.22 /usr/local/go /usr/local/go\nWORKDIR /src"
+    )
+    moves, why = verdicts(text)["`build`"]
+    assert not moves and "the image golang:1.22" in why
+
+
+def test_a_stage_that_takes_files_from_a_stage_that_stays_stays() -> None:
+    text = """\
+FROM debian:bookworm AS tools
+RUN pip install meson
+FROM debian:bookworm AS build
+COPY --from=tools /usr/local/bin/meson /usr/local/bin/
+RUN meson setup out && ninja -C out
+FROM scratch
+COPY --from=build /out/app /app
+"""
+    found = verdicts(text)
+    assert not found["`tools`"][0]
+    assert not found["`build`"][0] and "`tools`, which stays" in found["`build`"][1]
+
+
+def test_a_base_stage_without_steps_moves_with_its_child() -> None:
+    text = """\
+FROM debian:bookworm AS base
+WORKDIR /app
+FROM base AS build
+RUN apt-get update && apt-get install -y gcc && gcc -o /app/a a.c
+FROM scratch
+COPY --from=build /app/a /a
+"""
+    found = verdicts(text)
+    assert found["`base`"][0] and found["`build`"][0]
+
+
+def test_a_scratch_stage_stays_and_variable_paths_are_not_checked_in_the_build() -> None:
+    text = PLAIN.replace("COPY --from=build /src/out/zs", "COPY --from=build /src/out/${APP}")
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    assert f"RUN {KIT} verify" not in facts.derivation.text
+    (build,) = facts.derivation.moved
+    assert any("variables are not checked" in c for c in build.changes)
+    scratch = "FROM scratch AS files\nCOPY a /a\nFROM debian:bookworm\nCOPY --from=files /a /a\n"
+    assert verdicts(scratch)["`files`"] == (
+        False,
+        "it starts from scratch: no shell to cross-compile with",
+    )
+
+
+def test_line_spans_follow_the_parser_with_a_form_feed_in_a_label() -> None:
+    text = PLAIN.replace("WORKDIR /src", 'LABEL note="a\x0cb"\nWORKDIR /src')
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    derived = facts.derivation.text.splitlines()
+    verify = next(i for i, line in enumerate(derived) if line.startswith(f"RUN {KIT} verify"))
+    make = next(i for i, line in enumerate(derived) if line.endswith("make zs"))
+    assert make < verify and derived[make].startswith(f"RUN {CACHE_MOUNT}")

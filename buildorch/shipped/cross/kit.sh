@@ -34,10 +34,11 @@ real() { PATH=$(plain_path) command -v "$1" 2>/dev/null; }
 # -- the target ------------------------------------------------------------------------------
 # TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine
 target_of() {
-	case "$1${2:+/$2}" in
+	case "$1" in arm) v=${2:-v7} ;; *) v= ;; esac
+	case "$1${v:+/$v}" in
 	amd64) echo "amd64 x86_64-linux-gnu x86_64-unknown-linux-gnu amd64 2 62" ;;
-	arm64 | arm64/v8) echo "arm64 aarch64-linux-gnu aarch64-unknown-linux-gnu arm64 2 183" ;;
-	arm | arm/v7) echo "armhf arm-linux-gnueabihf armv7-unknown-linux-gnueabihf arm 1 40" ;;
+	arm64) echo "arm64 aarch64-linux-gnu aarch64-unknown-linux-gnu arm64 2 183" ;;
+	arm/v7) echo "armhf arm-linux-gnueabihf armv7-unknown-linux-gnueabihf arm 1 40" ;;
 	riscv64) echo "riscv64 riscv64-linux-gnu riscv64gc-unknown-linux-gnu riscv64 2 243" ;;
 	ppc64le) echo "ppc64el powerpc64le-linux-gnu powerpc64le-unknown-linux-gnu ppc64le 2 21" ;;
 	s390x) echo "s390x s390x-linux-gnu s390x-unknown-linux-gnu s390x 2 22" ;;
@@ -71,17 +72,20 @@ setup() {
 	mkdir -p "$KIT/bin"
 	arch=${TARGETARCH:-}
 	[ -n "$arch" ] || die "TARGETARCH is not set: the stage needs ARG TARGETARCH before kit setup"
-	set -- $(target_of "$arch" "${TARGETVARIANT:-}") ||
-		die "no cross toolchain is known for $arch${TARGETVARIANT:+/$TARGETVARIANT}"
-	deb=$1 gnu=$2 rust=$3 goarch=$4 class=$5 machine=$6
 	build_deb=$(build_arch)
-	if [ "$deb" = "$build_deb" ]; then
+	case "$arch:$build_deb" in amd64:amd64 | arm64:arm64 | riscv64:riscv64 | s390x:s390x | \
+		ppc64le:ppc64el | 386:i386)
 		echo "native=1" >"$KIT/target"
-		say "the target ($deb) is the build machine: nothing to cross"
+		say "the target ($arch) is the build machine: nothing to cross"
 		return
-	fi
-	build_gnu=$(set -- $(target_of "$(echo "$build_deb" | sed 's/^armhf$/arm/;s/^i386$/386/;s/^ppc64el$/ppc64le/')") && echo "$2") ||
-		build_gnu=$(uname -m)-linux-gnu
+		;;
+	esac
+	t=$(target_of "$arch" "${TARGETVARIANT:-}") ||
+		die "no cross toolchain is known for $arch${TARGETVARIANT:+/$TARGETVARIANT}"
+	# shellcheck disable=SC2086
+	set -- $t
+	deb=$1 gnu=$2 rust=$3 goarch=$4 class=$5 machine=$6
+	build_gnu=$(gcc -dumpmachine 2>/dev/null || echo "$(uname -m)-linux-gnu")
 	goarm=
 	[ "$goarch" = arm ] && goarm=7
 	cat >"$KIT/target" <<EOF
@@ -129,9 +133,8 @@ cpu_family = '$family'
 cpu = '$cpu'
 endian = '$endian'
 EOF
-	if has_apt; then
+	if has_apt && ubuntu_sources_name "$deb"; then
 		dpkg --add-architecture "$deb"
-		ubuntu_sources
 		# a compiler already in the image (gcc:12, rust:1, golang:1.22 are Debian with gcc):
 		# its cross twin now; otherwise apt-get adds it when the stage installs one
 		need=$(toolchain_for "$(installed_tools)")
@@ -141,8 +144,6 @@ EOF
 			apt_real install -y --no-install-recommends --no-remove $need
 			rm -rf /var/lib/apt/lists/*
 		fi
-	elif command -v apk >/dev/null 2>&1; then
-		die "Alpine has no multiarch: the target's libraries need a sysroot of their own"
 	fi
 	if command -v rustup >/dev/null 2>&1; then
 		rustup target add "$rust"
@@ -150,14 +151,12 @@ EOF
 	say "set up to build for $deb ($gnu) on $build_deb"
 }
 
-# Ubuntu serves the other architectures from a second archive ("ports") that the image's
-# sources do not name: say so instead of failing in apt-get later
-ubuntu_sources() {
-	[ -r /etc/os-release ] || return 0
-	grep -q '^ID=ubuntu' /etc/os-release || return 0
-	case "$deb" in amd64 | i386) return 0 ;; esac
-	if grep -rqs "ports" /etc/apt/sources.list /etc/apt/sources.list.d/; then return 0; fi
-	die "Ubuntu publishes $deb packages in its ports archive, which this image's apt sources do not name: add it (limited to [arch=$deb]) before the stage's apt-get, or use a Debian base"
+# Ubuntu serves the other architectures from a second archive (ubuntu-ports) that an image's
+# sources do not name: false there, and apt-get says so when the stage installs packages
+ubuntu_sources_name() {
+	[ -r /etc/os-release ] && grep -q '^ID=ubuntu' /etc/os-release || return 0
+	case "$1" in amd64 | i386) return 0 ;; esac
+	grep -rqs "ubuntu-ports" /etc/apt/sources.list /etc/apt/sources.list.d/
 }
 
 installed_tools() {
@@ -170,11 +169,12 @@ installed_tools() {
 toolchain_for() {
 	pkgs=""
 	c=0
+	cxx=0
 	rust_std=0
 	for t in $1; do
-		case "$t" in
-		gcc | g++ | cc | c++ | build-essential | gcc-[0-9]* | g++-[0-9]* | clang | clang-[0-9]* | \
-			golang | golang-go | golang-[0-9]*-go | go) c=1 ;;
+		case "${t%%[:=/]*}" in
+		g++ | c++ | build-essential | g++-[0-9]* | clang | clang-[0-9]* | clang++*) c=1 cxx=1 ;;
+		gcc | cc | gcc-[0-9]* | golang | golang-go | golang-[0-9]*-go | go) c=1 ;;
 		cargo | rustc) c=1 rust_std=1 ;;
 		esac
 	done
@@ -182,7 +182,8 @@ toolchain_for() {
 	tp=$(echo "$gnu" | tr _ -)
 	# the build machine's C library headers too: a stage that installs a compiler still
 	# compiles build-time helpers for the build machine (CC_FOR_BUILD)
-	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp g++-$tp libc6-dev:$deb libc6-dev"
+	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev:$deb libc6-dev"
+	[ $cxx = 0 ] || real "$gnu-g++" >/dev/null || pkgs="$pkgs g++-$tp"
 	real ccache >/dev/null || pkgs="$pkgs ccache"
 	# Debian's rustc needs the target's standard library (rustup's adds it in setup)
 	if [ $rust_std = 1 ] && ! real rustup >/dev/null && ! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
@@ -242,7 +243,7 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 	tool=$1
 	shift
 	t=$(real "$gnu-$tool") ||
-		die "$gnu-$tool is not installed: install gcc (or build-essential) in this stage before using $tool"
+		die "$gnu-$tool is not installed: install $tool (or build-essential) in this stage before using it"
 	case "$tool" in gcc | g++)
 		if [ -n "${CCACHE_DIR:-}" ] && c=$(real ccache); then exec "$c" "$t" "$@"; fi
 		;;
@@ -286,9 +287,15 @@ apt_get() {
 		*) names="$names $a" ;;
 		esac
 	done
+	# decided on the bare name: `libssl-dev=3.0.11-1` and `foo/bookworm-backports` keep their
+	# version or release after the architecture (`libssl-dev:arm64=3.0.11-1`)
+	bare=""
+	for p in $names; do
+		case "${p%%[=/]*}" in *:*) ;; *) bare="$bare ${p%%[=/]*}" ;; esac
+	done
 	# one look at the package lists: name, Architecture, Multi-Arch, Section, Source
 	# shellcheck disable=SC2086
-	info=$(apt-cache show --no-all-versions $names 2>/dev/null | awk '
+	info=$(apt-cache show --no-all-versions $bare 2>/dev/null | awk '
 		/^Package:/ { p = $2 } /^Architecture:/ { a = $2 } /^Multi-Arch:/ { m = $2 }
 		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 }
 		/^$/ { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src); p = a = m = c = src = "" }
@@ -299,13 +306,17 @@ apt_get() {
 	out=""
 	crossed=0
 	for p in $names; do
-		case "$p" in *:* | *=* | */*)
+		# an architecture named already (`libfoo-dev:arm64`, not a version's epoch `=1:2.3`)
+		name=${p%%[=/]*}
+		pin=${p#"$name"}
+		case "$name" in *:*)
 			out="$out $p"
 			continue
 			;;
 		esac
-		set -- $(printf '%s\n' "$info" | awk -v p="$p" '$1 == p { print $2, $3, $4, $5; exit }')
-		a=${1:-} ma=${2:-} sec=${3:-} src=${4:-$p}
+		# shellcheck disable=SC2046
+		set -- $(printf '%s\n' "$info" | awk -v p="$name" '$1 == p { print $2, $3, $4, $5; exit }')
+		a=${1:-} ma=${2:-} sec=${3:-} src=${4:-$name}
 		[ "$ma" != - ] || ma=""
 		verdict=native
 		why="a tool for the build machine"
@@ -327,18 +338,20 @@ apt_get() {
 			fi
 		fi
 		if [ $verdict = target ]; then
-			out="$out $p:$deb"
+			out="$out $name:$deb$pin"
 			crossed=1
-			say "$p -> $p:$deb ($why)"
+			say "$p -> $name:$deb$pin ($why)"
 		else
 			out="$out $p"
 			say "$p -> $p, native ($why)"
 		fi
 	done
 	for p in $out; do
-		case "$p" in *":$deb") ;; *) continue ;; esac
-		apt-cache show --no-all-versions "$p" >/dev/null 2>&1 ||
-			die "NO TARGET BUILD: ${p%:*} has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
+		case "$p" in *":$deb"*) ;; *) continue ;; esac
+		ubuntu_sources_name "$deb" ||
+			die "NO TARGET BUILD: Ubuntu publishes $deb packages in its ubuntu-ports archive, which this image's apt sources do not name: add it for [arch=$deb] (and limit the others to the build machine's architecture) before apt-get, or use a Debian base"
+		apt-cache show --no-all-versions "${p%%[=/]*}" >/dev/null 2>&1 ||
+			die "NO TARGET BUILD: ${p%%:*} has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
 	done
 	extra=$(toolchain_for "$names")
 	[ -z "$extra" ] || say "adding the $deb toolchain: $extra"
@@ -353,24 +366,45 @@ apt_get() {
 # and proc-macros, and the outputs also where a native build puts them (target/release/app)
 cargo_tool() {
 	c=$(real cargo) || die "cargo is not installed in this stage"
+	# the subcommand: the first word that is neither an option nor an option's value
 	sub=""
+	skip=0
 	for a in "$@"; do
-		case "$a" in +* | -*) ;; *)
+		if [ $skip = 1 ]; then
+			skip=0
+			continue
+		fi
+		case "$a" in
+		--config | --color | -Z | -C | --manifest-path) skip=1 ;;
+		+* | -*) ;;
+		*)
 			sub=$a
 			break
 			;;
 		esac
 	done
 	case " $* " in *" --target "* | *" --target="*) sub=user-target ;; esac
+	# `cargo install NAME` (not --path) installs a tool this build runs: the build machine's
+	case "$sub $*" in install*--path*) ;; install*) sub=tool ;; esac
 	for v in CC CXX CPP AR RANLIB NM STRIP OBJCOPY OBJDUMP READELF LD PKG_CONFIG CMAKE_TOOLCHAIN_FILE \
 		build_alias host_alias CC_FOR_BUILD CXX_FOR_BUILD BUILD_CC HOSTCC GOOS GOARCH GOARM CGO_ENABLED; do
 		unset "$v"
 	done
 	PATH=$(plain_path)
 	export PATH
-	case "$sub" in build | b | rustc | install | doc | check | clippy) ;; *) exec "$c" "$@" ;; esac
+	# cargo-chef cooks the dependencies: for the target, so that the build reuses them
+	after=$sub
+	case "$sub" in
+	chef) after=cook ;;
+	build | b | rustc | install | doc | check | clippy) ;;
+	*) exec "$c" "$@" ;;
+	esac
+	# a toolchain pinned by rust-toolchain.toml needs the target too (rustup's images)
+	if r=$(real rustup); then "$r" target add "$rust" >/dev/null 2>&1 || true; fi
 	profile=debug
-	prev_profile=0
+	dir=${CARGO_TARGET_DIR:-${CARGO_BUILD_TARGET_DIR:-}}
+	manifest=""
+	prev=""
 	inserted=0
 	first=1
 	for a in "$@"; do
@@ -378,20 +412,26 @@ cargo_tool() {
 			set --
 			first=0
 		fi
-		case "$a" in --release | -r) profile=release ;; esac
-		case "$prev_profile" in 1) profile=$a ;; esac
-		prev_profile=0
-		case "$a" in --profile) prev_profile=1 ;; --profile=*) profile=${a#--profile=} ;; esac
+		case "$prev" in
+		--profile) profile=$a ;;
+		--target-dir) dir=$a ;;
+		--manifest-path) manifest=$a ;;
+		esac
+		prev=$a
+		case "$a" in
+		--release | -r) profile=release ;;
+		--profile=*) profile=${a#--profile=} ;;
+		--target-dir=*) dir=${a#--target-dir=} ;;
+		--manifest-path=*) manifest=${a#--manifest-path=} ;;
+		esac
 		set -- "$@" "$a"
-		[ "$a" = "$sub" ] && [ $inserted = 0 ] && set -- "$@" --target "$rust" && inserted=1
+		[ "$a" = "$after" ] && [ $inserted = 0 ] && set -- "$@" --target "$rust" && inserted=1
 	done
-	[ "$profile" = dev ] && profile=debug
-	[ "$profile" = test ] && profile=debug
+	case "$profile" in dev | test) profile=debug ;; bench) profile=release ;; esac
 	"$c" "$@"
 	case "$sub" in build | b | rustc) ;; *) return 0 ;; esac
-	dir=${CARGO_TARGET_DIR:-${CARGO_BUILD_TARGET_DIR:-}}
 	if [ -z "$dir" ]; then
-		dir=$("$c" metadata --no-deps --format-version 1 --offline 2>/dev/null |
+		dir=$("$c" metadata --no-deps --format-version 1 --offline ${manifest:+--manifest-path "$manifest"} 2>/dev/null |
 			sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || true
 	fi
 	[ -n "$dir" ] || dir=target
@@ -413,6 +453,12 @@ mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-li
 go_tool() {
 	g=$(real go) || die "go is not installed in this stage"
 	[ "${1:-}" = install ] || exec "$g" "$@"
+	case " $* " in *@*)
+		# `go install tool@version` installs a tool this build runs: the build machine's
+		unset GOOS GOARCH GOARM CGO_ENABLED CC CXX PKG_CONFIG
+		exec "$g" "$@"
+		;;
+	esac
 	gobin=${GOBIN:-}
 	unset GOBIN
 	"$g" "$@"
@@ -438,12 +484,14 @@ verify() {
 	[ "$native" = 0 ] || return 0
 	report=$(for top in "$@"; do
 		[ -e "$top" ] || continue
-		find "$top" -type f 2>/dev/null | while IFS= read -r f; do
+		find -H "$top" -type f 2>/dev/null | while IFS= read -r f; do
 			head=$(od -An -tu1 -N20 "$f" 2>/dev/null | tr -s ' \n' '  ')
 			# shellcheck disable=SC2086
 			set -- $head
 			[ $# -ge 20 ] && [ "$1" = 127 ] && [ "$2" = 69 ] && [ "$3" = 76 ] && [ "$4" = 70 ] || continue
 			if [ "$6" = 1 ]; then m=$((${19} + 256 * ${20})); else m=$((${19} * 256 + ${20})); fi
+			# a processor's machine only (not eBPF objects and the like)
+			case "$m" in 2 | 3 | 8 | 20 | 21 | 22 | 40 | 62 | 183 | 243 | 258) ;; *) continue ;; esac
 			if [ "$m" = "$machine" ] && [ "$5" = "$class" ]; then echo ok; else echo "bad $m $5 $f"; fi
 		done
 	done)
