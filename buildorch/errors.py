@@ -75,5 +75,10 @@ class WrongArchitectureError(BuildorchError, exit_code=12):
     build of a package the stage installs."""
 
 
+class EmulatorFailedError(BuildorchError, exit_code=13):
+    """The emulator, not the project, failed under a build step (QEMU crashed, an instruction
+    Rosetta lacks, no emulator registered)."""
+
+
 class Interrupted(BuildorchError, exit_code=130):
     """Ctrl-C: what buildorch started was stopped and cleaned up."""

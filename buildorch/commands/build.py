@@ -6,16 +6,14 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from buildorch import console, engine, workspace
+from buildorch import build_failures, console, engine, workspace
 from buildorch.commands import Command, Planned
 from buildorch.commands.args import Common, build_inputs, common_from, host_options
 from buildorch.errors import (
-    BuildFailedError,
     BuildorchError,
     ConfigError,
-    WrongArchitectureError,
 )
-from buildorch.executor import NO_TARGET_BUILD, WRONG_ARCHITECTURE, BuildReport, execute
+from buildorch.executor import BuildReport, execute
 from buildorch.facts import ProjectFacts
 from buildorch.pipeline import Prepared, prepare_build, remember, require_engine
 from buildorch.plan import Plan
@@ -74,29 +72,7 @@ def run_build(prepared: Prepared, env: Mapping[str, str], *, quiet: bool) -> Bui
 
 def failure_of(report: BuildReport, name: str = "") -> BuildorchError | None:
     failed = next((r for r in report.results if not r.ok), None)
-    if failed is None:
-        return None
-    said = [
-        line[line.index(marker) :]
-        for line in failed.log_tail
-        for marker in (WRONG_ARCHITECTURE, NO_TARGET_BUILD)
-        if marker in line
-    ]
-    if said:
-        return WrongArchitectureError(
-            f"the cross build{name} for {', '.join(failed.platforms)} cannot make the "
-            "target's files",
-            why="\n".join(dict.fromkeys(said))
-            + "\n(a step of a stage buildorch moved to the build machine compiled for that "
-            "machine, or needs a package the target has no build of)",
-            fix="build it emulated with --strategy qemu, or name the target's compiler in the "
-            "step ($CC, or the target triple's gcc); nothing was written",
-        )
-    return BuildFailedError(
-        f"the build{name} for {', '.join(failed.platforms)} failed",
-        why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),
-        fix="fix the Dockerfile step above; `buildorch plan` shows how the build was run",
-    )
+    return None if failed is None else build_failures.failure_of(failed, name)
 
 
 def render(result: BuildResult) -> None:
