@@ -83,7 +83,11 @@ def doctor(host: HostFacts, profile: str) -> None:
         )
     for fact in host.emulation:
         if fact.kind is not None:
-            table.add_row("runs", fact.platform, fact.kind)
+            checked = {True: ", runs a test program", False: ", [red]broken[/]", None: ""}[
+                fact.works
+            ]
+            version = f" ({escape(fact.emulator)})" if fact.emulator else ""
+            table.add_row("runs", fact.platform, f"{fact.kind}{version}{checked}")
     table.add_row("emulation", "", why.get("emulation", ""))
     source = host.source
     stat = f"{source.stat_us:.1f} us/stat" if source.stat_us is not None else "not measured"

@@ -75,6 +75,10 @@ class EmulationFact:
     platform: str
     kind: EmulationKind | None
     """None: nothing here can run this platform's binaries."""
+    emulator: str | None = None
+    """The emulator's own version (`qemu-aarch64 version 7.2.22`), when it could be read."""
+    works: bool | None = None
+    """A program of the platform ran through it (None: not checked, e.g. Docker Desktop)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -164,6 +168,11 @@ class HostFacts:
                 for c in self.contexts
             ],
             "emulation": {e.platform: e.kind for e in self.emulation},
+            "emulators": {
+                e.platform: {"emulator": e.emulator, "works": e.works}
+                for e in self.emulation
+                if e.emulator is not None or e.works is not None
+            },
             "source": {
                 "path": self.source.path,
                 "mount_point": self.source.mount_point,

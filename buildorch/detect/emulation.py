@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from buildorch.detect.emulator_probe import parse
 from buildorch.detect.view import HostView
 from buildorch.facts import BuilderFacts, DockerFacts, EmulationFact, EmulationKind, OsClass
 from buildorch.platforms import BINFMT_ENTRIES, KNOWN_PLATFORMS
@@ -78,12 +79,17 @@ def detect_emulation(
         for platform in _ARM32:
             if platform in listed:
                 kinds[platform] = "native"
+    health: dict[str, tuple[str | None, bool | None]] = {}
     elsewhere = _engine_elsewhere(view, docker)
     if docker.desktop or elsewhere:
         why = _from_builder(view, os_class, docker, builder, native, elsewhere, kinds)
     else:
-        why = _from_binfmt(view, native, kinds)
-    facts = tuple(EmulationFact(platform=p, kind=k) for p, k in kinds.items())
+        why = _from_binfmt(view, native, kinds, health)
+    facts = tuple(
+        EmulationFact(platform=p, kind=k, emulator=health.get(p, (None, None))[0],
+                      works=health.get(p, (None, None))[1])
+        for p, k in kinds.items()
+    )  # fmt: skip
     whose = "the engine's own platform" if docker.arch else "this host's platform (no engine)"
     return facts, f"{native} is {whose}; {why}"
 
@@ -149,7 +155,12 @@ def _entry(text: str) -> tuple[bool, str, str]:
     return enabled, flags, interpreter
 
 
-def _from_binfmt(view: HostView, native: str, kinds: dict[str, EmulationKind | None]) -> str:
+def _from_binfmt(
+    view: HostView,
+    native: str,
+    kinds: dict[str, EmulationKind | None],
+    health: dict[str, tuple[str | None, bool | None]],
+) -> str:
     """A local Linux engine shares this kernel's binfmt_misc: read the registered entries."""
     listing = view.list_dir(BINFMT)
     wanted = (*BINFMT_ENTRIES, "rosetta")
@@ -173,8 +184,20 @@ def _from_binfmt(view: HostView, native: str, kinds: dict[str, EmulationKind | N
                 f"{interpreter or 'its interpreter'} is not usable in containers; {_REREGISTER}"
             )
             continue
-        usable.append(f"{entry} ({flags})")
         platforms = ("linux/amd64",) if entry == "rosetta" else BINFMT_ENTRIES[entry]
+        version, works, failure = parse(view.command_output(f"emulator-{entry}"))
+        for platform in platforms:
+            health[platform] = (version, works)
+        if works is False:
+            # a registered emulator that cannot run a program fails every step of a build
+            problems.append(
+                f"{entry} ({version or interpreter or 'unknown version'}) is registered but "
+                f"could not run a tiny {platforms[0]} program ({failure}): reinstall it "
+                "(`docker run --privileged --rm tonistiigi/binfmt --install all`, or the "
+                "distribution's qemu-user-static), or build without it"
+            )
+            continue
+        usable.append(f"{entry} ({flags}{', ' + version if version else ''})")
         kind: EmulationKind = "rosetta" if entry == "rosetta" else "qemu"
         for platform in platforms:
             if kinds.get(platform) is None and platform != native:

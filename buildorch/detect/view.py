@@ -20,7 +20,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
+from buildorch.detect.emulator_probe import probe
 from buildorch.engine import EngineProbe, probe_engine
+from buildorch.workspace import cache_root
 
 # the stat probe must stay well under a second even on a share that answers slowly
 _PROBE_BUDGET_S = 0.3
@@ -175,6 +177,8 @@ class LiveHost:
         return self.sysctls[name]
 
     def command_output(self, name: str) -> str | None:
+        if name.startswith("emulator-") and self.system == "Linux":
+            return self._emulator(name.removeprefix("emulator-"))
         # only `mount` on macOS, which has no /proc/mounts
         if name != "mount" or self.system != "Darwin":
             return None
@@ -183,6 +187,25 @@ class LiveHost:
             if output is None:
                 return None
             self.commands[name] = output
+        return self.commands[name]
+
+    def _emulator(self, entry: str) -> str | None:
+        """Whether the emulator binfmt_misc registers for `entry` runs a program: its record
+        (version, works) as a snapshot keeps it."""
+        name = f"emulator-{entry}"
+        if name not in self.commands:
+            text = self.read_text(f"/proc/sys/fs/binfmt_misc/{entry}") or ""
+            interpreter = next(
+                (
+                    ln.split(" ", 1)[1].strip()
+                    for ln in text.splitlines()
+                    if ln.startswith("interpreter ")
+                ),
+                "",
+            )
+            root = cache_root(self._full_env)
+            cache = root / "emulators.json" if root is not None else None
+            self.commands[name] = probe(entry, interpreter, cache)
         return self.commands[name]
 
     def ask_engine(self) -> None:

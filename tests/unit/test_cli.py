@@ -288,3 +288,18 @@ def test_a_derived_cross_build_without_an_emulator_says_what_would_need_one(
     (step,) = steps
     assert step["strategy"] == "cross"
     assert "would need an emulator, and none is registered" in step["reasons"][1]
+
+
+def test_a_crashing_emulator_is_not_planned_and_the_plan_says_why(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    # a compile stage that cannot move: without a working emulator there is no way at all
+    pip = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN uname -m; make")
+    (project / "Dockerfile.plain").write_text(pip)
+    code, _, err = run(
+        capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu-crashing"), "-C",
+        str(project), "-f", "Dockerfile.plain", "--target", "arm64",
+    )  # fmt: skip
+    assert code == 6
+    said = " ".join(err.split())
+    assert "could not run a tiny linux/arm64 program" in said

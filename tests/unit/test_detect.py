@@ -47,6 +47,9 @@ EXPECTED = {
     "linux-amd64-qemu-no-F-flag": (
         "linux", "amd64", None, True, False, "amd64", "classic", None, "native", "ext4", False,
     ),
+    "linux-amd64-qemu-crashing": (
+        "linux", "amd64", None, True, False, "amd64", "classic", None, "native", "ext4", False,
+    ),
     "linux-arm64": (
         "linux", "arm64", None, True, False, "arm64", "classic", "native", "qemu", "ext4", False,
     ),
@@ -148,6 +151,27 @@ def test_binfmt_without_f_flag_is_explained() -> None:
     why = facts.reason("emulation")
     assert "without the F flag" in why and "update-binfmts --enable" in why
     assert "tonistiigi/binfmt --install all" in why
+
+
+def test_a_working_emulator_is_reported_with_its_version() -> None:
+    facts = replay("linux-amd64-qemu")
+    arm64 = next(e for e in facts.emulation if e.platform == "linux/arm64")
+    assert arm64.kind == "qemu" and arm64.works is True
+    assert arm64.emulator is not None and arm64.emulator.startswith("qemu-aarch64 version 7.2")
+    assert facts.to_json()["emulators"]["linux/arm64"]["works"] is True
+
+
+def test_an_emulator_that_cannot_run_a_program_is_unavailable_and_says_why() -> None:
+    facts = replay("linux-amd64-qemu-crashing")
+    arm64 = next(e for e in facts.emulation if e.platform == "linux/arm64")
+    assert arm64.kind is None and arm64.works is False
+    assert arm64.emulator == "qemu-aarch64 version 8.1.0"
+    why = facts.reason("emulation")
+    assert "could not run a tiny linux/arm64 program" in why
+    assert "uncaught target signal 11" in why and "tonistiigi/binfmt --install all" in why
+    # the arm emulator of the same host works: only the broken one is out
+    arm = next(e for e in facts.emulation if e.platform == "linux/arm/v7")
+    assert arm.kind == "qemu" and arm.works is True
 
 
 def test_rosetta_shell_on_apple_silicon_reports_arm64(tmp_path: Path) -> None:
@@ -598,6 +622,7 @@ def test_live_host_round_trips_through_a_snapshot(tmp_path: Path) -> None:
     assert (snap / "docker").is_dir() == first["docker"]["binary"]
 
 
+@pytest.mark.subprocesses  # the live view runs the emulators binfmt_misc registers here
 def test_snapshot_keeps_only_what_detection_read(tmp_path: Path, no_engine: None) -> None:
     live = LiveHost(
         _project(tmp_path), {"HOME": "/home/dev", "GITHUB_TOKEN": "ghp_x", "CI": "true"}
@@ -632,6 +657,7 @@ def test_save_refuses_a_folder_that_is_not_a_snapshot(tmp_path: Path, no_engine:
         save_snapshot(live, a_file)
 
 
+@pytest.mark.subprocesses  # the live view runs the emulators binfmt_misc registers here
 def test_save_replaces_an_earlier_snapshot_or_fills_an_empty_folder(
     tmp_path: Path, no_engine: None
 ) -> None:
