@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from buildorch.fsutil import atomic_write, locked
-from buildorch.workspace import cache_root
+from buildorch.workspace import cache_root, private
 
 _KEEP = 500  # records kept: enough for many projects, small enough to read at every start
 
@@ -47,6 +47,7 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 def record(path: Path, entries: list[dict[str, Any]]) -> None:
     """Append entries; concurrent runs take turns through a lock file."""
+    private(path.parent)
     with locked(path.with_suffix(".lock")):
         atomic_write(path, json.dumps([*read(path), *entries][-_KEEP:]))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
@@ -32,6 +33,15 @@ def cache_root(env: Mapping[str, str]) -> Path | None:
     if env.get("HOME"):
         return Path(env["HOME"]) / ".cache" / "buildorch"
     return None
+
+
+def private(root: Path) -> Path:
+    """buildorch's own folder, created private to the user (0700): it holds the projects'
+    mirrors and state, and the measurements of this host."""
+    root.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        root.chmod(0o700)
+    return root
 
 
 def project_id(project_dir: Path) -> str:
@@ -56,6 +66,7 @@ def project_state(env: Mapping[str, str], project_dir: Path) -> Path:
             why="neither XDG_CACHE_HOME nor HOME is set",
             fix="set HOME (or XDG_CACHE_HOME) to a folder on a local disk",
         )
+    private(state.parent.parent)
     state.mkdir(parents=True, exist_ok=True)
     marker = state / "project.json"
     if not marker.exists():

@@ -157,7 +157,9 @@ def _remember(cache: Path | None, entry: str, identity: str, record: str) -> Non
     if cache is None or not cache.parent.parent.is_dir():
         return
     from buildorch.fsutil import atomic_write
+    from buildorch.workspace import private
 
+    private(cache.parent)
     try:
         known = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):

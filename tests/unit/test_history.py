@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 
-from buildorch import history
+from buildorch import history, workspace
 from buildorch.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,3 +78,16 @@ def test_plan_uses_the_measured_factor(capsys: pytest.CaptureFixture[str], tmp_p
     (step,) = json.loads(capsys.readouterr().out)["steps"]
     assert step["cost"] == 4.5
     assert any("measured on this host" in reason for reason in step["reasons"])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_buildorchs_own_folder_is_private_to_the_user(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = history.history_file(env)
+    assert path is not None
+    history.record(path, [])
+    root = tmp_path / "cache" / "buildorch"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    state = workspace.project_state(env, tmp_path / "project")
+    assert state.is_relative_to(root)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
