@@ -16,7 +16,7 @@ from pathlib import Path
 from buildorch import history, workspace
 from buildorch.config import Options, load_options, profile_name_from
 from buildorch.detect import HostView, LiveHost, detect_host, detect_system, load_snapshot
-from buildorch.errors import EngineUnavailableError
+from buildorch.errors import ConfigError, EngineUnavailableError
 from buildorch.executor import BuildReport
 from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.plan import Plan
@@ -83,6 +83,28 @@ def prepare_build(where: Where, flags: Mapping[str, object], env: Mapping[str, s
     return plan_on(view, profile, where.project_dir, flags, env)
 
 
+def refuse_replacing_sources(output_dir: str | None, project: ProjectFacts) -> None:
+    """An output folder is published by replacing it whole: never the project, its context,
+    a folder holding them, or a file (`-o out` inside the project is fine)."""
+    if output_dir is None:
+        return
+    dest = Path(output_dir).resolve()
+    for name, folder in (("the project", project.dir), ("the build context", project.context)):
+        held = Path(folder).resolve()
+        if dest == held or held.is_relative_to(dest):
+            raise ConfigError(
+                f"--output {output_dir} would replace {name} ({folder})",
+                why="the result is published by replacing the output folder as a whole",
+                fix="name a folder of its own, e.g. -o out (a folder inside the project is fine)",
+            )
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(
+            f"--output {output_dir} is a file, which publishing the result would replace",
+            why="the result of a build with -o is a folder",
+            fix="name a folder, e.g. -o out",
+        )
+
+
 def plan_on(
     view: HostView,
     profile: Profile,
@@ -104,6 +126,7 @@ def plan_on(
         build_target=options.build_target,
         use_template=options.use_template,
     )
+    refuse_replacing_sources(options.output_dir, project)
     host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
     costs = costs_for(profile, measured_factors(project, env))
     state_dir = workspace.state_path(env, mirror_key or project_dir)

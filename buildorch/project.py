@@ -52,7 +52,8 @@ def read_project(
     path = (project_dir / (dockerfile or "Dockerfile")).resolve()
     choice = choose_dockerfile(
         path,
-        path.read_text(encoding="utf-8") if path.is_file() else None,
+        # a byte-order mark (as some Windows editors write one) is not part of the text
+        path.read_text(encoding="utf-8-sig") if path.is_file() else None,
         template_for(languages),
         named=dockerfile is not None,
         build_target=build_target,
