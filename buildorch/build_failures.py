@@ -18,7 +18,7 @@ from buildorch.errors import (
     EmulatorFailedError,
     WrongArchitectureError,
 )
-from buildorch.executor import NO_TARGET_BUILD, WRONG_ARCHITECTURE, InvocationResult
+from buildorch.executor import NO_SPACE, NO_TARGET_BUILD, WRONG_ARCHITECTURE, InvocationResult
 
 # what an emulator prints when it, not the program, fails
 _EMULATOR_SIGNATURES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -62,6 +62,17 @@ def failure_of(failed: InvocationResult, name: str = "") -> BuildorchError:
             "machine, or needs a package the target has no build of)",
             fix="build it emulated with --strategy qemu, or name the target's compiler in the "
             "step ($CC, or the target triple's gcc); nothing was written",
+        )
+    full = next((line for line in failed.log_tail if line.startswith(NO_SPACE)), None)
+    if full is not None:
+        return BuildFailedError(
+            f"the build{name} for {platforms} could not write its result: the disk is full",
+            why=full.removeprefix("buildorch: ")
+            + " (buildx said only: "
+            + (failed.log_tail[-2] if len(failed.log_tail) > 1 else "?")
+            + ")",
+            fix="free some space there, or write the result elsewhere with -o; the previous "
+            "output is as it was",
         )
     emulated = any(s in failed.strategies for s in ("qemu", "rosetta", "cross"))
     if emulated:

@@ -24,6 +24,9 @@ from buildorch.platforms import Platform
 # the target has no build of (the cross kit's and this module's)
 WRONG_ARCHITECTURE = "buildorch-cross: WRONG ARCHITECTURE:"
 NO_TARGET_BUILD = "buildorch-cross: NO TARGET BUILD:"
+NO_SPACE = "buildorch: no space left for the result:"
+# what a failed export leaves free when it stopped for want of space
+_NEARLY_FULL = 1 << 20
 
 
 class Progress(Protocol):
@@ -194,6 +197,16 @@ def _checked(
     return replace(outcome, ok=False, log_tail=(*outcome.log_tail, *wrong))
 
 
+def _disk_full(outcome: engine.BuildOutcome, staging: Path, dest: str) -> engine.BuildOutcome:
+    """buildx says only `EOF` when the files it writes fill the disk: say it (measured while
+    the partial result is still there, before it is removed)."""
+    free = shutil.disk_usage(staging).free
+    if free > _NEARLY_FULL:
+        return outcome
+    said = f"{NO_SPACE} {free // 1024} KB free on the disk of {dest}"
+    return replace(outcome, log_tail=(*outcome.log_tail, said))
+
+
 def _dockerfile_for(invocation: Invocation, scratch: Path) -> str:
     """The Dockerfile to build: the project's, or its cross-compiling derivation, written
     where the run's own files go (never into the project) with the ignore file that belongs
@@ -243,6 +256,8 @@ def _run(
                 outcome = build(replace(request, output=(local, dest)))
                 if outcome.ok:
                     outcome = _checked(outcome, staging, invocation, crossed)
+                else:
+                    outcome = _disk_full(outcome, staging, out.dest)
                 if outcome.ok:
                     publish(staging, Path(out.dest))
             where = out.dest
