@@ -142,3 +142,25 @@ def test_registry(registry: str, docker_services: Any) -> str:
 @pytest.fixture
 def image_name(test_registry: str) -> Iterator[str]:
     yield f"{test_registry}/buildorch-test/{uuid.uuid4().hex[:12]}"
+
+
+def _sources_hash() -> str:
+    """Every file of the example and the test projects, which the tests copy and build."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for root in (REPO / "examples", REPO / "tests" / "integration" / "projects"):
+        for path in sorted(root.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            digest.update(str(path.relative_to(REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _sources_untouched() -> Iterator[None]:
+    """Whatever a test does, the sources it started from are byte-identical afterwards."""
+    before = _sources_hash()
+    yield
+    assert _sources_hash() == before, "a test run changed the repository's example sources"
