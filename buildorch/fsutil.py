@@ -117,11 +117,41 @@ def staged_dir(dest: Path) -> Iterator[Path]:
     """A private folder beside `dest` (same file system, so the final move is a rename),
     removed when the block ends: `publish` moves what should stay out of it first."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.buildorch-", dir=dest.parent))
+    prefix = f".{dest.name}.buildorch-"
+    _remove_orphans(dest.parent, prefix)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
+    # whose it is: a run killed outright (SIGKILL, power loss) cannot remove its own
+    (staging.parent / f"{staging.name}.pid").write_text(str(os.getpid()))
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        (staging.parent / f"{staging.name}.pid").unlink(missing_ok=True)
+
+
+def _remove_orphans(folder: Path, prefix: str) -> None:
+    """Staging folders of runs that are gone: the next run clears what a killed one left."""
+    for mark in folder.glob(f"{prefix}*.pid"):
+        try:
+            pid = int(mark.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        shutil.rmtree(mark.with_suffix(""), ignore_errors=True)
+        mark.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # never remove what might be another run's on a system without kill(0)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def publish(staging: Path, dest: Path) -> None:

@@ -125,6 +125,43 @@ def test_ctrl_c_stops_the_build_and_leaves_nothing(
     assert leftover.stdout.strip() == ""
 
 
+def test_a_run_killed_outright_is_cleared_by_the_next(
+    classic: Engine, registry: str, project: Path, tmp_path: Path
+) -> None:
+    marker = f"killed-{uuid.uuid4().hex[:8]}"
+    (project / "Dockerfile.slow").write_text(
+        f"FROM {registry}/buildorch/busybox:1 AS build\n"
+        f"RUN echo {marker}-now && sleep 120\n"
+        "FROM scratch\nCOPY --from=build /etc/hostname /\n"
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "buildorch", "build", "-C", str(project), "-f",
+         "Dockerfile.slow", "--target", "amd64", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=classic.env(),
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if f"{marker}-now" in line and "echo" not in line:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: its staging folder stays
+    proc.wait(timeout=30)
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.buildorch-")]
+    assert left, "the killed run left its staging folder (and its owner's pid) behind"
+    (project / "Dockerfile.slow").write_text(
+        f"FROM {registry}/buildorch/busybox:1 AS build\nRUN echo {marker} > /done\n"
+        "FROM scratch\nCOPY --from=build /done /\n"
+    )
+    again = buildorch(
+        "build", "-C", str(project), "-f", "Dockerfile.slow", "--target", "amd64",
+        "-o", str(out), env=classic.env(),
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    assert (out / "done").read_text().strip() == marker
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([project.name, "out"])
+
+
 def test_two_runs_at_once_do_not_clobber_each_other(
     classic: Engine, registry: str, project: Path, tmp_path: Path
 ) -> None:
