@@ -303,3 +303,30 @@ def test_a_crashing_emulator_is_not_planned_and_the_plan_says_why(
     assert code == 6
     said = " ".join(err.split())
     assert "could not run a tiny linux/arm64 program" in said
+
+
+def test_no_credential_reaches_json_or_a_snapshot(
+    capsys: pytest.CaptureFixture[str], project: Path, tmp_path: Path
+) -> None:
+    secrets = {
+        "GITHUB_TOKEN": "ghp_TOPSECRET1",
+        "NPM_TOKEN": "npm_TOPSECRET2",
+        "DOCKER_AUTH_CONFIG": '{"auths":{"r":{"auth":"TOPSECRET3"}}}',
+        "AWS_SECRET_ACCESS_KEY": "TOPSECRET4",
+    }
+    env = {"PATH": "/usr/bin", **secrets}
+    code = main(
+        ["plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C", str(project), "--json",
+         "--target", "arm64", "--secret", "id=npm,env=NPM_TOKEN"],
+        env,
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "TOPSECRET" not in out
+    code = main(
+        ["doctor", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C", str(project),
+         "--json"],
+        env,
+    )  # fmt: skip
+    assert code == 0
+    assert "TOPSECRET" not in capsys.readouterr().out
