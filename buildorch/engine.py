@@ -410,6 +410,7 @@ def build(
 # `#7 CACHED` says BuildKit reused it; `#7 DONE 41.2s` how long it took
 _STEP = re.compile(r"^#(\d+) (\[(?!internal\]|auth\]).*)$")
 _CACHED = re.compile(r"^#(\d+) CACHED")
+_MOUNT_FLAG = re.compile(r"--mount=\S+\s+")
 _DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s")
 # what the templates print after the compile: `#9 4.1 ccache: Cache hits 12` (or sccache)
 _COMPILER_CACHE = re.compile(r"^#(\d+) [\d.]+ s?ccache: Cache (hits|misses) (\d+)$")
@@ -426,7 +427,9 @@ class _StepLog:
 
     def feed(self, text: str) -> None:
         if step := _STEP.match(text):
-            self.names.setdefault(step.group(1), step.group(2))
+            # a step is named by its command, not its --mount flags (a cross build's compiler
+            # cache, the user's own caches and secrets)
+            self.names.setdefault(step.group(1), _MOUNT_FLAG.sub("", step.group(2)))
         elif cached := _CACHED.match(text):
             self.cached.add(cached.group(1))
         elif done := _DONE.match(text):

@@ -60,3 +60,11 @@ def test_ccache_of_the_c_templates_is_read_too() -> None:
 
 def test_no_compiler_cache_no_rate() -> None:
     assert feed("#3 [build 1/1] RUN true\n#3 DONE 0.2s\n").cache_rates() == ()
+
+
+def test_a_step_is_named_by_its_command_not_its_mounts() -> None:
+    log = feed(
+        "#9 [build 3/7] RUN --mount=type=cache,id=buildorch-cross,target=/root/.cache/x "
+        "--mount=type=secret,id=tok make -j2\n#9 DONE 13.5s\n"
+    )
+    assert log.slowest() == (("[build 3/7] RUN make -j2", 13.5),)
