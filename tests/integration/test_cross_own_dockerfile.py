@@ -6,13 +6,14 @@ running the program under QEMU against the amd64 build's output."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Engine
+from tests.integration.conftest import REPO, Engine
 from tests.integration.helpers import buildorch, elf_machine
 
 pytestmark = pytest.mark.usefixtures("registry", "qemu_aarch64")
@@ -150,3 +151,51 @@ def test_init_cross_writes_a_dockerfile_plain_buildx_builds(
     assert built.returncode == 0, built.stderr[-3000:]
     assert elf_machine(out / "usr" / "local" / "bin" / "zs") == "aarch64"
     assert "libzstd-dev -> libzstd-dev:arm64 (Multi-Arch: same, Section: libdevel)" in built.stderr
+
+
+LUA_SMOKE = (
+    "lua -v && lua -e 'local t = {} for i = 1, 10 do t[i] = i * i end "
+    'print(table.concat(t, ","))\''
+)
+
+
+@pytest.fixture(scope="session")
+def lua_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Lua 5.4's upstream sources from Debian's archive, as the benchmark's corpus fetches
+    them: real code none of this project wrote."""
+    fetched = REPO / "bench" / ".sources" / "lua5.4"
+    if not fetched.is_dir():
+        subprocess.run(
+            ["bash", str(REPO / "bench" / "fetch-sources.sh"), "lua5.4"], check=True, timeout=600
+        )
+    copy = tmp_path_factory.mktemp("lua") / "lua5.4"
+    shutil.copytree(fetched, copy)
+    shutil.copyfile(REPO / "bench" / "corpus" / "lua" / "Dockerfile", copy / "Dockerfile")
+    return copy
+
+
+def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
+    engine: Engine, lua_sources: Path, tmp_path: Path
+) -> None:
+    before = tree_hash(lua_sources)
+    said = {}
+    for arch in ("arm64", "amd64"):
+        out = tmp_path / arch
+        built = buildorch(
+            "build", "-C", str(lua_sources), "--target", arch, "--network", "host",
+            "-o", str(out), "--json", env=engine.env(),
+        )  # fmt: skip
+        assert built.code == 0, built.err
+        (done,) = built.json()["report"]["builds"]
+        assert done["strategy"] == ("cross" if arch == "arm64" else "native")
+        machine = elf_machine(out / "lua")
+        assert machine == ("aarch64" if arch == "arm64" else "x86_64")
+        ran = docker(
+            engine, "run", "--rm", "--platform", f"linux/{arch}", "-v", f"{out}:/opt/lua:ro",
+            "-e", "PATH=/opt/lua:/usr/bin:/bin", "debian:bookworm", "sh", "-c", LUA_SMOKE,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        said[arch] = ran.stdout
+    assert said["arm64"] == said["amd64"]
+    assert "1,4,9,16,25,36,49,64,81,100" in said["arm64"]
+    assert tree_hash(lua_sources) == before
