@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol, assert_never
 
 from buildorch import elf, engine, tree, workspace
+from buildorch.errors import ConfigError
 from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import Invocation, Plan, Strategy
 from buildorch.platforms import Platform
@@ -197,6 +198,22 @@ def _checked(
     return replace(outcome, ok=False, log_tail=(*outcome.log_tail, *wrong))
 
 
+def _check_writable(dest: Path) -> None:
+    """The result goes beside `dest` first: a folder that cannot be written there is the
+    user's to fix, said before anything is built."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=dest.parent):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the result to {dest}",
+            why=f"{dest.parent}: {exc.strerror or exc}",
+            fix="give -o a folder you can write (a read-only file system or a folder of "
+            "another user's will not do)",
+        ) from exc
+
+
 def _disk_full(outcome: engine.BuildOutcome, staging: Path, dest: str) -> engine.BuildOutcome:
     """buildx says only `EOF` when the files it writes fill the disk: say it (measured while
     the partial result is still there, before it is removed)."""
@@ -250,6 +267,7 @@ def _run(
     match out.kind:
         case "dir":
             assert out.dest is not None
+            _check_writable(Path(out.dest))
             with staged_dir(Path(out.dest)) as staging:
                 local = engine.OutputOption("type", "local")
                 dest = engine.OutputOption("dest", str(staging))

@@ -53,3 +53,30 @@ def test_a_full_disk_keeps_the_previous_output_and_leaves_nothing(
     assert (out / "previous.txt").read_text() == "the last good build\n"
     # no staging folder (`.out.buildorch-*`) is left beside it
     assert sorted(p.name for p in small_disk.iterdir()) == ["out"]
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "read-only"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_an_output_folder_that_cannot_be_written_is_the_users_to_fix(
+    read_only: Path, classic: Engine, registry: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Dockerfile").write_text(DOCKERFILE)
+    built = buildorch(
+        "build", "-C", str(project), "--target", "amd64", "-o", str(read_only / "out"),
+        env=classic.env(),
+    )  # fmt: skip
+    assert built.code == 3, built.err
+    said = " ".join(built.err.split())
+    assert "cannot write the result to" in said and "Read-only file system" in said
+    assert "Traceback" not in built.err and "internal error" not in built.err
