@@ -277,3 +277,24 @@ def test_survey_reports_heavy_folders_unless_ignored(tmp_path: Path) -> None:
         "src/run.sh",
         "src/lib/util.c",
     }
+
+
+def test_a_link_out_of_the_project_is_copied_as_a_link_and_never_followed(
+    tmp_path: Path,
+) -> None:
+    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source.mkdir()
+    make_project(source)
+    (source / "etc-link").symlink_to("/etc")
+    (source / "passwd-link").symlink_to("/etc/passwd")
+    os.mkfifo(source / "a-fifo")  # a special file: not sent by docker build either
+    listing = tree.walk(source)
+    assert "a-fifo" not in listing
+    report = tree.sync(source, listing, mirror)
+    assert report.copied > 0
+    for name in ("etc-link", "passwd-link"):
+        copied = mirror / name
+        assert copied.is_symlink() and copied.readlink() == (source / name).readlink()
+    # nothing of /etc came along: the mirror holds the project's own entries only
+    assert not any(p.name == "hostname" for p in mirror.rglob("*") if not p.is_symlink())
+    assert not (mirror / "a-fifo").exists()
