@@ -247,19 +247,8 @@ def _parent(dockerfile: Dockerfile, stage: Stage) -> int | None:
     return dockerfile.stage_named(stage.base, before=stage.index)
 
 
-def _references(dockerfile: Dockerfile, stage: Stage) -> list[str]:
-    """What a stage takes files from: COPY --from and RUN --mount from= (stages or images)."""
-    refs: list[str] = []
-    for instruction in stage.instructions:
-        if isinstance(instruction, Copy) and instruction.from_ref is not None:
-            refs.append(instruction.from_ref)
-        elif isinstance(instruction, Run):
-            refs.extend(m.from_ref for m in instruction.mounts if m.from_ref is not None)
-    return refs
-
-
 def _takes_from(dockerfile: Dockerfile, stage: Stage) -> list[int]:
-    found = (dockerfile.stage_index(r, before=stage.index) for r in _references(dockerfile, stage))
+    found = (dockerfile.stage_index(r, before=stage.index) for r in stage.references)
     return [i for i in found if i is not None]
 
 
@@ -308,11 +297,7 @@ def _why_stays(
         return "it starts from scratch: no shell to cross-compile with"
     if not builds_on_it and not any(isinstance(i, Run) for i in stage.instructions):
         return "it runs no step: nothing to gain"
-    images = [
-        r
-        for r in _references(dockerfile, stage)
-        if dockerfile.stage_index(r, before=stage.index) is None
-    ]
+    images = [r for r in stage.references if dockerfile.stage_index(r, before=stage.index) is None]
     if images:
         return (
             f"it takes files from the image {images[0]}, which BuildKit fetches for the target "

@@ -187,6 +187,18 @@ class Stage:
         return self.start.platform
 
     @property
+    def references(self) -> tuple[str, ...]:
+        """What the stage takes files from, as written: COPY --from and RUN --mount from=
+        (stage names, indexes or images)."""
+        refs: list[str] = []
+        for instruction in self.instructions:
+            if isinstance(instruction, Copy) and instruction.from_ref is not None:
+                refs.append(instruction.from_ref)
+            elif isinstance(instruction, Run):
+                refs.extend(m.from_ref for m in instruction.mounts if m.from_ref is not None)
+        return tuple(refs)
+
+    @property
     def lines(self) -> LineSpan:
         last = self.instructions[-1] if self.instructions else self.start
         return LineSpan(self.start.lines.first, last.lines.last)

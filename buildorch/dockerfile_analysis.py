@@ -126,13 +126,7 @@ def target_stage(dockerfile: Dockerfile, build_target: str | None) -> int:
 
 def stage_dependencies(dockerfile: Dockerfile, stage: Stage) -> tuple[int, ...]:
     """Earlier stages it builds on: FROM stage, COPY --from=stage, RUN --mount from=stage."""
-    references: list[str] = []
-    for instruction in stage.instructions:
-        if isinstance(instruction, Copy) and instruction.from_ref is not None:
-            references.append(instruction.from_ref)
-        elif isinstance(instruction, Run):
-            references.extend(m.from_ref for m in instruction.mounts if m.from_ref is not None)
-    found = {dockerfile.stage_index(r, before=stage.index) for r in references}
+    found = {dockerfile.stage_index(r, before=stage.index) for r in stage.references}
     found.add(dockerfile.stage_named(stage.base, before=stage.index))
     return tuple(sorted(i for i in found if i is not None))
 

@@ -902,11 +902,10 @@ def _inside(path: str, root: str) -> str | None:
 
 def _relative(path: str, root: str) -> str:
     """`path` from `root`, both absolute, as a workflow names it (`.` for the top)."""
-    inner, top = _host_path(path), _host_path(root)
-    if type(inner) is not type(top) or not inner.is_relative_to(top):
+    inside = _inside(path, root)
+    if inside is None:
         raise PlanError(
             f"{path} is outside the repository at {root}",
             fix="keep the Dockerfile and context inside the repository",
         )
-    rest = inner.relative_to(top)
-    return rest.as_posix() if rest.parts else "."
+    return inside

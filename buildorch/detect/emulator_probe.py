@@ -43,29 +43,22 @@ def program(entry: str) -> bytes | None:
     if spec is None:
         return None
     elf_class, order, machine, flags, code = spec
-    base = 0x10000 if elf_class == 1 else 0x400000
-    if elf_class == 2:
-        header_size, phdr_size = 64, 56
-        entry_point = base + header_size + phdr_size
-        header = struct.pack(
-            f"{order}4s5B7xHHIQQQIHHHHHH",
-            b"\x7fELF", 2, 1 if order == "<" else 2, 1, 0, 0,
-            2, machine, 1, entry_point, header_size, 0, flags,
-            header_size, phdr_size, 1, 0, 0, 0,
-        )  # fmt: skip
-        size = header_size + phdr_size + len(code)
-        phdr = struct.pack(f"{order}IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
-    else:
-        header_size, phdr_size = 52, 32
-        entry_point = base + header_size + phdr_size
-        header = struct.pack(
-            f"{order}4s5B7xHHIIIIIHHHHHH",
-            b"\x7fELF", 1, 1 if order == "<" else 2, 1, 0, 0,
-            2, machine, 1, entry_point, header_size, 0, flags,
-            header_size, phdr_size, 1, 0, 0, 0,
-        )  # fmt: skip
-        size = header_size + phdr_size + len(code)
+    # ELF32 and ELF64 differ in the width of addresses and in where a segment's flags sit
+    word, base, header_size, phdr_size = (
+        ("I", 0x10000, 52, 32) if elf_class == 1 else ("Q", 0x400000, 64, 56)
+    )
+    entry_point = base + header_size + phdr_size
+    header = struct.pack(
+        f"{order}4s5B7xHHI{word}{word}{word}IHHHHHH",
+        b"\x7fELF", elf_class, 1 if order == "<" else 2, 1, 0, 0,
+        2, machine, 1, entry_point, header_size, 0, flags,
+        header_size, phdr_size, 1, 0, 0, 0,
+    )  # fmt: skip
+    size = header_size + phdr_size + len(code)
+    if elf_class == 1:  # p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align
         phdr = struct.pack(f"{order}8I", 1, 0, base, base, size, size, 5, 0x1000)
+    else:  # p_type, p_flags, then the 64-bit fields
+        phdr = struct.pack(f"{order}IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
     return header + phdr + code
 
 

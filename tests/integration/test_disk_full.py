@@ -4,6 +4,7 @@ tmpfs stands in for the full disk)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +22,23 @@ COPY --from=build /out/files/ /
 """
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
+@contextlib.contextmanager
+def tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A 1 MB tmpfs at `mount` for the block (`ro`: read-only)."""
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size=1m{options}", "tmpfs", str(mount)], check=True
+    )
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "small", "") as mount:
+        yield mount
 
 
 def test_a_full_disk_keeps_the_previous_output_and_leaves_nothing(
@@ -57,13 +66,8 @@ def test_a_full_disk_keeps_the_previous_output_and_leaves_nothing(
 
 @pytest.fixture
 def read_only(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "read-only"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "read-only", ",ro") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_an_output_folder_that_cannot_be_written_is_the_users_to_fix(
