@@ -457,7 +457,7 @@ def _prelude() -> list[str]:
 
 
 def _quote_line(line: str) -> str:
-    """A line of the kit as one single-quoted shell word."""
+    """Text as one single-quoted shell word."""
     return "'" + line.replace("'", "'\\''") + "'"
 
 

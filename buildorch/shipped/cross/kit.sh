@@ -266,10 +266,6 @@ pkg_config() {
 # the stage installs a compiler. Every choice is printed.
 apt_real() { PATH=$(plain_path) /usr/bin/apt-get "$@"; }
 
-field() { # PACKAGE FIELD
-	apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n "s/^$2: *//p" | head -n1
-}
-
 apt_get() {
 	case " $* " in *" install "*) ;; *) PATH=$(plain_path) exec "/usr/bin/$called" "$@" ;; esac
 	args=""
