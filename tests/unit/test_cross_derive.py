@@ -6,6 +6,10 @@ from __future__ import annotations
 import base64
 import gzip
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -269,3 +273,18 @@ def test_line_spans_follow_the_parser_with_a_form_feed_in_a_label() -> None:
     verify = next(i for i, line in enumerate(derived) if line.startswith(f"RUN {KIT} verify"))
     make = next(i for i, line in enumerate(derived) if line.endswith("make zs"))
     assert make < verify and derived[make].startswith(f"RUN {CACHE_MOUNT}")
+
+
+@pytest.mark.subprocesses
+def test_the_kit_passes_shellcheck(tmp_path: Path) -> None:
+    """The kit runs under whatever /bin/sh a base image has (dash, busybox): POSIX only."""
+    kit = tmp_path / "kit"
+    kit.write_text(kit_text())
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
+    done = subprocess.run(
+        [shellcheck, "--shell=sh", "--severity=warning", str(kit)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout

@@ -63,6 +63,7 @@ build_arch() {
 
 load() {
 	[ -r "$KIT/target" ] || die "the kit was not set up in this stage (kit setup)"
+	native=0
 	# shellcheck disable=SC1091
 	. "$KIT/target"
 }
@@ -137,11 +138,21 @@ EOF
 		dpkg --add-architecture "$deb"
 		# a compiler already in the image (gcc:12, rust:1, golang:1.22 are Debian with gcc):
 		# its cross twin now; otherwise apt-get adds it when the stage installs one
-		need=$(toolchain_for "$(installed_tools)")
-		if [ -n "$need" ]; then
-			say "installing the $deb toolchain: $need"
+		tools=$(installed_tools)
+		need=$(toolchain_for "$tools")
+		std=""
+		if rust_std_for "$tools"; then std=$(dpkg-query -W -f '${Version}' rustc 2>/dev/null || true); fi
+		if [ -n "$need$std" ]; then
 			apt_real update -qq
-			apt_real install -y --no-install-recommends --no-remove $need
+			if [ -n "$need" ]; then
+				say "installing the $deb toolchain: $need"
+				apt_real install -y --no-install-recommends --no-remove $need
+			fi
+			if [ -n "$std" ]; then
+				dir=$(mktemp -d)
+				rust_std_fetch "$std" "$dir"
+				rust_std_unpack "$std" "$dir"
+			fi
 			rm -rf /var/lib/apt/lists/*
 		fi
 	fi
@@ -170,12 +181,10 @@ toolchain_for() {
 	pkgs=""
 	c=0
 	cxx=0
-	rust_std=0
 	for t in $1; do
 		case "${t%%[:=/]*}" in
 		g++ | c++ | build-essential | g++-[0-9]* | clang | clang-[0-9]* | clang++*) c=1 cxx=1 ;;
-		gcc | cc | gcc-[0-9]* | golang | golang-go | golang-[0-9]*-go | go) c=1 ;;
-		cargo | rustc) c=1 rust_std=1 ;;
+		gcc | cc | gcc-[0-9]* | golang | golang-go | golang-[0-9]*-go | go | cargo | rustc) c=1 ;;
 		esac
 	done
 	[ $c = 1 ] || return 0
@@ -185,11 +194,39 @@ toolchain_for() {
 	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev:$deb libc6-dev"
 	[ $cxx = 0 ] || real "$gnu-g++" >/dev/null || pkgs="$pkgs g++-$tp"
 	real ccache >/dev/null || pkgs="$pkgs ccache"
-	# Debian's rustc needs the target's standard library (rustup's adds it in setup)
-	if [ $rust_std = 1 ] && ! real rustup >/dev/null && ! dpkg -s "libstd-rust-dev:$deb" >/dev/null 2>&1; then
-		pkgs="$pkgs libstd-rust-dev:$deb"
-	fi
 	echo "$pkgs"
+}
+
+# Debian's rustc (not rustup's, which adds the target in setup) needs the target's standard
+# library in /usr/lib/rustlib/<triple>/lib. Its package, libstd-rust-dev:<arch>, depends on the
+# target's whole compiler (LLVM, ICU, z3: some 60 MB that only a rustc running on the target
+# loads), so the kit unpacks just the library's two packages, of the build machine's rustc
+# version, while apt-get installs the rest
+rust_std_for() { # LIST: true when LIST names Debian's cargo or rustc and the library is missing
+	for t in $1; do
+		case "${t%%[:=/]*}" in cargo | rustc) ;; *) continue ;; esac
+		! real rustup >/dev/null || return 1
+		for f in /usr/lib/rustlib/"$rust"/lib/libstd-*.rlib; do [ ! -e "$f" ] || return 1; done
+		return 0
+	done
+	return 1
+}
+
+rust_std_fetch() { # VERSION DIR: libstd-rust-dev:<arch> of rustc VERSION and the libstd it links
+	abi=$(apt-cache show "libstd-rust-dev:$deb=$1" | sed -n 's/^Depends:.*\(libstd-rust-[0-9.]*\) (.*/\1/p')
+	[ -n "$abi" ] || die "NO TARGET BUILD: libstd-rust-dev $1 has no $deb build in the package lists (apt-get update first?)"
+	(cd "$2" && apt_real download -q -o APT::Sandbox::User=root "libstd-rust-dev:$deb=$1" "$abi:$deb=$1") >&2
+}
+
+rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
+	dpkg-deb -x "$2"/libstd-rust-dev_*.deb /
+	# of the second package only the libraries rustc links (not the 60 MB rustc_driver)
+	for f in "$2"/*.deb; do
+		case "$f" in */libstd-rust-dev_*) continue ;; esac
+		dpkg-deb --fsys-tarfile "$f" | tar -x -C / --wildcards './usr/lib/*/libstd-*' './usr/lib/*/libtest-*'
+	done
+	rm -rf "$2"
+	say "unpacked the $deb Rust standard library ($1) for /usr/lib/rustlib/$rust"
 }
 
 # -- run: the target's environment -----------------------------------------------------------
@@ -354,8 +391,35 @@ apt_get() {
 	[ -n "$extra" ] && crossed=1
 	# --no-remove: apt fails rather than remove a build-machine package to make room
 	[ $crossed = 0 ] || args="$args --no-remove"
+	std=""
+	if rust_std_for "$names"; then
+		std=$(apt-cache show --no-all-versions rustc 2>/dev/null | sed -n 's/^Version: //p')
+	fi
 	# shellcheck disable=SC2086
-	PATH=$(plain_path) exec "/usr/bin/$called" $args $out $extra
+	[ -n "$std" ] || PATH=$(plain_path) exec "/usr/bin/$called" $args $out $extra
+	# fetched first (apt-get fetches its own at once), unpacked on the second core while dpkg
+	# installs on the first
+	dir=$(mktemp -d)
+	unpacking=""
+	if (rust_std_fetch "$std" "$dir"); then
+		(rust_std_unpack "$std" "$dir") &
+		unpacking=$!
+	else
+		std=""
+	fi
+	# shellcheck disable=SC2086
+	PATH=$(plain_path) "/usr/bin/$called" $args $out $extra || {
+		status=$?
+		[ -z "$unpacking" ] || wait "$unpacking" || true
+		exit $status
+	}
+	[ -z "$unpacking" ] || wait "$unpacking" || std=""
+	# the version apt-get chose (a pinned cargo can hold rustc back): the library must match it
+	have=$(dpkg-query -W -f '${Version}' rustc 2>/dev/null || true)
+	if [ -n "$have" ] && [ "$have" != "$std" ]; then
+		say "rustc $have: the $deb standard library through apt-get (libstd-rust-dev:$deb=$have)"
+		apt_real install -y --no-install-recommends --no-remove "libstd-rust-dev:$deb=$have"
+	fi
 }
 
 # cargo build: for the target's triple, with the build machine's compilers for build scripts
