@@ -189,9 +189,11 @@ toolchain_for() {
 	done
 	[ $c = 1 ] || return 0
 	tp=$(echo "$gnu" | tr _ -)
-	# the build machine's C library headers too: a stage that installs a compiler still
-	# compiles build-time helpers for the build machine (CC_FOR_BUILD)
-	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev:$deb libc6-dev"
+	# the target's C library as the cross compiler's own (libc6-dev-<arch>-cross: without the
+	# multiarch libc6-dev:<arch>'s krb5, tirpc and OpenSSL for the target; a -dev:<arch> that
+	# needs it brings it), and the build machine's headers: a stage that installs a compiler
+	# still compiles build-time helpers for the build machine (CC_FOR_BUILD)
+	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev-$deb-cross libc6-dev"
 	[ $cxx = 0 ] || real "$gnu-g++" >/dev/null || pkgs="$pkgs g++-$tp"
 	real ccache >/dev/null || pkgs="$pkgs ccache"
 	echo "$pkgs"
