@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch import history, workspace
-from buildorch.config import Options, load_options, profile_name_from
+from buildorch.config import Options, load_options, profile_name_from, trust_emulator_from
 from buildorch.detect import HostView, LiveHost, detect_host, detect_system, load_snapshot
 from buildorch.errors import ConfigError, EngineUnavailableError
 from buildorch.executor import BuildReport
@@ -72,7 +72,11 @@ def choose_profile(
 def see_host(where: Where, flags: Mapping[str, object], env: Mapping[str, str]) -> SeenHost:
     view = open_view(where, env)
     profile = choose_profile(view, flags, env, where.project_dir)
-    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    host = detect_host(
+        view,
+        slow_stat_us=profile.thresholds.slow_stat_us,
+        trust_emulator=trust_emulator_from(env, where.project_dir),
+    )
     return SeenHost(host=host, profile=profile, view=view)
 
 
@@ -127,7 +131,11 @@ def plan_on(
         use_template=options.use_template,
     )
     refuse_replacing_sources(options.output_dir, project)
-    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    host = detect_host(
+        view,
+        slow_stat_us=profile.thresholds.slow_stat_us,
+        trust_emulator=options.trust_emulator,
+    )
     costs = costs_for(profile, measured_factors(project, env))
     state_dir = workspace.state_path(env, mirror_key or project_dir)
     mirror = str(workspace.mirror_dir(state_dir)) if state_dir is not None else None

@@ -19,6 +19,7 @@ from buildorch.buildx_flags import (
     relative_to,
 )
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
+from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
 from buildorch.plan import (
@@ -146,7 +147,7 @@ def _plan_platform(
             raise PlanError(
                 f"cannot build {platform} with --strategy {forced.strategy}",
                 why=forced.why,
-                fix=_fix_for(forced.strategy, usable),
+                fix=_fix_for(forced.strategy, usable, _qemu_fix(host, platform)),
             )
         chosen = forced
         lead = f"{forced.strategy} was asked for"
@@ -155,7 +156,7 @@ def _plan_platform(
             raise PlanError(
                 f"no way to build {platform} on this host",
                 why="; ".join(f"{c.strategy}: {c.why}" for c in candidates),
-                fix=f"{_QEMU_FIX}; or {_CROSS_FIX}; or {_OFFLOAD_FIX}",
+                fix=f"{_qemu_fix(host, platform)}; or {_CROSS_FIX}; or {_OFFLOAD_FIX}",
             )
         rank = {s: i for i, s in enumerate((*options.prefer, *Strategy))}
         chosen = min(usable, key=lambda c: (c.cost, rank[c.strategy]))
@@ -207,11 +208,7 @@ def _evaluate(
             if is_native:
                 return _Candidate(strategy, None, f"{platform} builds natively, nothing to emulate")
             if emulation not in ("qemu", "rosetta"):
-                return _Candidate(
-                    strategy,
-                    None,
-                    f"no emulator for {platform} is registered ({host.reason('emulation')})",
-                )
+                return _Candidate(strategy, None, _no_emulator(host, platform))
             if dockerfile is not None and dockerfile.cross_capable:
                 return _Candidate(
                     strategy,
@@ -382,12 +379,29 @@ def _why_not(candidate: _Candidate, chosen: _Candidate) -> str:
     return f"works at {candidate.cost:g}x native, but {chosen.strategy} was asked for"
 
 
-def _fix_for(strategy: Strategy, usable: list[_Candidate]) -> str:
+def _qemu_fix(host: HostFacts, platform: Platform) -> str:
+    """How to get an emulator for the platform: a known-good release in place of a flagged one,
+    or one registered at all."""
+    fact = host.emulation_fact(str(platform))
+    if fact is not None and fact.flagged is not None and fact.kind is None:
+        return way_around(str(platform))
+    return _QEMU_FIX
+
+
+def _no_emulator(host: HostFacts, platform: Platform) -> str:
+    """Why the platform has no emulator to build with: none registered, or one not to use."""
+    fact = host.emulation_fact(str(platform))
+    if fact is not None and (fact.works is False or fact.flagged is not None):
+        return f"the emulator registered for {platform} is not used ({host.reason('emulation')})"
+    return f"no emulator for {platform} is registered ({host.reason('emulation')})"
+
+
+def _fix_for(strategy: Strategy, usable: list[_Candidate], qemu_fix: str) -> str:
     others = ", ".join(f"--strategy {c.strategy}" for c in usable)
     alternative = f"; or drop --strategy (this host can use {others})" if others else ""
     match strategy:
         case Strategy.QEMU:
-            return _QEMU_FIX + alternative
+            return qemu_fix + alternative
         case Strategy.CROSS:
             return _CROSS_FIX + alternative
         case Strategy.NATIVE | Strategy.REMOTE | Strategy.OFFLOAD:
@@ -706,7 +720,7 @@ def plan_run(
         raise PlanError(
             f"nothing here can run {platform} programs",
             why=host.reason("emulation") or f"no emulator is registered for {platform}",
-            fix=_QEMU_FIX,
+            fix=_qemu_fix(host, platform),
         )
     volume = f"buildorch-{project_id}-{platform.slug}"
     keep_paths = options.run.keep if options.run.keep is not None else _default_keep(languages)

@@ -66,11 +66,16 @@ def probe(entry: str, interpreter: str, cache: Path | None) -> str:
     """`version=...` and `works=yes|no|unknown` (with `why=...` when it does not): the record a
     snapshot keeps for the entry."""
     identity = _identity(interpreter)
+    if identity.endswith(":missing"):
+        # registered from an image (tonistiigi/binfmt): nothing here changes when it is
+        # registered again with another release, so each run asks afresh
+        cache = None
     cached = _cached(cache, entry, identity)
     if cached is not None:
         return cached
-    lines = [f"version={_version(interpreter)}"]
     code = program(entry)
+    asked = _version_through_binfmt(code) if code is not None and entry != "rosetta" else None
+    lines = [f"version={asked or _version(interpreter)}"]
     if code is None:
         lines.append("works=unknown")
     else:
@@ -106,20 +111,39 @@ def _version(interpreter: str) -> str:
     return first[0].strip() if first else "unknown"
 
 
-def _run(code: bytes) -> tuple[bool, str]:
-    """Run the program through binfmt_misc: (it exited with 42, what happened otherwise)."""
+def _version_through_binfmt(code: bytes) -> str | None:
+    """The version of the emulator the kernel runs, asked through binfmt_misc (QEMU reads
+    QEMU_VERSION as its -version option). With the F flag the kernel keeps the file it opened
+    at registration: tonistiigi/binfmt's image registers a path that exists only inside that
+    image, and a distribution's qemu at the same path may be another release altogether."""
+    ran = _execute(code, {"QEMU_VERSION": "1"})  # nothing else: no QEMU_* of the user's
+    if isinstance(ran, str) or ran.returncode != 0:
+        return None
+    first = ran.stdout.decode(errors="replace").strip().splitlines()
+    return first[0].strip() if first and " version " in first[0] else None
+
+
+def _execute(code: bytes, env: dict[str, str] | None) -> subprocess.CompletedProcess[bytes] | str:
+    """Run the program through binfmt_misc: what it did, or why it could not run."""
     with tempfile.TemporaryDirectory(prefix="buildorch-emulator-") as folder:
         path = Path(folder) / "probe"
         path.write_bytes(code)
         path.chmod(0o755)
         try:
-            result = subprocess.run(
-                [str(path)], capture_output=True, timeout=_TIMEOUT_S, check=False
+            return subprocess.run(
+                [str(path)], capture_output=True, timeout=_TIMEOUT_S, env=env, check=False
             )
         except subprocess.TimeoutExpired:
-            return False, f"no answer within {_TIMEOUT_S} s"
+            return f"no answer within {_TIMEOUT_S} s"
         except OSError as exc:
-            return False, f"cannot run: {exc.strerror}"
+            return f"cannot run: {exc.strerror}"
+
+
+def _run(code: bytes) -> tuple[bool, str]:
+    """Run the program through binfmt_misc: (it exited with 42, what happened otherwise)."""
+    result = _execute(code, None)
+    if isinstance(result, str):
+        return False, result
     if result.returncode == _EXIT:
         return True, ""
     said = (result.stderr or b"").decode(errors="replace").strip().splitlines()
