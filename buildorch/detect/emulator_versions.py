@@ -83,12 +83,15 @@ def flagged(row: KnownBad) -> str:
     return f"QEMU {major}.{minor}.x {row.symptom}; {row.reported} ({', '.join(row.issues)})"
 
 
-def way_around(platform: str) -> str:
-    """The fix: a release outside the known-bad ones, or no emulator at all."""
+def way_around(platform: str, *, trusting: bool = True) -> str:
+    """The fix: a release outside the known-bad ones, or no emulator at all (and, before a
+    build, `trust_emulator` for a user whose builds pass on it)."""
     arch = platform.split("/")[1]  # binfmt's --install names: arm64, arm, amd64, ...
-    return (
+    fix = (
         f"register a release the reports found working: `docker run --privileged --rm "
         f"{KNOWN_GOOD_IMAGE} --install {arch}`; or build without it: --strategy cross "
-        "when the Dockerfile allows it, a remote native builder, or `buildorch offload`; "
-        "`trust_emulator: true` in buildorch.yaml (BUILDORCH_TRUST_EMULATOR=1) uses it anyway"
+        "when the Dockerfile allows it, a remote native builder, or `buildorch offload`"
     )
+    if trusting:
+        fix += "; `trust_emulator: true` in buildorch.yaml (BUILDORCH_TRUST_EMULATOR=1) uses it"
+    return fix
