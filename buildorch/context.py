@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch.facts import HeavyTree
-from buildorch.tree import Entry, walk
+from buildorch.tree import Entry, SpecialFile, walk_tree
 
 # folders builds seldom need, which `COPY . .` sends anyway (and their .dockerignore lines)
 HEAVY_NAMES = (
@@ -41,6 +41,8 @@ class ContextSurvey:
     seconds: float
     heavy: tuple[HeavyTree, ...]
     listing: dict[str, Entry]
+    special: tuple[SpecialFile, ...] = ()
+    """Sockets, fifos and devices the build would read but cannot be sent."""
 
 
 def survey_context(
@@ -67,7 +69,7 @@ def survey_context(
         return not ignore.excludes(relative) and scope.reads(relative)
 
     began = time.monotonic()
-    listing = walk(context_dir, keep)
+    listing, special = walk_tree(context_dir, keep)
     seconds = time.monotonic() - began
     sizes: dict[str, list[int]] = {}
     files = size = 0
@@ -93,7 +95,9 @@ def survey_context(
         for path, (count, total) in sorted(sizes.items(), key=lambda item: -item[1][1])
         if count >= _HEAVY_MIN_FILES or total >= _HEAVY_MIN_BYTES
     )
-    return ContextSurvey(files=files, bytes=size, seconds=seconds, heavy=heavy, listing=listing)
+    return ContextSurvey(
+        files=files, bytes=size, seconds=seconds, heavy=heavy, listing=listing, special=special
+    )
 
 
 class ReadScope:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from buildorch.cross_derive import Derivation
-from buildorch.tree import Listing
+from buildorch.tree import Listing, SpecialFile
 
 OsClass = Literal["macos", "wsl2", "wsl1", "linux", "windows"]
 ImageStore = Literal["classic", "containerd"]
@@ -275,6 +275,8 @@ class ProjectFacts:
     context_walk_seconds: float = 0.0
     """How long listing them took (a parallel walk)."""
     heavy: tuple[HeavyTree, ...] = ()
+    special_files: tuple[SpecialFile, ...] = ()
+    """Sockets, fifos and devices in what the build reads: never sent, nor mirrored."""
     listing: Listing = field(default_factory=dict, compare=False, repr=False)
     """Every entry the build reads, by path relative to the context (what a mirror holds)."""
 

@@ -23,6 +23,7 @@ from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
 from buildorch.plan import (
+    SPECIAL_NAMED,
     CiBake,
     CiJob,
     CiPlan,
@@ -126,6 +127,7 @@ def plan_build(
         mirror=mirror,
         notes=tuple(notes),
         cross=None if project.dockerfile is None else project.dockerfile.derivation,
+        special_files=project.special_files,
     )
 
 
@@ -480,12 +482,24 @@ def _source_notes(host: HostFacts, sources: Sources) -> list[str]:
 
 
 def _context_notes(project: ProjectFacts) -> list[str]:
-    """Large folders the context sends that builds seldom need, with the line that drops them."""
-    return [
+    """Large folders the context sends that builds seldom need, with the line that drops them;
+    special files it cannot send, in one note however many there are."""
+    notes = [
         f"the context sends {heavy.path}/ ({heavy.files} files, {_size(heavy.bytes)}), which "
         f"builds seldom need: add `{heavy.ignore_line}` to .dockerignore"
         for heavy in project.heavy
     ]
+    special = project.special_files
+    if special:
+        named = ", ".join(f"{s.path} ({s.kind})" for s in special[:SPECIAL_NAMED])
+        more = f" and {len(special) - SPECIAL_NAMED} more" if len(special) > SPECIAL_NAMED else ""
+        notes.append(
+            f"{len(special)} special file(s) in the context are skipped: {named}{more}; sockets, "
+            "fifos and devices are not sent by `docker build` nor copied to a mirror or "
+            "volume, so a step that needs one will not find it (list them in .dockerignore "
+            "to silence this)"
+        )
+    return notes
 
 
 def _size(count: int) -> str:

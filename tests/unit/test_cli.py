@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -392,6 +394,45 @@ def test_doctor_shows_a_known_bad_emulator_flagged(
     arm64 = json.loads(out)["emulators"]["linux/arm64"]
     assert arm64["works"] is True and "tonistiigi/binfmt#240" in arm64["flagged"]
     assert json.loads(out)["emulation"]["linux/arm64"] is None
+
+
+def test_special_files_in_the_context_are_reported_once_with_a_count(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "p"
+    (project / "run").mkdir(parents=True)
+    (project / "Dockerfile").write_text("FROM debian:bookworm\nCOPY . /src\n")
+    (project / "main.c").write_text("int main(void) { return 0; }\n")
+    for number in range(5):
+        os.mkfifo(project / "run" / f"pipe{number}")
+    monkeypatch.chdir(project / "run")  # a socket's path must be short: bind it relative
+    agent = socket.socket(socket.AF_UNIX)
+    agent.bind("agent.sock")
+    try:
+        data = plan_json(capsys, "linux-amd64-qemu", project, "--target", "amd64")
+        code, out, _ = run(
+            capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C",
+            str(project), "--target", "amd64",
+        )  # fmt: skip
+    finally:
+        agent.close()
+    skipped = data["skipped"]
+    assert isinstance(skipped, dict)
+    assert skipped["count"] == 6
+    assert skipped["first"] == [
+        {"path": "run/agent.sock", "kind": "socket"},
+        {"path": "run/pipe0", "kind": "fifo"},
+        {"path": "run/pipe1", "kind": "fifo"},
+    ]
+    notes = data["notes"]
+    assert isinstance(notes, list)
+    (note,) = [n for n in notes if "special file" in n]
+    assert note.startswith("6 special file(s) in the context are skipped: run/agent.sock")
+    assert "and 3 more" in note and "not sent by `docker build`" in note
+    assert code == 0
+    said = " ".join(out.split())
+    assert said.count("special file(s) in the context are skipped") == 1
+    assert "pipe4" not in said
 
 
 def test_no_credential_reaches_json_or_a_snapshot(
