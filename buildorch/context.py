@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildorch.errors import ProjectError
 from buildorch.facts import HeavyTree
+from buildorch.plan import first_few
 from buildorch.tree import Entry, SpecialFile, walk_tree
 
 # folders builds seldom need, which `COPY . .` sends anyway (and their .dockerignore lines)
@@ -69,7 +71,15 @@ def survey_context(
         return not ignore.excludes(relative) and scope.reads(relative)
 
     began = time.monotonic()
-    listing, special = walk_tree(context_dir, keep)
+    listing, special, unreadable = walk_tree(context_dir, keep)
+    if unreadable:
+        raise ProjectError(
+            f"{len(unreadable)} path(s) the build reads cannot be read: {first_few(unreadable)}",
+            why=f"in {context_dir}: `docker build` sends the context as you, and a mirror or "
+            "`buildorch run` copies it as you, so the build would fail on them",
+            fix="make them readable (`chmod a+r FILE`, `chmod a+rx FOLDER`), or leave them out "
+            "of the context with .dockerignore",
+        )
     seconds = time.monotonic() - began
     sizes: dict[str, list[int]] = {}
     files = size = 0

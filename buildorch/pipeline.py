@@ -9,6 +9,8 @@ caches it measures.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +111,27 @@ def refuse_replacing_sources(output_dir: str | None, project: ProjectFacts) -> N
         )
 
 
+def refuse_unwritable_output(output_dir: str | None) -> None:
+    """The result is staged beside the output folder, then moved in: a parent this user may
+    not write (a read-only folder or file system) is said now, before anything is built.
+    Nothing is created to find out: the nearest folder that exists is asked."""
+    if output_dir is None:
+        return
+    parent = Path(output_dir).absolute().parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return
+    if not os.access(existing, os.W_OK | os.X_OK):
+        # statvfs is POSIX's: elsewhere, say "permission denied"
+        read_only = hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY
+        raise ConfigError(
+            f"cannot write the result to {output_dir}",
+            why=f"{existing}: {os.strerror(errno.EROFS if read_only else errno.EACCES)}",
+            fix="give -o a folder you can write (a read-only file system or a folder of "
+            "another user's will not do)",
+        )
+
+
 def plan_on(
     view: HostView,
     profile: Profile,
@@ -131,6 +154,7 @@ def plan_on(
         use_template=options.use_template,
     )
     refuse_replacing_sources(options.output_dir, project)
+    refuse_unwritable_output(options.output_dir)
     host = detect_host(
         view,
         slow_stat_us=profile.thresholds.slow_stat_us,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
@@ -14,6 +15,12 @@ from buildorch.tree import SpecialFile
 
 SPECIAL_NAMED = 3
 """Special files named in the plan (its note, its JSON); the rest are counted."""
+
+
+def first_few(names: Sequence[str], count: int = SPECIAL_NAMED) -> str:
+    """`a, b, c and 4 more`: a list said once, however long."""
+    more = f" and {len(names) - count} more" if len(names) > count else ""
+    return ", ".join(names[:count]) + more
 
 
 class BuildArg(NamedTuple):

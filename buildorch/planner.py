@@ -23,7 +23,6 @@ from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
 from buildorch.plan import (
-    SPECIAL_NAMED,
     CiBake,
     CiJob,
     CiPlan,
@@ -38,6 +37,7 @@ from buildorch.plan import (
     RunPlan,
     Sources,
     Strategy,
+    first_few,
 )
 from buildorch.platforms import Platform
 from buildorch.profiles import Costs
@@ -491,10 +491,9 @@ def _context_notes(project: ProjectFacts) -> list[str]:
     ]
     special = project.special_files
     if special:
-        named = ", ".join(f"{s.path} ({s.kind})" for s in special[:SPECIAL_NAMED])
-        more = f" and {len(special) - SPECIAL_NAMED} more" if len(special) > SPECIAL_NAMED else ""
+        named = first_few([f"{s.path} ({s.kind})" for s in special])
         notes.append(
-            f"{len(special)} special file(s) in the context are skipped: {named}{more}; sockets, "
+            f"{len(special)} special file(s) in the context are skipped: {named}; sockets, "
             "fifos and devices are not sent by `docker build` nor copied to a mirror or "
             "volume, so a step that needs one will not find it (list them in .dockerignore "
             "to silence this)"
