@@ -16,6 +16,7 @@ from buildorch.buildx_flags import (
     cache_export_refusal,
     per_build,
     per_build_note,
+    privilege_notes,
     relative_to,
 )
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
@@ -109,7 +110,12 @@ def plan_build(
     invocations, merge, grouping = _group(
         steps, host, project, options, mirror, _derived(steps, project)
     )
-    notes = [*grouping, *_source_notes(host, sources), *_context_notes(project)]
+    notes = [
+        *grouping,
+        *_source_notes(host, sources),
+        *_context_notes(project),
+        *privilege_notes(options.buildx),
+    ]
     if project.template is not None:
         notes.append(project.template)
     if project.dockerfile is not None:

@@ -435,6 +435,21 @@ def test_special_files_in_the_context_are_reported_once_with_a_count(
     assert "pipe4" not in said
 
 
+def test_the_plan_says_when_the_users_options_let_steps_run_privileged(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    plain = plan_json(capsys, "linux-amd64-qemu", project, "--target", "amd64")
+    notes = plain["notes"]
+    assert isinstance(notes, list) and not [n for n in notes if "privileged" in n]
+    data = plan_json(
+        capsys, "linux-amd64-qemu", project, "--target", "amd64", "--allow", "security.insecure"
+    )
+    notes = data["notes"]
+    assert isinstance(notes, list)
+    (note,) = [n for n in notes if "privileged" in n]
+    assert note.startswith("--allow security.insecure (yours): RUN --security=insecure steps")
+
+
 def test_no_credential_reaches_json_or_a_snapshot(
     capsys: pytest.CaptureFixture[str], project: Path, tmp_path: Path
 ) -> None:
