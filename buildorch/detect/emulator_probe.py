@@ -3,7 +3,8 @@ instructions that exit with 42, is run through binfmt_misc as any RUN step's wou
 
 A registered QEMU is no proof of a working one: versions that crash in `ldconfig` (uncaught
 target signal 11: tonistiigi/binfmt#240, #245) or a broken interpreter fail every build. The
-answer is cached against the interpreter's identity (path, size, mtime), so `plan` stays fast.
+answer is cached against the interpreter's identity (path, size, mtime) and its registration's,
+so `plan` stays fast.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _PROGRAMS: dict[str, tuple[int, str, int, int, bytes]] = {
     "qemu-i386": (1, "<", 3, 0, bytes.fromhex("bb2a000000b801000000cd80")),
 }
 _EXIT = 42
+BINFMT_MISC = "/proc/sys/fs/binfmt_misc"
 _TIMEOUT_S = 0.8
 
 
@@ -65,11 +67,7 @@ def program(entry: str) -> bytes | None:
 def probe(entry: str, interpreter: str, cache: Path | None) -> str:
     """`version=...` and `works=yes|no|unknown` (with `why=...` when it does not): the record a
     snapshot keeps for the entry."""
-    identity = _identity(interpreter)
-    if identity.endswith(":missing"):
-        # registered from an image (tonistiigi/binfmt): nothing here changes when it is
-        # registered again with another release, so each run asks afresh
-        cache = None
+    identity = _identity(entry, interpreter)
     cached = _cached(cache, entry, identity)
     if cached is not None:
         return cached
@@ -88,12 +86,19 @@ def probe(entry: str, interpreter: str, cache: Path | None) -> str:
     return record
 
 
-def _identity(interpreter: str) -> str:
-    try:
-        stat = Path(interpreter).stat()
-    except OSError:
-        return f"{interpreter}:missing"
-    return f"{interpreter}:{stat.st_size}:{stat.st_mtime_ns}"
+def _identity(entry: str, interpreter: str) -> str:
+    """The interpreter's file, and the registration itself: binfmt_misc makes a new inode for
+    each, so an emulator registered again (tonistiigi/binfmt's image, whose interpreter path
+    exists only inside it) is asked again."""
+    found = []
+    for path in (interpreter, f"{BINFMT_MISC}/{entry}"):
+        try:
+            st = Path(path).stat()
+        except OSError:
+            found.append(f"{path}:missing")
+            continue
+        found.append(f"{path}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(found)
 
 
 def _version(interpreter: str) -> str:

@@ -57,3 +57,34 @@ def test_the_version_is_asked_of_the_registered_emulator_not_of_a_path(tmp_path:
     version, works, _ = emulator_probe.parse(record)
     assert works is True
     assert version is not None and version.startswith("qemu-aarch64 version ")
+
+
+def test_an_emulator_registered_again_is_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tonistiigi/binfmt's interpreter path exists only in its image: the registration tells
+    # one release from the next (binfmt_misc gives each a new inode)
+    entries = tmp_path / "binfmt_misc"
+    entries.mkdir()
+    (entries / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64\n")
+    monkeypatch.setattr(emulator_probe, "BINFMT_MISC", str(entries))
+    releases = iter(["qemu-aarch64 version 9.2.0 (v9.2.0)", "qemu-aarch64 version 10.2.3"])
+    asked: list[str] = []
+
+    def version_through_binfmt(code: bytes) -> str:
+        asked.append(next(releases))
+        return asked[-1]
+
+    monkeypatch.setattr(emulator_probe, "_version_through_binfmt", version_through_binfmt)
+    monkeypatch.setattr(emulator_probe, "_run", lambda code: (True, ""))
+    cache = tmp_path / "home" / "buildorch" / "emulators.json"
+    cache.parent.parent.mkdir(parents=True)
+    missing = str(tmp_path / "usr-bin-qemu-aarch64")
+    first = emulator_probe.probe("qemu-aarch64", missing, cache)
+    assert emulator_probe.probe("qemu-aarch64", missing, cache) == first  # from the cache
+    assert len(asked) == 1
+    # registered again: a new inode (made while the old one still exists)
+    (entries / "qemu-aarch64.new").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64\n")
+    (entries / "qemu-aarch64.new").replace(entries / "qemu-aarch64")
+    again = emulator_probe.probe("qemu-aarch64", missing, cache)
+    assert "version 10.2.3" in again and len(asked) == 2
