@@ -11,7 +11,10 @@ platform. Those get their own exit code and the way around the emulator.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import NamedTuple
 
+from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import (
     BuildFailedError,
     BuildorchError,
@@ -19,34 +22,59 @@ from buildorch.errors import (
     WrongArchitectureError,
 )
 from buildorch.executor import NO_SPACE, NO_TARGET_BUILD, WRONG_ARCHITECTURE, InvocationResult
+from buildorch.facts import EmulationFact
 
-# what an emulator prints when it, not the program, fails
-_EMULATOR_SIGNATURES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
+_LDCONFIG_CRASHED = (
+    "ldconfig, which apt runs to configure libc-bin, crashed under the emulator: a known "
+    "fault of some QEMU releases (tonistiigi/binfmt#240, #245, #298)"
+)
+_SEGFAULT = re.compile(r"Segmentation fault|uncaught target signal 11|exit status 139")
+_ANY = re.compile("")
+
+
+class _Signature(NamedTuple):
+    """A line an emulator's failure prints, and one the log must also hold somewhere."""
+
+    line: re.Pattern[str]
+    meaning: str
+    confirmed_by: re.Pattern[str] = _ANY
+
+
+# what an emulator prints when it, not the program, fails; the most telling first
+_EMULATOR_SIGNATURES: tuple[_Signature, ...] = (
+    _Signature(
+        re.compile(r"ldconfig.*(Segmentation fault|core dumped)|Segmentation fault.*ldconfig"),
+        _LDCONFIG_CRASHED,
+    ),
+    # libc-bin's trigger is ldconfig; 139 is a shell's 128 + SIGSEGV (a libc-bin that fails
+    # for another reason is the project's)
+    _Signature(
+        re.compile(r"dpkg: error processing package libc-bin"), _LDCONFIG_CRASHED, _SEGFAULT
+    ),
+    _Signature(
         re.compile(r"qemu: uncaught target signal \d+"),
         "QEMU crashed running the step (a known fault of some QEMU versions, e.g. in ldconfig: "
         "tonistiigi/binfmt#240)",
     ),
-    (
+    _Signature(
         re.compile(r"exec format error", re.IGNORECASE),
         "the engine could not run the platform's programs: no emulator is registered for it, "
         "or it was registered without the F flag",
     ),
-    (
+    _Signature(
         re.compile(r"rosetta error|Illegal instruction", re.IGNORECASE),
         "the emulator met an instruction it does not implement (Rosetta has no AVX)",
-    ),
-    (
-        re.compile(r"ldconfig.*(Segmentation fault|core dumped)|Segmentation fault.*ldconfig"),
-        "ldconfig crashed under the emulator (tonistiigi/binfmt#245)",
     ),
 )
 # the failing step as buildx names it: ` > [build 6/7] RUN make:`
 _STEP = re.compile(r"^\s*> \[(?P<step>[^\]]+)\] (?P<command>.*?):?\s*$")
 
 
-def failure_of(failed: InvocationResult, name: str = "") -> BuildorchError:
-    """The error for a build that failed (`name`: ` of bake target X`)."""
+def failure_of(
+    failed: InvocationResult, name: str = "", emulation: Sequence[EmulationFact] = ()
+) -> BuildorchError:
+    """The error for a build that failed (`name`: ` of bake target X`; `emulation`: what
+    detection found running each platform, to name the emulator and a native platform)."""
     platforms = ", ".join(failed.platforms)
     said = [
         line[line.index(marker) :]
@@ -75,25 +103,54 @@ def failure_of(failed: InvocationResult, name: str = "") -> BuildorchError:
             "output is as it was",
         )
     emulated = any(s in failed.strategies for s in ("qemu", "rosetta", "cross"))
-    if emulated:
-        for pattern, meaning in _EMULATOR_SIGNATURES:
-            line = next((ln for ln in failed.log_tail if pattern.search(ln)), None)
-            if line is not None:
-                step = next(
-                    (m.group("step") + " " + m.group("command")
-                     for ln in failed.log_tail if (m := _STEP.match(ln))),
-                    "a RUN step",
-                )  # fmt: skip
-                return EmulatorFailedError(
-                    f"the build{name} for {platforms} failed in the emulator, not in the project",
-                    why=f"{step}: {line.strip()}\n{meaning} (built with {failed.strategies})",
-                    fix="update the emulator (`docker run --privileged --rm tonistiigi/binfmt "
-                    "--install all`, or Docker Desktop), or build without it: --strategy cross "
-                    "when the Dockerfile allows it, a remote native builder, or `buildorch ci "
-                    "github` for a native runner",
-                )
+    step, on = _failed_step(failed.log_tail)
+    facts = {fact.platform: fact for fact in emulation}
+    if on is not None and on in facts and facts[on].kind == "native":
+        emulated = False  # the step ran natively: whatever crashed, it is the project's
+    signature = _emulator_signature(failed.log_tail) if emulated else None
+    if signature is not None:
+        line, meaning = signature
+        platform = on or failed.platforms[0]
+        fact = facts.get(platform)
+        emulator = (fact.emulator if fact is not None else None) or failed.strategies
+        if meaning == _LDCONFIG_CRASHED:
+            fix = way_around(platform, trusting=False)
+        else:
+            fix = (
+                "update the emulator (`docker run --privileged --rm tonistiigi/binfmt "
+                "--install all`, or Docker Desktop), or build without it: --strategy cross "
+                "when the Dockerfile allows it, a remote native builder, or `buildorch ci "
+                "github` for a native runner"
+            )
+        known = f"; a known-bad release: {fact.flagged}" if fact and fact.flagged else ""
+        return EmulatorFailedError(
+            f"the build{name} for {platforms} failed in the emulator, not in the project",
+            why=f"{step}: {line.strip()}\n{meaning}\nthe emulator: {emulator} running "
+            f"{platform} (built with {failed.strategies}){known}",
+            fix=fix,
+        )
     return BuildFailedError(
         f"the build{name} for {platforms} failed",
         why="buildx said:\n" + "\n".join(failed.log_tail[-25:]),
         fix="fix the Dockerfile step above; `buildorch plan` shows how the build was run",
     )
+
+
+def _failed_step(tail: Sequence[str]) -> tuple[str, str | None]:
+    """The step buildx says failed (` > [linux/arm64 build 3/5] RUN make:`), and the platform
+    it names when the build had several."""
+    found = next((m for line in tail if (m := _STEP.match(line))), None)
+    if found is None:
+        return "a RUN step", None
+    step = found.group("step")
+    platform = step.split(" ", 1)[0] if step.startswith("linux/") else None
+    return f"{step} {found.group('command')}", platform
+
+
+def _emulator_signature(tail: Sequence[str]) -> tuple[str, str] | None:
+    """The line of the log that shows the emulator failing, and what it means."""
+    for signature in _EMULATOR_SIGNATURES:
+        line = next((ln for ln in tail if signature.line.search(ln)), None)
+        if line is not None and any(signature.confirmed_by.search(ln) for ln in tail):
+            return line, signature.meaning
+    return None

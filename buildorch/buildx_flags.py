@@ -199,6 +199,26 @@ def per_build_file(path: str, suffix: str) -> str:
     return str(file.with_name(f"{file.stem}.{suffix}{file.suffix}"))
 
 
+# entitlements that run a build's steps with more than a container's usual rights
+_PRIVILEGED_ENTITLEMENTS = {
+    "security.insecure": "RUN --security=insecure steps run privileged (every capability of "
+    "the builder, its devices)",
+    "network.host": "RUN --network=host steps share the host's network",
+}
+
+
+def privilege_notes(flags: tuple[BuildxFlag, ...]) -> list[str]:
+    """What the plan says when the user's own options let steps run with extra rights: buildorch
+    never asks for them itself (no privileged container, no extra capability, no host pid)."""
+    return [
+        f"{flag.flag} {flag.value} (yours): {_PRIVILEGED_ENTITLEMENTS[entitlement]}"
+        for flag in flags
+        if flag.flag == "--allow" and flag.value is not None
+        for entitlement in flag.value.split(",")
+        if entitlement in _PRIVILEGED_ENTITLEMENTS
+    ]
+
+
 def per_build_note(flags: tuple[BuildxFlag, ...], platforms: tuple[Platform, ...]) -> list[str]:
     """What the plan says when it splits builds that write a file each."""
     return [

@@ -82,12 +82,16 @@ def doctor(host: HostFacts, profile: str) -> None:
             context.error or f"native: {native}",
         )
     for fact in host.emulation:
-        if fact.kind is not None:
-            checked = {True: ", runs a test program", False: ", [red]broken[/]", None: ""}[
-                fact.works
-            ]
-            version = f" ({escape(fact.emulator)})" if fact.emulator else ""
-            table.add_row("runs", fact.platform, f"{fact.kind}{version}{checked}")
+        if fact.kind is None and fact.works is None and fact.flagged is None:
+            continue  # nothing here runs it, and no emulator was looked at
+        checked = {True: ", runs a test program", False: ", [red]broken[/]", None: ""}[fact.works]
+        version = f" ({escape(fact.emulator)})" if fact.emulator else ""
+        known_bad = f", [red]known-bad[/]: {escape(fact.flagged)}" if fact.flagged else ""
+        table.add_row(
+            "runs" if fact.kind is not None else "[red]not used[/]",
+            fact.platform,
+            f"{fact.kind or 'emulator'}{version}{checked}{known_bad}",
+        )
     table.add_row("emulation", "", why.get("emulation", ""))
     source = host.source
     stat = f"{source.stat_us:.1f} us/stat" if source.stat_us is not None else "not measured"

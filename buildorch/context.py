@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildorch.errors import ProjectError
 from buildorch.facts import HeavyTree
-from buildorch.tree import Entry, walk
+from buildorch.plan import first_few
+from buildorch.tree import Entry, SpecialFile, walk_tree
 
 # folders builds seldom need, which `COPY . .` sends anyway (and their .dockerignore lines)
 HEAVY_NAMES = (
@@ -41,6 +43,8 @@ class ContextSurvey:
     seconds: float
     heavy: tuple[HeavyTree, ...]
     listing: dict[str, Entry]
+    special: tuple[SpecialFile, ...] = ()
+    """Sockets, fifos and devices the build would read but cannot be sent."""
 
 
 def survey_context(
@@ -67,7 +71,15 @@ def survey_context(
         return not ignore.excludes(relative) and scope.reads(relative)
 
     began = time.monotonic()
-    listing = walk(context_dir, keep)
+    listing, special, unreadable = walk_tree(context_dir, keep)
+    if unreadable:
+        raise ProjectError(
+            f"{len(unreadable)} path(s) the build reads cannot be read: {first_few(unreadable)}",
+            why=f"in {context_dir}: `docker build` sends the context as you, and a mirror or "
+            "`buildorch run` copies it as you, so the build would fail on them",
+            fix="make them readable (`chmod a+r FILE`, `chmod a+rx FOLDER`), or leave them out "
+            "of the context with .dockerignore",
+        )
     seconds = time.monotonic() - began
     sizes: dict[str, list[int]] = {}
     files = size = 0
@@ -93,7 +105,9 @@ def survey_context(
         for path, (count, total) in sorted(sizes.items(), key=lambda item: -item[1][1])
         if count >= _HEAVY_MIN_FILES or total >= _HEAVY_MIN_BYTES
     )
-    return ContextSurvey(files=files, bytes=size, seconds=seconds, heavy=heavy, listing=listing)
+    return ContextSurvey(
+        files=files, bytes=size, seconds=seconds, heavy=heavy, listing=listing, special=special
+    )
 
 
 class ReadScope:

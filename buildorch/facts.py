@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from buildorch.cross_derive import Derivation
-from buildorch.tree import Listing
+from buildorch.tree import Listing, SpecialFile
 
 OsClass = Literal["macos", "wsl2", "wsl1", "linux", "windows"]
 ImageStore = Literal["classic", "containerd"]
@@ -79,6 +79,9 @@ class EmulationFact:
     """The emulator's own version (`qemu-aarch64 version 7.2.22`), when it could be read."""
     works: bool | None = None
     """A program of the platform ran through it (None: not checked, e.g. Docker Desktop)."""
+    flagged: str | None = None
+    """The known fault of its version (detect/emulator_versions.py), and where it was reported:
+    such an emulator is not planned on unless the user trusts it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,10 +120,11 @@ class HostFacts:
     """How each inferred value was reached."""
 
     def emulation_for(self, platform: str) -> EmulationKind | None:
-        for fact in self.emulation:
-            if fact.platform == platform:
-                return fact.kind
-        return None
+        fact = self.emulation_fact(platform)
+        return fact.kind if fact is not None else None
+
+    def emulation_fact(self, platform: str) -> EmulationFact | None:
+        return next((fact for fact in self.emulation if fact.platform == platform), None)
 
     def reason(self, key: str) -> str:
         return dict(self.reasons).get(key, "")
@@ -169,7 +173,7 @@ class HostFacts:
             ],
             "emulation": {e.platform: e.kind for e in self.emulation},
             "emulators": {
-                e.platform: {"emulator": e.emulator, "works": e.works}
+                e.platform: {"emulator": e.emulator, "works": e.works, "flagged": e.flagged}
                 for e in self.emulation
                 if e.emulator is not None or e.works is not None
             },
@@ -271,6 +275,8 @@ class ProjectFacts:
     context_walk_seconds: float = 0.0
     """How long listing them took (a parallel walk)."""
     heavy: tuple[HeavyTree, ...] = ()
+    special_files: tuple[SpecialFile, ...] = ()
+    """Sockets, fifos and devices in what the build reads: never sent, nor mirrored."""
     listing: Listing = field(default_factory=dict, compare=False, repr=False)
     """Every entry the build reads, by path relative to the context (what a mirror holds)."""
 

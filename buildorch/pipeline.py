@@ -9,12 +9,14 @@ caches it measures.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildorch import history, workspace
-from buildorch.config import Options, load_options, profile_name_from
+from buildorch.config import Options, load_options, profile_name_from, trust_emulator_from
 from buildorch.detect import HostView, LiveHost, detect_host, detect_system, load_snapshot
 from buildorch.errors import ConfigError, EngineUnavailableError
 from buildorch.executor import BuildReport
@@ -72,7 +74,11 @@ def choose_profile(
 def see_host(where: Where, flags: Mapping[str, object], env: Mapping[str, str]) -> SeenHost:
     view = open_view(where, env)
     profile = choose_profile(view, flags, env, where.project_dir)
-    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    host = detect_host(
+        view,
+        slow_stat_us=profile.thresholds.slow_stat_us,
+        trust_emulator=trust_emulator_from(env, where.project_dir),
+    )
     return SeenHost(host=host, profile=profile, view=view)
 
 
@@ -105,6 +111,27 @@ def refuse_replacing_sources(output_dir: str | None, project: ProjectFacts) -> N
         )
 
 
+def refuse_unwritable_output(output_dir: str | None) -> None:
+    """The result is staged beside the output folder, then moved in: a parent this user may
+    not write (a read-only folder or file system) is said now, before anything is built.
+    Nothing is created to find out: the nearest folder that exists is asked."""
+    if output_dir is None:
+        return
+    parent = Path(output_dir).absolute().parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return
+    if not os.access(existing, os.W_OK | os.X_OK):
+        # statvfs is POSIX's: elsewhere, say "permission denied"
+        read_only = hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY
+        raise ConfigError(
+            f"cannot write the result to {output_dir}",
+            why=f"{existing}: {os.strerror(errno.EROFS if read_only else errno.EACCES)}",
+            fix="give -o a folder you can write (a read-only file system or a folder of "
+            "another user's will not do)",
+        )
+
+
 def plan_on(
     view: HostView,
     profile: Profile,
@@ -127,7 +154,12 @@ def plan_on(
         use_template=options.use_template,
     )
     refuse_replacing_sources(options.output_dir, project)
-    host = detect_host(view, slow_stat_us=profile.thresholds.slow_stat_us)
+    refuse_unwritable_output(options.output_dir)
+    host = detect_host(
+        view,
+        slow_stat_us=profile.thresholds.slow_stat_us,
+        trust_emulator=options.trust_emulator,
+    )
     costs = costs_for(profile, measured_factors(project, env))
     state_dir = workspace.state_path(env, mirror_key or project_dir)
     mirror = str(workspace.mirror_dir(state_dir)) if state_dir is not None else None

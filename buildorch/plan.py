@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
@@ -10,6 +11,16 @@ from buildorch.buildx_flags import BuildxFlag
 from buildorch.cross_derive import Derivation
 from buildorch.facts import CacheMount
 from buildorch.platforms import Platform
+from buildorch.tree import SpecialFile
+
+SPECIAL_NAMED = 3
+"""Special files named in the plan (its note, its JSON); the rest are counted."""
+
+
+def first_few(names: Sequence[str], count: int = SPECIAL_NAMED) -> str:
+    """`a, b, c and 4 more`: a list said once, however long."""
+    more = f" and {len(names) - count} more" if len(names) > count else ""
+    return ", ".join(names[:count]) + more
 
 
 class BuildArg(NamedTuple):
@@ -139,6 +150,8 @@ class Plan:
     """Host-wide findings: slow share, Dockerfile findings, how builds were grouped and why."""
     cross: Derivation | None = None
     """Which stages of the Dockerfile can move to the build machine, and why."""
+    special_files: tuple[SpecialFile, ...] = ()
+    """Sockets, fifos and devices the build would read: skipped (a note says so)."""
 
     def to_json(self) -> dict[str, Any]:
         """The stable `plan --json` form."""
@@ -181,6 +194,12 @@ class Plan:
             else {"source": self.mirror.source, "path": self.mirror.path, "why": self.mirror.why},
             "notes": list(self.notes),
             "cross": None if self.cross is None else _cross_json(self.cross),
+            "skipped": {
+                "count": len(self.special_files),
+                "first": [
+                    {"path": s.path, "kind": s.kind} for s in self.special_files[:SPECIAL_NAMED]
+                ],
+            },
         }
 
 

@@ -16,9 +16,11 @@ from buildorch.buildx_flags import (
     cache_export_refusal,
     per_build,
     per_build_note,
+    privilege_notes,
     relative_to,
 )
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
+from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
 from buildorch.plan import (
@@ -36,6 +38,7 @@ from buildorch.plan import (
     RunPlan,
     Sources,
     Strategy,
+    first_few,
 )
 from buildorch.platforms import Platform
 from buildorch.profiles import Costs
@@ -107,7 +110,12 @@ def plan_build(
     invocations, merge, grouping = _group(
         steps, host, project, options, mirror, _derived(steps, project)
     )
-    notes = [*grouping, *_source_notes(host, sources), *_context_notes(project)]
+    notes = [
+        *grouping,
+        *_source_notes(host, sources),
+        *_context_notes(project),
+        *privilege_notes(options.buildx),
+    ]
     if project.template is not None:
         notes.append(project.template)
     if project.dockerfile is not None:
@@ -125,6 +133,7 @@ def plan_build(
         mirror=mirror,
         notes=tuple(notes),
         cross=None if project.dockerfile is None else project.dockerfile.derivation,
+        special_files=project.special_files,
     )
 
 
@@ -146,7 +155,7 @@ def _plan_platform(
             raise PlanError(
                 f"cannot build {platform} with --strategy {forced.strategy}",
                 why=forced.why,
-                fix=_fix_for(forced.strategy, usable),
+                fix=_fix_for(forced.strategy, usable, _qemu_fix(host, platform)),
             )
         chosen = forced
         lead = f"{forced.strategy} was asked for"
@@ -155,7 +164,7 @@ def _plan_platform(
             raise PlanError(
                 f"no way to build {platform} on this host",
                 why="; ".join(f"{c.strategy}: {c.why}" for c in candidates),
-                fix=f"{_QEMU_FIX}; or {_CROSS_FIX}; or {_OFFLOAD_FIX}",
+                fix=f"{_qemu_fix(host, platform)}; or {_CROSS_FIX}; or {_OFFLOAD_FIX}",
             )
         rank = {s: i for i, s in enumerate((*options.prefer, *Strategy))}
         chosen = min(usable, key=lambda c: (c.cost, rank[c.strategy]))
@@ -207,11 +216,7 @@ def _evaluate(
             if is_native:
                 return _Candidate(strategy, None, f"{platform} builds natively, nothing to emulate")
             if emulation not in ("qemu", "rosetta"):
-                return _Candidate(
-                    strategy,
-                    None,
-                    f"no emulator for {platform} is registered ({host.reason('emulation')})",
-                )
+                return _Candidate(strategy, None, _no_emulator(host, platform))
             if dockerfile is not None and dockerfile.cross_capable:
                 return _Candidate(
                     strategy,
@@ -382,12 +387,29 @@ def _why_not(candidate: _Candidate, chosen: _Candidate) -> str:
     return f"works at {candidate.cost:g}x native, but {chosen.strategy} was asked for"
 
 
-def _fix_for(strategy: Strategy, usable: list[_Candidate]) -> str:
+def _qemu_fix(host: HostFacts, platform: Platform) -> str:
+    """How to get an emulator for the platform: a known-good release in place of a flagged one,
+    or one registered at all."""
+    fact = host.emulation_fact(str(platform))
+    if fact is not None and fact.flagged is not None and fact.kind is None:
+        return way_around(str(platform))
+    return _QEMU_FIX
+
+
+def _no_emulator(host: HostFacts, platform: Platform) -> str:
+    """Why the platform has no emulator to build with: none registered, or one not to use."""
+    fact = host.emulation_fact(str(platform))
+    if fact is not None and (fact.works is False or fact.flagged is not None):
+        return f"the emulator registered for {platform} is not used ({host.reason('emulation')})"
+    return f"no emulator for {platform} is registered ({host.reason('emulation')})"
+
+
+def _fix_for(strategy: Strategy, usable: list[_Candidate], qemu_fix: str) -> str:
     others = ", ".join(f"--strategy {c.strategy}" for c in usable)
     alternative = f"; or drop --strategy (this host can use {others})" if others else ""
     match strategy:
         case Strategy.QEMU:
-            return _QEMU_FIX + alternative
+            return qemu_fix + alternative
         case Strategy.CROSS:
             return _CROSS_FIX + alternative
         case Strategy.NATIVE | Strategy.REMOTE | Strategy.OFFLOAD:
@@ -466,12 +488,23 @@ def _source_notes(host: HostFacts, sources: Sources) -> list[str]:
 
 
 def _context_notes(project: ProjectFacts) -> list[str]:
-    """Large folders the context sends that builds seldom need, with the line that drops them."""
-    return [
+    """Large folders the context sends that builds seldom need, with the line that drops them;
+    special files it cannot send, in one note however many there are."""
+    notes = [
         f"the context sends {heavy.path}/ ({heavy.files} files, {_size(heavy.bytes)}), which "
         f"builds seldom need: add `{heavy.ignore_line}` to .dockerignore"
         for heavy in project.heavy
     ]
+    special = project.special_files
+    if special:
+        named = first_few([f"{s.path} ({s.kind})" for s in special])
+        notes.append(
+            f"{len(special)} special file(s) in the context are skipped: {named}; sockets, "
+            "fifos and devices are not sent by `docker build` nor copied to a mirror or "
+            "volume, so a step that needs one will not find it (list them in .dockerignore "
+            "to silence this)"
+        )
+    return notes
 
 
 def _size(count: int) -> str:
@@ -706,7 +739,7 @@ def plan_run(
         raise PlanError(
             f"nothing here can run {platform} programs",
             why=host.reason("emulation") or f"no emulator is registered for {platform}",
-            fix=_QEMU_FIX,
+            fix=_qemu_fix(host, platform),
         )
     volume = f"buildorch-{project_id}-{platform.slug}"
     keep_paths = options.run.keep if options.run.keep is not None else _default_keep(languages)

@@ -72,6 +72,7 @@ def read_project(
         context_bytes=survey.bytes,
         context_walk_seconds=survey.seconds,
         heavy=survey.heavy,
+        special_files=survey.special,
         listing=survey.listing,
     )
 

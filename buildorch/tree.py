@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from buildorch.fsutil import atomic_write
 
@@ -65,7 +65,48 @@ Listing = Mapping[str, Entry]
 """Relative POSIX path -> entry, for every file, folder and link under a root."""
 
 
+class SpecialFile(NamedTuple):
+    """A socket, fifo or device: `docker build` does not send one, nor does a mirror hold it."""
+
+    path: str
+    kind: str
+
+
+class Walked(NamedTuple):
+    entries: dict[str, Entry]
+    special: tuple[SpecialFile, ...]
+    """What was left out because it is no file, folder or link, by path."""
+    unreadable: tuple[str, ...] = ()
+    """Files and folders this process may not read (a build reading them would fail)."""
+
+
+class _Reader(NamedTuple):
+    """Who reads: the process's effective ids, taken once per walk."""
+
+    uid: int
+    gids: frozenset[int]
+
+    @classmethod
+    def this_process(cls) -> _Reader:
+        return cls(os.geteuid(), frozenset((os.getegid(), *os.getgroups())))
+
+    def may_read(self, st: os.stat_result) -> bool:
+        """By the mode bits, as the kernel judges them (root reads everything)."""
+        if self.uid == 0:
+            return True
+        if st.st_uid == self.uid:
+            return bool(st.st_mode & stat.S_IRUSR)
+        if st.st_gid in self.gids:
+            return bool(st.st_mode & stat.S_IRGRP)
+        return bool(st.st_mode & stat.S_IROTH)
+
+
 def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> dict[str, Entry]:
+    """Every file, folder and link under `root` that `keep` accepts (see `walk_tree`)."""
+    return walk_tree(root, keep, threads).entries
+
+
+def walk_tree(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> Walked:
     """Every entry under `root` that `keep` accepts, stat'ed from `threads` threads at once.
 
     Entries are stat'ed relative to their open folder (`fstatat`), so each costs one lookup
@@ -74,8 +115,11 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
     tasks stat the rest in chunks. Open folders are bounded (macOS allows a process 256
     descriptors), so a wide tree waits for descriptors rather than running out of them."""
     if sys.platform == "win32":
-        return _walk_by_path(root, keep)
+        return Walked(_walk_by_path(root, keep), ())
+    reader = _Reader.this_process()
     found: dict[str, Entry] = {}
+    special: list[SpecialFile] = []
+    unreadable: list[str] = []
     finished: queue.SimpleQueue[cf.Future[_Scanned | _Stated]] = queue.SimpleQueue()
     waiting: deque[str] = deque([""])
     scanning = 0
@@ -89,11 +133,13 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
     try:
         while True:
             while waiting and scanning < threads and len(held) < _MAX_HELD:
-                submit(_scan, root, waiting.popleft(), keep)
+                submit(_scan, root, waiting.popleft(), keep, reader)
                 scanning += 1
             if not scanning and not held:
-                return found
+                return Walked(found, tuple(sorted(special)), tuple(sorted(unreadable)))
             result = finished.get().result()
+            special.extend(result.special)
+            unreadable.extend(result.unreadable)
             if isinstance(result, _Stated):
                 found.update(result.entries)
                 held[result.fd] -= 1
@@ -111,7 +157,7 @@ def walk(root: Path, keep: Keep | None = None, threads: int = WALK_THREADS) -> d
                 held[result.fd] = len(chunks)
                 for start in chunks:
                     names = result.others[start : start + _STAT_CHUNK]
-                    submit(_stat_all, result.fd, result.relative, names)
+                    submit(_stat_all, result.fd, result.relative, names, reader)
     finally:
         # on an error or Ctrl-C: drop what has not started, let the rest finish, then close
         pool.shutdown(wait=True, cancel_futures=True)
@@ -157,20 +203,26 @@ class _Scanned:
     """The folder, left open for the rest of its entries (None when there are none)."""
     others: list[str]
     """Names (not paths) of the rest."""
+    special: list[SpecialFile]
+    unreadable: list[str]
 
 
 @dataclass(frozen=True, slots=True)
 class _Stated:
     fd: int
     entries: dict[str, Entry]
+    special: list[SpecialFile]
+    unreadable: list[str]
 
 
-def _scan(root: Path, relative: str, keep: Keep | None) -> _Scanned:
+def _scan(root: Path, relative: str, keep: Keep | None, reader: _Reader) -> _Scanned:
     try:
         fd = os.open(root / relative, os.O_RDONLY | os.O_DIRECTORY)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        # gone or unreadable meanwhile: the build would not see it either
-        return _Scanned(relative, [], {}, None, [])
+    except (FileNotFoundError, NotADirectoryError):
+        return _Scanned(relative, [], {}, None, [], [], [])  # gone meanwhile
+    except PermissionError:
+        # the build could not read it either
+        return _Scanned(relative, [], {}, None, [], [], [relative or "."])
     folders: list[str] = []
     others: list[str] = []
     try:
@@ -185,22 +237,26 @@ def _scan(root: Path, relative: str, keep: Keep | None) -> _Scanned:
                     folders.append(child)
                 else:
                     others.append(entry.name)
-        stated = _stat_names(fd, relative, others[:_STAT_CHUNK])
+        stated, special, unreadable = _stat_names(fd, relative, others[:_STAT_CHUNK], reader)
     except BaseException:
         os.close(fd)
         raise
     rest = others[_STAT_CHUNK:]
     if not rest:
         os.close(fd)
-    return _Scanned(relative, folders, stated, fd if rest else None, rest)
+    return _Scanned(relative, folders, stated, fd if rest else None, rest, special, unreadable)
 
 
-def _stat_all(fd: int, relative: str, names: list[str]) -> _Stated:
-    return _Stated(fd, _stat_names(fd, relative, names))
+def _stat_all(fd: int, relative: str, names: list[str], reader: _Reader) -> _Stated:
+    return _Stated(fd, *_stat_names(fd, relative, names, reader))
 
 
-def _stat_names(fd: int, relative: str, names: list[str]) -> dict[str, Entry]:
+def _stat_names(
+    fd: int, relative: str, names: list[str], reader: _Reader
+) -> tuple[dict[str, Entry], list[SpecialFile], list[str]]:
     found = {}
+    special = []
+    unreadable = []
     for name in names:
         child = f"{relative}/{name}" if relative else name
         try:
@@ -212,8 +268,22 @@ def _stat_names(fd: int, relative: str, names: list[str]) -> dict[str, Entry]:
             found[child] = Entry("link", 0, 0, 0, target)
         elif stat.S_ISREG(st.st_mode):
             found[child] = Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
-        # sockets, fifos and devices are not sent by `docker build` either
-    return found
+            # the mode bits cost nothing more; an ACL may still grant what they refuse
+            if not reader.may_read(st) and not os.access(name, os.R_OK, dir_fd=fd):
+                unreadable.append(child)
+        else:  # sockets, fifos and devices are not sent by `docker build` either
+            special.append(SpecialFile(child, _special_kind(st.st_mode)))
+    return found, special, unreadable
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    return "block device" if stat.S_ISBLK(mode) else "special file"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -142,7 +142,12 @@ def run(args: BakeInputs, env: Mapping[str, str]) -> BakeResult:
         baked.append(
             Baked(target=item.target, prepared=item.prepared, report=report, ignored=item.ignored)
         )
-        if (failure := failure_of(report, f" of bake target {item.target.name}")) is not None:
+        failure = failure_of(
+            report,
+            f" of bake target {item.target.name}",
+            emulation=item.prepared.seen.host.emulation,
+        )
+        if failure is not None:
             return BakeResult(baked=tuple(baked), failure=failure)
     return BakeResult(baked=tuple(baked))
 

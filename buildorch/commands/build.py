@@ -14,7 +14,7 @@ from buildorch.errors import (
     ConfigError,
 )
 from buildorch.executor import BuildReport, execute
-from buildorch.facts import ProjectFacts
+from buildorch.facts import EmulationFact, ProjectFacts
 from buildorch.pipeline import Prepared, prepare_build, remember, require_engine
 from buildorch.plan import Plan
 
@@ -57,7 +57,8 @@ def run(args: BuildInputs, env: Mapping[str, str]) -> BuildResult:
     if not common.as_json:
         console.plan(plan, project)  # before the build: it is what the progress below follows
     report = run_build(prepared, env, quiet=common.as_json)
-    return BuildResult(plan=plan, project=project, report=report, failure=failure_of(report))
+    failure = failure_of(report, emulation=prepared.seen.host.emulation)
+    return BuildResult(plan=plan, project=project, report=report, failure=failure)
 
 
 def run_build(prepared: Prepared, env: Mapping[str, str], *, quiet: bool) -> BuildReport:
@@ -70,9 +71,11 @@ def run_build(prepared: Prepared, env: Mapping[str, str], *, quiet: bool) -> Bui
     return report
 
 
-def failure_of(report: BuildReport, name: str = "") -> BuildorchError | None:
+def failure_of(
+    report: BuildReport, name: str = "", *, emulation: tuple[EmulationFact, ...] = ()
+) -> BuildorchError | None:
     failed = next((r for r in report.results if not r.ok), None)
-    return None if failed is None else build_failures.failure_of(failed, name)
+    return None if failed is None else build_failures.failure_of(failed, name, emulation)
 
 
 def render(result: BuildResult) -> None:

@@ -9,6 +9,7 @@ from buildorch.config.cascade import (
     load_options,
     profile_name_from,
     read_config_file,
+    trust_emulator_from,
 )
 from buildorch.config.options import (
     DEFAULT_RUNNERS,
@@ -40,4 +41,5 @@ __all__ = [
     "load_options",
     "profile_name_from",
     "read_config_file",
+    "trust_emulator_from",
 ]

@@ -39,6 +39,7 @@ _VARIABLES = {
     "run_image": "BUILDORCH_RUN_IMAGE",
     "keep": "BUILDORCH_KEEP",
     "collect": "BUILDORCH_COLLECT",
+    "trust_emulator": "BUILDORCH_TRUST_EMULATOR",
 }
 # read elsewhere (the CLI, the engine layer, the provisioning script and the tests)
 _OTHER_ENV = {
@@ -63,6 +64,17 @@ def profile_name_from(
         return env["BUILDORCH_PROFILE"]
     config = read_config_file(project_dir)
     return config.profile if config is not None else None
+
+
+def trust_emulator_from(env: Mapping[str, str], project_dir: Path) -> bool:
+    """Whether the user trusts a known-bad emulator, for `doctor`, which reads no options:
+    env > buildorch.yaml, each checked as the cascade checks it."""
+    variable = _VARIABLES["trust_emulator"]
+    if variable in env:
+        name = f"env {variable}"
+        return bool(_overrides({"trust_emulator": env[variable]}, name).trust_emulator)
+    config = read_config_file(project_dir)
+    return bool(config is not None and config.trust_emulator)
 
 
 def load_options(
@@ -116,6 +128,7 @@ def load_options(
         sources=None if sources == "auto" else sources,
         buildx=merged.get("buildx", ()),
         cache=merged.get("cache"),
+        trust_emulator=merged.get("trust_emulator", False),
         origins=tuple(Origin(key, layer) for key, layer in sorted(origin.items())),
         run=RunSettings(
             image=merged.get("run_image"),

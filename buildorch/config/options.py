@@ -109,6 +109,8 @@ class Options:
     buildx: tuple[BuildxFlag, ...] = ()
     """buildx options passed to every build, as the user spelt them."""
     cache: RegistryCache | None = None
+    trust_emulator: bool = False
+    """Build on an emulator of a release known to break builds (detect/emulator_versions.py)."""
     origins: tuple[Origin, ...] = ()
     run: RunSettings = field(default_factory=RunSettings)
     ci: CiSettings = field(default_factory=CiSettings)

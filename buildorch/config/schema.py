@@ -275,6 +275,7 @@ class _Choices(_Strict):
     keep: _Paths | None = None
     collect: _Paths | None = None
     buildx: _Buildx | None = None
+    trust_emulator: _Boolean | None = None
 
     def settings(self) -> dict[str, Any]:
         """The options this layer sets, as validated."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from buildorch.detect.emulator_probe import parse
+from buildorch.detect.emulator_versions import flagged, known_bad, way_around
 from buildorch.detect.view import HostView
 from buildorch.facts import BuilderFacts, DockerFacts, EmulationFact, EmulationKind, OsClass
 from buildorch.platforms import BINFMT_ENTRIES, KNOWN_PLATFORMS
@@ -66,8 +67,11 @@ def detect_emulation(
     docker: DockerFacts,
     builder: BuilderFacts | None,
     host_arch: str,
+    *,
+    trust_emulator: bool = False,
 ) -> tuple[tuple[EmulationFact, ...], str]:
-    """One fact per known platform, and why."""
+    """One fact per known platform, and why. `trust_emulator`: plan on an emulator of a
+    known-bad version all the same (the user's word that their builds pass on it)."""
     native = f"linux/{docker.arch or host_arch}"
     listed = set(builder.platforms) if builder is not None else set()
     kinds: dict[str, EmulationKind | None] = dict.fromkeys(KNOWN_PLATFORMS)
@@ -79,17 +83,17 @@ def detect_emulation(
         for platform in _ARM32:
             if platform in listed:
                 kinds[platform] = "native"
-    health: dict[str, tuple[str | None, bool | None]] = {}
+    health: dict[str, EmulationFact] = {}
     elsewhere = _engine_elsewhere(view, docker)
     if docker.desktop or elsewhere:
         why = _from_builder(view, os_class, docker, builder, native, elsewhere, kinds)
     else:
-        why = _from_binfmt(view, native, kinds, health)
+        why = _from_binfmt(view, native, kinds, health, trust_emulator)
+    # what the probe said about a platform's emulator, with the kind decided here
     facts = tuple(
-        EmulationFact(platform=p, kind=k, emulator=health.get(p, (None, None))[0],
-                      works=health.get(p, (None, None))[1])
+        replace(health[p], kind=k) if p in health else EmulationFact(platform=p, kind=k)
         for p, k in kinds.items()
-    )  # fmt: skip
+    )
     whose = "the engine's own platform" if docker.arch else "this host's platform (no engine)"
     return facts, f"{native} is {whose}; {why}"
 
@@ -159,7 +163,8 @@ def _from_binfmt(
     view: HostView,
     native: str,
     kinds: dict[str, EmulationKind | None],
-    health: dict[str, tuple[str | None, bool | None]],
+    health: dict[str, EmulationFact],
+    trust_emulator: bool,
 ) -> str:
     """A local Linux engine shares this kernel's binfmt_misc: read the registered entries."""
     listing = view.list_dir(BINFMT)
@@ -186,8 +191,12 @@ def _from_binfmt(
             continue
         platforms = ("linux/amd64",) if entry == "rosetta" else BINFMT_ENTRIES[entry]
         version, works, failure = parse(view.command_output(f"emulator-{entry}"))
+        row = known_bad(entry, version)
+        fault = flagged(row) if row is not None else None
         for platform in platforms:
-            health[platform] = (version, works)
+            health[platform] = EmulationFact(
+                platform=platform, kind=None, emulator=version, works=works, flagged=fault
+            )
         if works is False:
             # a registered emulator that cannot run a program fails every step of a build
             problems.append(
@@ -197,7 +206,15 @@ def _from_binfmt(
                 "distribution's qemu-user-static), or build without it"
             )
             continue
-        usable.append(f"{entry} ({flags}{', ' + version if version else ''})")
+        if fault is not None and not trust_emulator:
+            # it runs the probe; the reports say it crashes under real installs
+            problems.append(
+                f"{entry} ({version}) is a release known to break builds: {fault}; "
+                f"{way_around(platforms[0])}"
+            )
+            continue
+        trusted = "; known-bad, trusted by trust_emulator" if fault is not None else ""
+        usable.append(f"{entry} ({flags}{', ' + version if version else ''}{trusted})")
         kind: EmulationKind = "rosetta" if entry == "rosetta" else "qemu"
         for platform in platforms:
             if kinds.get(platform) is None and platform != native:

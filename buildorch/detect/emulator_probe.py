@@ -3,7 +3,8 @@ instructions that exit with 42, is run through binfmt_misc as any RUN step's wou
 
 A registered QEMU is no proof of a working one: versions that crash in `ldconfig` (uncaught
 target signal 11: tonistiigi/binfmt#240, #245) or a broken interpreter fail every build. The
-answer is cached against the interpreter's identity (path, size, mtime), so `plan` stays fast.
+answer is cached against the interpreter's identity (path, size, mtime) and its registration's,
+so `plan` stays fast.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _PROGRAMS: dict[str, tuple[int, str, int, int, bytes]] = {
     "qemu-i386": (1, "<", 3, 0, bytes.fromhex("bb2a000000b801000000cd80")),
 }
 _EXIT = 42
+BINFMT_MISC = "/proc/sys/fs/binfmt_misc"
 _TIMEOUT_S = 0.8
 
 
@@ -65,12 +67,13 @@ def program(entry: str) -> bytes | None:
 def probe(entry: str, interpreter: str, cache: Path | None) -> str:
     """`version=...` and `works=yes|no|unknown` (with `why=...` when it does not): the record a
     snapshot keeps for the entry."""
-    identity = _identity(interpreter)
+    identity = _identity(entry, interpreter)
     cached = _cached(cache, entry, identity)
     if cached is not None:
         return cached
-    lines = [f"version={_version(interpreter)}"]
     code = program(entry)
+    asked = _version_through_binfmt(code) if code is not None and entry != "rosetta" else None
+    lines = [f"version={asked or _version(interpreter)}"]
     if code is None:
         lines.append("works=unknown")
     else:
@@ -83,12 +86,19 @@ def probe(entry: str, interpreter: str, cache: Path | None) -> str:
     return record
 
 
-def _identity(interpreter: str) -> str:
-    try:
-        stat = Path(interpreter).stat()
-    except OSError:
-        return f"{interpreter}:missing"
-    return f"{interpreter}:{stat.st_size}:{stat.st_mtime_ns}"
+def _identity(entry: str, interpreter: str) -> str:
+    """The interpreter's file, and the registration itself: binfmt_misc makes a new inode for
+    each, so an emulator registered again (tonistiigi/binfmt's image, whose interpreter path
+    exists only inside it) is asked again."""
+    found = []
+    for path in (interpreter, f"{BINFMT_MISC}/{entry}"):
+        try:
+            st = Path(path).stat()
+        except OSError:
+            found.append(f"{path}:missing")
+            continue
+        found.append(f"{path}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(found)
 
 
 def _version(interpreter: str) -> str:
@@ -106,20 +116,39 @@ def _version(interpreter: str) -> str:
     return first[0].strip() if first else "unknown"
 
 
-def _run(code: bytes) -> tuple[bool, str]:
-    """Run the program through binfmt_misc: (it exited with 42, what happened otherwise)."""
+def _version_through_binfmt(code: bytes) -> str | None:
+    """The version of the emulator the kernel runs, asked through binfmt_misc (QEMU reads
+    QEMU_VERSION as its -version option). With the F flag the kernel keeps the file it opened
+    at registration: tonistiigi/binfmt's image registers a path that exists only inside that
+    image, and a distribution's qemu at the same path may be another release altogether."""
+    ran = _execute(code, {"QEMU_VERSION": "1"})  # nothing else: no QEMU_* of the user's
+    if isinstance(ran, str) or ran.returncode != 0:
+        return None
+    first = ran.stdout.decode(errors="replace").strip().splitlines()
+    return first[0].strip() if first and " version " in first[0] else None
+
+
+def _execute(code: bytes, env: dict[str, str] | None) -> subprocess.CompletedProcess[bytes] | str:
+    """Run the program through binfmt_misc: what it did, or why it could not run."""
     with tempfile.TemporaryDirectory(prefix="buildorch-emulator-") as folder:
         path = Path(folder) / "probe"
         path.write_bytes(code)
         path.chmod(0o755)
         try:
-            result = subprocess.run(
-                [str(path)], capture_output=True, timeout=_TIMEOUT_S, check=False
+            return subprocess.run(
+                [str(path)], capture_output=True, timeout=_TIMEOUT_S, env=env, check=False
             )
         except subprocess.TimeoutExpired:
-            return False, f"no answer within {_TIMEOUT_S} s"
+            return f"no answer within {_TIMEOUT_S} s"
         except OSError as exc:
-            return False, f"cannot run: {exc.strerror}"
+            return f"cannot run: {exc.strerror}"
+
+
+def _run(code: bytes) -> tuple[bool, str]:
+    """Run the program through binfmt_misc: (it exited with 42, what happened otherwise)."""
+    result = _execute(code, None)
+    if isinstance(result, str):
+        return False, result
     if result.returncode == _EXIT:
         return True, ""
     said = (result.stderr or b"").decode(errors="replace").strip().splitlines()

@@ -18,8 +18,11 @@ def detect_system(view: HostView) -> tuple[OsClass, str, str | None]:
     return os_class, arch, ci
 
 
-def detect_host(view: HostView, *, slow_stat_us: float = 30.0) -> HostFacts:
+def detect_host(
+    view: HostView, *, slow_stat_us: float = 30.0, trust_emulator: bool = False
+) -> HostFacts:
     """Everything buildorch needs to know about the host, with the reason for each value.
+    `trust_emulator`: an emulator of a known-bad version is used all the same.
 
     Pure over `view`: the same view (live or a snapshot) always gives the same facts.
     """
@@ -34,7 +37,9 @@ def detect_host(view: HostView, *, slow_stat_us: float = 30.0) -> HostFacts:
         docker_why += f"; current builder `{current.name}` ({current.driver} driver): {current_how}"
     elif buildx.available:
         docker_why += f"; {current_how}"
-    emulation, emulation_why = detect_emulation(view, os_class, docker, current, arch)
+    emulation, emulation_why = detect_emulation(
+        view, os_class, docker, current, arch, trust_emulator=trust_emulator
+    )
     source, source_why = detect_source(view, slow_stat_us)
     return HostFacts(
         os=os_class,

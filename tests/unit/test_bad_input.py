@@ -5,8 +5,13 @@ engine, so what is refused is refused before anything runs."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
-from collections.abc import Callable
+import stat
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -171,4 +176,111 @@ def test_bad_input_is_refused_clearly(
         assert said.replace(" ", "") in "".join(err.split()), err
     if code not in (0, 2):
         assert "fix:" in err or "why:" in err, err
+    assert tree_hash(project) == before, "the project is byte-identical afterwards"
+
+
+# Permissions bind no one as root (tests may run as root): there main() runs in a child that
+# drops to this uid, so each case is the one a user meets
+NOBODY = 65534
+
+
+def as_a_user(
+    args: list[str],
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    break_it: Callable[[], None],
+) -> tuple[int, str]:
+    """main()'s exit code and stderr, run by a user whom file modes bind, once `break_it` has
+    taken a permission away."""
+    if os.geteuid() != 0:
+        break_it()
+        code = main(args, env)
+        return code, capsys.readouterr().err
+    # the child may not read Python's own library (under root's home): what main() imports
+    # as it runs, a run before is made to import, on the path that succeeds and on an error's
+    main(args, env)
+    main(["plan", "--snapshot", SNAPSHOT, "--target", "sparc64"], env)
+    capsys.readouterr()
+    break_it()
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # never returns: the child must not carry on with the test session
+        answer = {"code": -1, "err": ""}
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            answer["code"] = main(args, env)
+            answer["err"] = capsys.readouterr().err
+        except BaseException:
+            answer["err"] = traceback.format_exc()
+        finally:
+            os.write(writing, json.dumps(answer).encode())
+            os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as pipe:
+        answer = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    return int(answer["code"]), str(answer["err"])
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[Path]:
+    """A folder the unprivileged user can reach (pytest's own are the runner's alone), with
+    hello-c in it and a home of that user's."""
+    base = Path(tempfile.mkdtemp(prefix="buildorch-perms-"))
+    base.chmod(0o755)
+    shutil.copytree(EXAMPLE, base / "hello-c", ignore=shutil.ignore_patterns("out"))
+    (base / "home").mkdir()
+    if os.geteuid() == 0:
+        os.chown(base / "home", NOBODY, NOBODY)
+    try:
+        yield base
+    finally:
+        for path in (base, *base.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(base)
+
+
+def test_a_source_file_nobody_may_read_is_refused_before_anything_runs(
+    shared: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = shared / "hello-c"
+    before = tree_hash(project)
+    code, err = as_a_user(
+        [*BUILD, "--target", "amd64", "-C", str(project)],
+        {"HOME": str(shared / "home")},
+        capsys,
+        lambda: (project / "main.c").chmod(0o000),
+    )
+    assert code == 4, err
+    said = " ".join(err.split())
+    assert "1 path(s) the build reads cannot be read: main.c" in said
+    assert "chmod a+r" in said and ".dockerignore" in said
+    assert "Traceback" not in err
+    assert stat.S_IMODE((project / "main.c").stat().st_mode) == 0
+    (project / "main.c").chmod(0o644)
+    assert tree_hash(project) == before, "the project is byte-identical afterwards"
+
+
+def test_an_output_folder_in_a_read_only_folder_is_refused_before_anything_runs(
+    shared: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = shared / "hello-c"
+    locked = shared / "locked"
+    locked.mkdir()
+    before = tree_hash(project)
+    code, err = as_a_user(
+        [*BUILD, "--target", "amd64", "-C", str(project), "-o", str(locked / "out")],
+        {"HOME": str(shared / "home")},
+        capsys,
+        lambda: locked.chmod(0o555),
+    )
+    assert code == 3, err
+    said = "".join(err.split())
+    assert f"cannotwritetheresultto{locked}/out".replace(" ", "") in said
+    assert "Permissiondenied" in said
+    assert "Traceback" not in err
+    assert list(locked.iterdir()) == []
     assert tree_hash(project) == before, "the project is byte-identical afterwards"

@@ -8,6 +8,7 @@ import pytest
 from buildorch.build_failures import failure_of
 from buildorch.errors import BuildFailedError, EmulatorFailedError, WrongArchitectureError
 from buildorch.executor import InvocationResult
+from buildorch.facts import EmulationFact
 
 
 def failed(strategy: str, *tail: str) -> InvocationResult:
@@ -66,3 +67,84 @@ def test_a_wrong_architecture_file_is_exit_12() -> None:
     assert isinstance(error, WrongArchitectureError)
     assert error.exit_code == 12
     assert error.why.count("/src/zs is x86-64") == 1
+
+
+# what buildx prints when QEMU 9.2 crashes in libc-bin's trigger (tonistiigi/binfmt#245)
+LIBC_BIN_CRASH = (
+    "#6 15.94 Unpacking libc-bin (2.35-0ubuntu3.9) over (2.35-0ubuntu3.8) ...",
+    "#6 16.15 Setting up libc-bin (2.35-0ubuntu3.9) ...",
+    "#6 16.25 qemu: uncaught target signal 11 (Segmentation fault) - core dumped",
+    "#6 18.26 Segmentation fault (core dumped)",
+    "#6 20.21 dpkg: error processing package libc-bin (--configure):",
+    "#6 20.21  installed libc-bin package post-installation script subprocess returned error "
+    "exit status 139",
+    "#6 20.29 E: Sub-process /usr/bin/dpkg returned an error code (1)",
+    '#6 ERROR: process "/bin/sh -c apt-get upgrade --assume-yes" did not complete '
+    "successfully: exit code: 100",
+    " > [3/3] RUN apt-get upgrade --assume-yes:",
+    "ERROR: failed to solve: process did not complete successfully: exit code: 100",
+)
+# the same without QEMU's own line (a kernel that kills the emulated ldconfig quietly)
+QUIET_LIBC_BIN_CRASH = tuple(line for line in LIBC_BIN_CRASH if "qemu:" not in line)
+
+
+def arm64_on(version: str, flagged: str | None = None) -> tuple[EmulationFact, ...]:
+    return (
+        EmulationFact(platform="linux/amd64", kind="native"),
+        EmulationFact(
+            platform="linux/arm64", kind="qemu", emulator=version, works=True, flagged=flagged
+        ),
+    )
+
+
+@pytest.mark.parametrize("tail", [LIBC_BIN_CRASH, QUIET_LIBC_BIN_CRASH])
+def test_ldconfig_crashing_under_qemu_names_the_step_the_emulator_and_a_pinned_release(
+    tail: tuple[str, ...],
+) -> None:
+    emulation = arm64_on("qemu-aarch64 version 9.2.0 (v9.2.0)", flagged="QEMU 9.2.x segfaults")
+    error = failure_of(failed("qemu", *tail), emulation=emulation)
+    assert isinstance(error, EmulatorFailedError)
+    assert error.exit_code == 13
+    assert "3/3 RUN apt-get upgrade --assume-yes" in error.why
+    assert "ldconfig, which apt runs to configure libc-bin, crashed under the emulator" in error.why
+    assert "the emulator: qemu-aarch64 version 9.2.0 (v9.2.0) running linux/arm64" in error.why
+    assert "a known-bad release: QEMU 9.2.x segfaults" in error.why
+    assert "tonistiigi/binfmt:qemu-v7.0.0-28 --install arm64" in error.fix
+    assert "--strategy cross" in error.fix and "buildorch offload" in error.fix
+    assert "trust_emulator" not in error.fix  # it was used, and crashed
+
+
+def test_a_segfaulting_ldconfig_in_a_native_build_is_the_projects() -> None:
+    error = failure_of(failed("native", *LIBC_BIN_CRASH), emulation=arm64_on("x"))
+    assert isinstance(error, BuildFailedError)
+    assert error.exit_code == 7
+
+
+def test_in_a_build_of_several_platforms_a_native_steps_segfault_is_the_projects() -> None:
+    tail = [line.replace(" > [3/3]", " > [linux/amd64 3/3]") for line in LIBC_BIN_CRASH]
+    both = InvocationResult(
+        label="all", platforms=("linux/amd64", "linux/arm64"), strategies="native,qemu",
+        seconds=1.0, ok=False, output="nothing written", log_tail=tuple(tail),
+    )  # fmt: skip
+    emulation = arm64_on("qemu-aarch64 version 9.2.0")
+    assert isinstance(failure_of(both, emulation=emulation), BuildFailedError)
+    arm = [line.replace(" > [3/3]", " > [linux/arm64 3/3]") for line in LIBC_BIN_CRASH]
+    error = failure_of(
+        InvocationResult(
+            label="all", platforms=("linux/amd64", "linux/arm64"), strategies="native,qemu",
+            seconds=1.0, ok=False, output="nothing written", log_tail=tuple(arm),
+        ),
+        emulation=emulation,
+    )  # fmt: skip
+    assert isinstance(error, EmulatorFailedError)
+    assert "running linux/arm64" in error.why
+
+
+def test_libc_bin_failing_without_a_crash_is_the_projects() -> None:
+    tail = (
+        "#6 20.21 dpkg: error processing package libc-bin (--configure):",
+        "#6 20.21  installed libc-bin package post-installation script subprocess returned "
+        "error exit status 1",
+        " > [3/3] RUN apt-get upgrade --assume-yes:",
+    )
+    assert isinstance(failure_of(failed("qemu", *tail)), BuildFailedError)

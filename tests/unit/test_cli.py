@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -303,6 +305,149 @@ def test_a_crashing_emulator_is_not_planned_and_the_plan_says_why(
     assert code == 6
     said = " ".join(err.split())
     assert "could not run a tiny linux/arm64 program" in said
+
+
+KNOWN_BAD = str(SNAPSHOTS / "linux-amd64-qemu-known-bad")
+
+
+def unmovable(project: Path) -> None:
+    """A compile stage that cannot move: it needs an emulator or a native builder."""
+    text = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN uname -m; make")
+    (project / "Dockerfile.plain").write_text(text)
+
+
+def test_a_known_bad_emulator_is_not_planned_and_the_plan_gives_the_way_around(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    unmovable(project)
+    code, _, err = run(
+        capsys, "plan", "--snapshot", KNOWN_BAD, "-C", str(project), "-f", "Dockerfile.plain",
+        "--target", "arm64",
+    )  # fmt: skip
+    assert code == 6
+    said = " ".join(err.split())
+    assert "the emulator registered for linux/arm64 is not used" in said
+    assert "QEMU 9.2.x segfaults in ldconfig" in said and "tonistiigi/binfmt#240" in said
+    assert "docker run --privileged --rm tonistiigi/binfmt:qemu-v7.0.0-28 --install arm64" in said
+    assert "Traceback" not in err
+    # forced, the same: the fix pins a release rather than "register QEMU"
+    code, _, err = run(
+        capsys, "plan", "--snapshot", KNOWN_BAD, "-C", str(project), "-f", "Dockerfile.plain",
+        "--target", "arm64", "--strategy", "qemu",
+    )  # fmt: skip
+    assert code == 6
+    assert "tonistiigi/binfmt:qemu-v7.0.0-28" in " ".join(err.split())
+    # arm/v7 runs on the same release, which the reports do not name: emulated as usual
+    data = plan_json(
+        capsys, "linux-amd64-qemu-known-bad", project, "-f", "Dockerfile.plain",
+        "--target", "linux/arm/v7",
+    )  # fmt: skip
+    assert strategies(data) == {"linux/arm/v7": "qemu"}
+
+
+@pytest.mark.parametrize("where", ["env", "buildorch.yaml"])
+def test_a_known_bad_emulator_the_user_trusts_is_planned(
+    capsys: pytest.CaptureFixture[str], project: Path, where: str
+) -> None:
+    unmovable(project)
+    env = {"PATH": "/usr/bin"}
+    if where == "env":
+        env["BUILDORCH_TRUST_EMULATOR"] = "1"
+    else:
+        (project / "buildorch.yaml").write_text("trust_emulator: true\n")
+    code, out, err = run(
+        capsys, "plan", "--snapshot", KNOWN_BAD, "-C", str(project), "-f", "Dockerfile.plain",
+        "--target", "arm64", "--json", env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    assert strategies(json.loads(out)) == {"linux/arm64": "qemu"}
+    code, out, _ = run(
+        capsys, "doctor", "--snapshot", KNOWN_BAD, "-C", str(project), "--json", env=env
+    )
+    assert code == 0
+    doctor = json.loads(out)
+    assert doctor["emulation"]["linux/arm64"] == "qemu"
+    assert doctor["emulators"]["linux/arm64"]["flagged"] is not None
+    assert "known-bad, trusted by trust_emulator" in doctor["reasons"]["emulation"]
+
+
+def test_a_bad_trust_emulator_value_is_refused_with_its_layer(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    env = {"PATH": "/usr/bin", "BUILDORCH_TRUST_EMULATOR": "maybe"}
+    code, _, err = run(capsys, "doctor", "--snapshot", KNOWN_BAD, "-C", str(project), env=env)
+    assert code == 3
+    said = " ".join(err.split())
+    assert "trust_emulator" in said and "BUILDORCH_TRUST_EMULATOR" in said
+    assert "Traceback" not in err
+
+
+def test_doctor_shows_a_known_bad_emulator_flagged(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    code, out, _ = run(capsys, "doctor", "--snapshot", KNOWN_BAD, "-C", str(project))
+    assert code == 0
+    said = " ".join(out.split())
+    assert "not used" in said and "known-bad" in said and "QEMU 9.2.x" in said
+    code, out, _ = run(capsys, "doctor", "--snapshot", KNOWN_BAD, "-C", str(project), "--json")
+    assert code == 0
+    arm64 = json.loads(out)["emulators"]["linux/arm64"]
+    assert arm64["works"] is True and "tonistiigi/binfmt#240" in arm64["flagged"]
+    assert json.loads(out)["emulation"]["linux/arm64"] is None
+
+
+def test_special_files_in_the_context_are_reported_once_with_a_count(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "p"
+    (project / "run").mkdir(parents=True)
+    (project / "Dockerfile").write_text("FROM debian:bookworm\nCOPY . /src\n")
+    (project / "main.c").write_text("int main(void) { return 0; }\n")
+    for number in range(5):
+        os.mkfifo(project / "run" / f"pipe{number}")
+    monkeypatch.chdir(project / "run")  # a socket's path must be short: bind it relative
+    agent = socket.socket(socket.AF_UNIX)
+    agent.bind("agent.sock")
+    try:
+        data = plan_json(capsys, "linux-amd64-qemu", project, "--target", "amd64")
+        code, out, _ = run(
+            capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C",
+            str(project), "--target", "amd64",
+        )  # fmt: skip
+    finally:
+        agent.close()
+    skipped = data["skipped"]
+    assert isinstance(skipped, dict)
+    assert skipped["count"] == 6
+    assert skipped["first"] == [
+        {"path": "run/agent.sock", "kind": "socket"},
+        {"path": "run/pipe0", "kind": "fifo"},
+        {"path": "run/pipe1", "kind": "fifo"},
+    ]
+    notes = data["notes"]
+    assert isinstance(notes, list)
+    (note,) = [n for n in notes if "special file" in n]
+    assert note.startswith("6 special file(s) in the context are skipped: run/agent.sock")
+    assert "and 3 more" in note and "not sent by `docker build`" in note
+    assert code == 0
+    said = " ".join(out.split())
+    assert said.count("special file(s) in the context are skipped") == 1
+    assert "pipe4" not in said
+
+
+def test_the_plan_says_when_the_users_options_let_steps_run_privileged(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    plain = plan_json(capsys, "linux-amd64-qemu", project, "--target", "amd64")
+    notes = plain["notes"]
+    assert isinstance(notes, list) and not [n for n in notes if "privileged" in n]
+    data = plan_json(
+        capsys, "linux-amd64-qemu", project, "--target", "amd64", "--allow", "security.insecure"
+    )
+    notes = data["notes"]
+    assert isinstance(notes, list)
+    (note,) = [n for n in notes if "privileged" in n]
+    assert note.startswith("--allow security.insecure (yours): RUN --security=insecure steps")
 
 
 def test_no_credential_reaches_json_or_a_snapshot(

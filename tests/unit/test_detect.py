@@ -50,6 +50,9 @@ EXPECTED = {
     "linux-amd64-qemu-crashing": (
         "linux", "amd64", None, True, False, "amd64", "classic", None, "native", "ext4", False,
     ),
+    "linux-amd64-qemu-known-bad": (
+        "linux", "amd64", None, True, False, "amd64", "classic", None, "native", "ext4", False,
+    ),
     "linux-arm64": (
         "linux", "arm64", None, True, False, "arm64", "classic", "native", "qemu", "ext4", False,
     ),
@@ -69,8 +72,8 @@ EXPECTED = {
 }  # fmt: skip
 
 
-def replay(name: str, **kwargs: float) -> HostFacts:
-    return detect_host(load_snapshot(SNAPSHOTS / name), **kwargs)
+def replay(name: str, *, slow_stat_us: float = 30.0) -> HostFacts:
+    return detect_host(load_snapshot(SNAPSHOTS / name), slow_stat_us=slow_stat_us)
 
 
 def current_name(facts: HostFacts) -> str | None:
@@ -172,6 +175,32 @@ def test_an_emulator_that_cannot_run_a_program_is_unavailable_and_says_why() -> 
     # the arm emulator of the same host works: only the broken one is out
     arm = next(e for e in facts.emulation if e.platform == "linux/arm/v7")
     assert arm.kind == "qemu" and arm.works is True
+
+
+def test_an_emulator_of_a_known_bad_release_is_flagged_and_not_used() -> None:
+    # QEMU 9.2.0 from tonistiigi/binfmt runs the probe, then crashes in ldconfig under apt
+    facts = replay("linux-amd64-qemu-known-bad")
+    arm64 = facts.emulation_fact("linux/arm64")
+    assert arm64 is not None and arm64.kind is None and arm64.works is True
+    assert arm64.flagged is not None and "QEMU 9.2.x" in arm64.flagged
+    assert "reported in 9.2.0 and 9.2.2" in arm64.flagged
+    assert "tonistiigi/binfmt#240" in arm64.flagged
+    why = facts.reason("emulation")
+    assert "qemu-aarch64 (qemu-aarch64 version 9.2.0 (v9.2.0)) is a release known to break" in why
+    assert "tonistiigi/binfmt:qemu-v7.0.0-28 --install arm64" in why
+    assert facts.to_json()["emulators"]["linux/arm64"]["flagged"] == arm64.flagged
+    # the reports name arm64 only: the same release emulating arm is not flagged
+    arm = facts.emulation_fact("linux/arm/v7")
+    assert arm is not None and arm.kind == "qemu" and arm.flagged is None
+
+
+def test_a_trusted_known_bad_emulator_is_used_and_still_flagged() -> None:
+    facts = detect_host(
+        load_snapshot(SNAPSHOTS / "linux-amd64-qemu-known-bad"), trust_emulator=True
+    )
+    arm64 = facts.emulation_fact("linux/arm64")
+    assert arm64 is not None and arm64.kind == "qemu" and arm64.flagged is not None
+    assert "known-bad, trusted by trust_emulator" in facts.reason("emulation")
 
 
 def test_rosetta_shell_on_apple_silicon_reports_arm64(tmp_path: Path) -> None:

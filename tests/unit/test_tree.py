@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -298,3 +299,29 @@ def test_a_link_out_of_the_project_is_copied_as_a_link_and_never_followed(
     # nothing of /etc came along: the mirror holds the project's own entries only
     assert not any(p.name == "hostname" for p in mirror.rglob("*") if not p.is_symlink())
     assert not (mirror / "a-fifo").exists()
+
+
+def test_the_walk_reports_the_special_files_it_leaves_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, mirror = tmp_path / "src", tmp_path / "mirror"
+    source.mkdir()
+    make_project(source)
+    os.mkfifo(source / "a-fifo")
+    monkeypatch.chdir(source)  # a socket's path must be short: bind it relative
+    with socket.socket(socket.AF_UNIX) as agent:
+        agent.bind("agent.sock")
+        walked = tree.walk_tree(source)
+        tree.sync(source, walked.entries, mirror)
+    assert walked.special == (
+        tree.SpecialFile("a-fifo", "fifo"),
+        tree.SpecialFile("agent.sock", "socket"),
+    )
+    assert "a-fifo" not in walked.entries and "agent.sock" not in walked.entries
+    assert not (mirror / "a-fifo").exists() and not (mirror / "agent.sock").exists()
+    # what .dockerignore leaves out is not the build's, so not reported either
+    (source / ".dockerignore").write_text("agent.sock\na-fifo\n")
+    with socket.socket(socket.AF_UNIX) as agent:
+        (source / "agent.sock").unlink()
+        agent.bind("agent.sock")
+        assert survey_context(source, None, None).special == ()
