@@ -7,7 +7,8 @@
 #   kit run CMD...      the stage's SHELL prefix: runs CMD with the target's environment
 #   kit verify PATH...  fails unless every ELF file under PATH is built for the target
 #
-# How the project's own commands reach the target (why each layer: docs/cross-compiling.md):
+# How the project's own commands reach the target (why each layer: the README's
+# "Cross-compiling your own Dockerfile"):
 #   environment  CC, CXX, AR, PKG_CONFIG, host_alias (autoconf), CMAKE_TOOLCHAIN_FILE,
 #                GOOS/GOARCH, CC_<triple> and CARGO_TARGET_<TRIPLE>_LINKER (cargo's cc crate)
 #   wrappers     first in PATH, for what reads no environment: a Makefile's plain `gcc`,
