@@ -27,6 +27,12 @@ _FLAG = re.compile(r"--([A-Za-z][\w-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?(?:\s+|$)")
 _HEREDOC = re.compile(r"(?<!<)<<(-?)([\"']?)([A-Za-z_][\w.-]*)\2")
 _HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][\w-]*)\s*=\s*(.*?)\s*$")
+# what Docker's own frontend reads (a `# syntax=` frontend of another kind may read more)
+_KEYWORDS = frozenset(
+    {"FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
+     "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
+)  # fmt: skip
+_DOCKER_FRONTEND = re.compile(r"^(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::|@|$)")
 
 
 class LineSpan(NamedTuple):
@@ -271,7 +277,10 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
     body: list[Instruction] = []
     # split as dockerfile-parse counts lines: at "\n" only (str.splitlines splits at more)
     lines = io.StringIO(text, newline="\n").readlines()
-    for instruction in _instructions(structure, lines, path):
+    directives = _directives(text)
+    syntax = flag_value(directives, "syntax")
+    known = _KEYWORDS if syntax is None or _DOCKER_FRONTEND.match(syntax) else None
+    for instruction in _instructions(structure, lines, path, known):
         if isinstance(instruction, From):
             if start is not None:
                 stages.append(Stage(index=len(stages), start=start, instructions=tuple(body)))
@@ -293,7 +302,7 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
     return Dockerfile(
         path=path,
         text=text,
-        directives=_directives(text),
+        directives=directives,
         global_args=tuple(global_args),
         stages=tuple(stages),
     )
@@ -311,20 +320,27 @@ def _directives(text: str) -> tuple[Option, ...]:
 
 
 def _instructions(
-    structure: list[dict[str, Any]], lines: list[str], path: str
+    structure: list[dict[str, Any]], lines: list[str], path: str, known: frozenset[str] | None
 ) -> Iterator[Instruction]:
-    """The instructions in order, each with its heredocs' bodies and its own text."""
+    """The instructions in order, each with its heredocs' bodies and its own text. Raises
+    ProjectError for a keyword the frontend (`known`, None: not Docker's) does not read."""
     consumed = -1  # the last line (from 0) a heredoc body took
+    unclosed: tuple[int, str] | None = None  # a heredoc's line (from 1) and marker
     for record in structure:
         keyword = str(record["instruction"]).upper()
         first, last = int(record["startline"]), int(record["endline"])
         if keyword == "COMMENT" or first <= consumed:
             continue
         value = str(record["value"])
+        if known is not None and keyword not in known:
+            raise _unknown(keyword, f"{path}:{first + 1}", unclosed)
         heredocs: tuple[Heredoc, ...] = ()
         if keyword in _HEREDOC_KEYWORDS and "<<" in value:
             heredocs, last = _heredocs(value, lines, last)
             consumed = last
+            opened = [m.group(3) for m in _HEREDOC.finditer(value)]
+            if len(heredocs) < len(opened):
+                unclosed = (first + 1, opened[len(heredocs)])
         yield _typed(
             keyword,
             value,
@@ -333,6 +349,19 @@ def _instructions(
             heredocs=heredocs,
             path=path,
         )
+
+
+def _unknown(keyword: str, where: str, unclosed: tuple[int, str] | None) -> ProjectError:
+    why = f"Docker's Dockerfile frontend reads only {', '.join(sorted(_KEYWORDS))}"
+    fix = "correct the instruction"
+    if unclosed is not None:
+        line, marker = unclosed
+        why = (
+            f"line {line} opens a heredoc (<<{marker}) that no line `{marker}` closes, so the "
+            "lines after it are read as instructions"
+        )
+        fix = f"end the heredoc with a line of its own holding just `{marker}`"
+    return ProjectError(f"{where}: unknown instruction {keyword}", why=why, fix=fix)
 
 
 def _heredocs(value: str, lines: list[str], last: int) -> tuple[tuple[Heredoc, ...], int]:

@@ -69,6 +69,18 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], int, str]] = {
         4,
         "before the first FROM",
     ),
+    "Dockerfile with an unknown instruction": (
+        write("Dockerfile", "FROM scratch AS build\nCOMPILE main.c\nFROM scratch\n"),
+        PLAN,
+        4,
+        "Dockerfile:2: unknown instruction COMPILE",
+    ),
+    "Dockerfile with a heredoc never closed": (
+        write("Dockerfile", "FROM scratch\nRUN <<EOF\nmake all\n"),
+        PLAN,
+        4,
+        "line 2 opens a heredoc (<<EOF) that no line `EOF` closes",
+    ),
     "unknown build stage": (nothing, [*PLAN, "--build-target", "nope"], 4, "nope"),
     "context that is not a folder": (nothing, [*PLAN, "--context", "main.c"], 4, "context"),
     "context that does not exist": (nothing, [*PLAN, "--context", "gone"], 4, "gone"),

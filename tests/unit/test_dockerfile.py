@@ -374,6 +374,13 @@ def test_an_unclosed_heredoc_is_read_as_text() -> None:
     assert [i.keyword for i in dockerfile.stages[0].instructions] == ["RUN", "RUN"]
 
 
+def test_another_frontend_may_read_instructions_docker_does_not() -> None:
+    with pytest.raises(ProjectError, match="unknown instruction PRINT"):
+        parse_dockerfile("# syntax=docker/dockerfile:1.7\nFROM x\nPRINT hi\n")
+    dockerfile = parse_dockerfile("# syntax=example.com/frontend:1\nFROM x\nPRINT hi\n")
+    assert [i.keyword for i in dockerfile.stages[0].instructions] == ["PRINT"]
+
+
 def test_directives_are_read_only_at_the_top() -> None:
     assert parse_dockerfile("# escape=`\n# syntax=a/b:1\nFROM x\n").syntax == "a/b:1"
     assert parse_dockerfile("# a comment\n# syntax=a/b:1\nFROM x\n").syntax is None
