@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from buildorch.config import GITHUB_AMD64_RUNNER
+from buildorch.detect.emulator_versions import KNOWN_GOOD_IMAGE
 from buildorch.generate.files import Generated, stamped
 from buildorch.generate.workflow_flags import (
     action_inputs,
@@ -176,11 +177,14 @@ def _build_job(plan: CiPlan, dockerfile: str) -> dict[str, Any]:
 
 
 def _qemu_step(condition: str, platform: str) -> dict[str, Any]:
+    # the action's default image follows binfmt's latest QEMU, whose 9.2 and 10.1 releases crash
+    # in ldconfig under apt (docker/setup-qemu-action#199, tonistiigi/binfmt#298): the release
+    # buildorch's own plan recommends, pinned
     return {
         "name": "QEMU, for the RUN steps no native runner can take",
         "if": condition,
         "uses": ACTIONS["qemu"],
-        "with": {"platforms": f"${{{{ {platform} }}}}"},
+        "with": {"platforms": f"${{{{ {platform} }}}}", "image": KNOWN_GOOD_IMAGE},
     }
 
 
