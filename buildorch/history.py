@@ -1,9 +1,10 @@
-"""Build times measured on this host, so plans can use this host's own emulation factor.
+"""Build times measured on this host, so plans can use this host's own factors.
 
 After each build buildorch appends what it measured (project, Dockerfile, platform, strategy,
 seconds, cached steps) to a small JSON file in the user's cache folder. When a project has
-been built from scratch both natively and under an emulator, the ratio of the two is this
-host's emulation factor for it: better than a profile's figure.
+been built from scratch both natively and another way (under an emulator, or cross-compiled),
+the ratio of the two is this host's factor for that way and project: better than a profile's
+figure.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ _KEEP = 500  # records kept: enough for many projects, small enough to read at e
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Measured:
-    """An emulation factor measured on this host for one project."""
+    """A way's factor (qemu, rosetta, cross) measured on this host for one project."""
 
     factor: float
-    emulator: str
+    way: str
     why: str
 
 
@@ -69,11 +70,15 @@ def entry(
     }
 
 
-def emulation_factors(
+# the ways a factor is measured for: (strategy, emulator) of the builds that measure it
+_WAYS = {"qemu": ("qemu", "qemu"), "rosetta": ("qemu", "rosetta"), "cross": ("cross", None)}
+
+
+def measured_factors(
     records: list[dict[str, Any]], *, project: str, dockerfile: str
 ) -> dict[str, Measured]:
-    """Per emulator, the median emulated build time over the median native one, for builds of
-    this project and Dockerfile where nothing came from the cache."""
+    """Per way, the median build time over the median native one, for builds of this project
+    and Dockerfile where nothing came from the cache."""
     cold = [
         r
         for r in records
@@ -87,18 +92,19 @@ def emulation_factors(
     if not native:
         return {}
     factors: dict[str, Measured] = {}
-    for emulator in ("qemu", "rosetta"):
-        emulated = [
+    for way, (strategy, emulator) in _WAYS.items():
+        timed = [
             float(r["seconds"])
             for r in cold
-            if r.get("strategy") == "qemu" and r.get("emulator") == emulator
+            if r.get("strategy") == strategy and r.get("emulator") == emulator
         ]
-        if emulated:
-            factor = round(statistics.median(emulated) / statistics.median(native), 1)
-            factors[emulator] = Measured(
+        if timed:
+            factor = round(statistics.median(timed) / statistics.median(native), 2)
+            how = f"under {way}" if emulator else "cross-compiled"
+            factors[way] = Measured(
                 factor=factor,
-                emulator=emulator,
-                why=f"measured on this host: {len(emulated)} uncached build(s) of this "
-                f"Dockerfile under {emulator} took {factor:g}x its native build",
+                way=way,
+                why=f"measured on this host: {len(timed)} uncached build(s) of this "
+                f"Dockerfile {how} took {factor:g}x its native build",
             )
     return factors

@@ -173,11 +173,12 @@ def plan_on(
 
 
 def measured_factors(project: ProjectFacts, env: Mapping[str, str]) -> dict[str, history.Measured]:
-    """This host's own emulation factors for this project, where earlier builds measured them."""
+    """This host's own factors for this project (emulated, cross), where earlier builds
+    measured them."""
     path = history.history_file(env)
     if path is None or project.dockerfile is None:
         return {}
-    return history.emulation_factors(
+    return history.measured_factors(
         history.read(path), project=project.dir, dockerfile=project.dockerfile.path
     )
 

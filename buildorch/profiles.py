@@ -176,18 +176,18 @@ class Costs:
 
 
 def costs_for(profile: Profile, measured: Mapping[str, Measured]) -> Costs:
-    """The profile's figures, with this host's own emulation factors where earlier builds of
-    the project measured them (`history.emulation_factors`)."""
+    """The profile's figures, with this host's own factors where earlier builds of the project
+    measured them (`history.measured_factors`)."""
     from_profile = f"profile {profile.name}'s figure"
 
-    def emulator(name: str, figure: float) -> Cost:
-        found = measured.get(name)
+    def cost(way: str, figure: float) -> Cost:
+        found = measured.get(way)
         return Cost(figure, from_profile) if found is None else Cost(found.factor, found.why)
 
     return Costs(
-        cross=Cost(profile.costs.cross, from_profile),
-        qemu=emulator("qemu", profile.costs.qemu),
-        rosetta=emulator("rosetta", profile.costs.rosetta),
+        cross=cost("cross", profile.costs.cross),
+        qemu=cost("qemu", profile.costs.qemu),
+        rosetta=cost("rosetta", profile.costs.rosetta),
         remote=Cost(profile.costs.remote, from_profile),
         mirror_min_seconds=profile.thresholds.mirror_min_seconds,
     )

@@ -61,9 +61,11 @@ def test_costs_are_the_profiles_unless_this_host_measured_them(profile: Profile)
     assert (costs.qemu.factor, costs.cross.factor) == (profile.costs.qemu, profile.costs.cross)
     assert costs.qemu.origin == "profile linux-amd64's figure"
     assert costs.mirror_min_seconds == profile.thresholds.mirror_min_seconds
-    measured = Measured(factor=7.5, emulator="qemu", why="measured on this host: 2 builds")
-    costs = costs_for(profile, {"qemu": measured})
+    measured = Measured(factor=7.5, way="qemu", why="measured on this host: 2 builds")
+    crossed = Measured(factor=1.3, way="cross", why="measured on this host: 1 build")
+    costs = costs_for(profile, {"qemu": measured, "cross": crossed})
     assert (costs.qemu.factor, costs.qemu.origin) == (7.5, "measured on this host: 2 builds")
+    assert (costs.cross.factor, costs.cross.origin) == (1.3, "measured on this host: 1 build")
     assert costs.emulated("rosetta") == costs.rosetta
     assert costs.rosetta.origin == "profile linux-amd64's figure"
 

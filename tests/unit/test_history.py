@@ -29,13 +29,14 @@ def test_factor_from_uncached_native_and_emulated_builds(tmp_path: Path) -> None
     path = tmp_path / "history.json"
     history.record(path, [_entry("native", 4.0), _entry("native", 6.0)])
     history.record(path, [_entry("qemu", 60.0, emulator="qemu"), _entry("qemu", 1.0, cached=5)])
-    factors = history.emulation_factors(
-        history.read(path), project="/p", dockerfile="/p/Dockerfile"
-    )
-    assert set(factors) == {"qemu"}
+    history.record(path, [_entry("cross", 6.5), _entry("cross", 0.5, cached=3)])
+    factors = history.measured_factors(history.read(path), project="/p", dockerfile="/p/Dockerfile")
+    assert set(factors) == {"qemu", "cross"}
     assert factors["qemu"].factor == 12.0  # 60 / median(4, 6); the cached build is left out
     assert "measured on this host" in factors["qemu"].why
-    assert history.emulation_factors(history.read(path), project="/q", dockerfile="/q/D") == {}
+    assert factors["cross"].factor == 1.3
+    assert "cross-compiled took 1.3x" in factors["cross"].why
+    assert history.measured_factors(history.read(path), project="/q", dockerfile="/q/D") == {}
 
 
 def test_damaged_history_means_nothing_measured(tmp_path: Path) -> None:
