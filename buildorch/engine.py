@@ -610,18 +610,34 @@ def remove_volumes(names: list[str], env: Mapping[str, str]) -> None:
         client(env).volume.remove(list[Any](names))
 
 
+# a container that went meanwhile (its engine was removing it already): what was wanted
+_GONE = re.compile(r"no such container|removal of container .* is already in progress", re.I)
+
+
 def remove_containers(label: str, value: str, env: Mapping[str, str]) -> list[str]:
     """Remove the containers carrying `label=value`, running or not; returns their names."""
+    from python_on_whales.exceptions import DockerException
+
     with _failing(
         "could not remove the project's leftover containers",
         fix=f"`docker ps -a --filter label={label}={value}` lists them; remove them by hand, "
         "then run again",
     ):
+        from python_on_whales.utils import run
+
         docker = client(env)
-        found = docker.container.list(all=True, filters={"label": f"{label}={value}"})
-        if found:
-            docker.container.remove(list[Any](found), force=True, volumes=False)
-        return [container.name for container in found]
+        # by name, not python-on-whales' list: that inspects each, and fails on one the
+        # engine removed meanwhile
+        listing = [*map(str, docker.client_config.docker_cmd), "ps", "--all", "--filter",
+                   f"label={label}={value}", "--format", "{{.Names}}"]  # fmt: skip
+        names = str(run(listing)).split()
+        if names:
+            try:
+                docker.container.remove(names, force=True, volumes=False)
+            except DockerException as exc:
+                if not all(_GONE.search(line) for line in said(exc).splitlines()):
+                    raise
+        return names
 
 
 class ContainerMount(NamedTuple):

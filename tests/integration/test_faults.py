@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -352,6 +353,8 @@ class Fault:
     """The project as the runs see it (its containers are looked for)."""
     staged_in: tuple[Path, ...] = ()
     """Folders where a staging folder would be."""
+    kill_leaves_a_container: bool = False
+    """SIGKILL leaves the run's container, stopped: the next run must remove it."""
 
 
 @dataclass(frozen=True)
@@ -505,8 +508,8 @@ def _in_collect(s: Setting) -> Fault:
         assert (seen_out / "big").stat().st_size == 1 << 20
 
     return Fault(args=args, hold_at="phase: collect", waits_for="phase: collect", held=held,
-                 again=args, check=check, source=s.project,
-                 staged_in=(seen_out.parent,))  # fmt: skip
+                 again=args, check=check, source=s.project, staged_in=(seen_out.parent,),
+                 kill_leaves_a_container=True)  # fmt: skip
 
 
 PHASES: dict[str, Callable[[Setting], Fault]] = {
@@ -542,7 +545,7 @@ def test_a_run_stopped_in_each_phase_leaves_nothing_and_the_next_succeeds(
     with contextlib.ExitStack() as stack:
         fault = PHASES[phase](Setting(classic, project, tmp_path, request, stack))
         before = fingerprint(project)
-        proc = started(*fault.args, "--debug", env=env)
+        proc = started(fault.args[0], "--debug", *fault.args[1:], env=env)
         stack.callback(_ended, proc)
         seen: list[str] = []
         if fault.held is not None:
@@ -564,6 +567,7 @@ def test_a_run_stopped_in_each_phase_leaves_nothing_and_the_next_succeeds(
             assert proc.returncode == -signal.SIGKILL, said
         _lock_is_free(classic.cache)
         left = _containers_of(fault.source, classic)
+        assert bool(left) == (fault.kill_leaves_a_container and how is signal.SIGKILL), left
         again = buildorch(*fault.again, env=env)
         assert again.code == 0, again.out + again.err
         fault.check(again)
@@ -574,3 +578,74 @@ def test_a_run_stopped_in_each_phase_leaves_nothing_and_the_next_succeeds(
         if left:
             assert "removed containers an earlier run left" in again.err, again.err
         assert fingerprint(project) == before
+
+
+# --- two projects at once ------------------------------------------------------------------
+
+
+def test_two_projects_build_at_once_not_in_turn(
+    classic: Engine, registry: str, project: Path, tmp_path: Path
+) -> None:
+    """Each project's lock is its own: the builds of two projects overlap. Each build's step
+    waits (at most 30 s) until the test has seen both steps start, so builds taking turns
+    would show the first step ending before the second began."""
+    other = tmp_path / "other"
+    shutil.copytree(project, other)
+    gate = socket.socket()  # bound, not listening yet: a connection to it is refused
+    gate.bind(("127.0.0.1", 0))
+    port = gate.getsockname()[1]
+    fresh = uuid.uuid4().hex  # nothing cached to skip the steps with
+    runs = []
+    for n, folder in enumerate((project, other)):
+        # `$((1+1))`: the step's output says `run0-2-start`, its command line does not
+        (folder / "Dockerfile.gate").write_text(
+            f"FROM {BUSYBOX} AS build\nCOPY main.c /src/\n"
+            f"RUN echo run{n}-$((1+1))-start {fresh} && i=0 && "
+            f"until nc 127.0.0.1 {port} </dev/null; do i=$((i+1)); [ $i -ge 300 ] && break; "
+            f"sleep 0.1; done && echo run{n}-$((1+1))-end > /done && cat /done\n"
+            "FROM scratch\nCOPY --from=build /done /\n"
+        )
+        out = tmp_path / f"out{n}"
+        args = ["build", "-C", str(folder), "-f", "Dockerfile.gate", "--sources", "mirror",
+                "--target", "amd64", "-o", str(out), "--network", "host"]  # fmt: skip
+        runs.append(started(*args, env=classic.env(COLUMNS=WIDE)))
+    events: list[str] = []
+    both_started = threading.Event()
+    outputs: list[list[str]] = [[], []]
+
+    def read(n: int) -> None:
+        stdout = runs[n].stdout
+        assert stdout is not None
+        for line in stdout:
+            outputs[n].append(line)
+            # the step's own output (`#7 0.05 run0-2-start`), not its command line
+            if said := re.search(r"#\d+ [\d.]+ (run\d-2-(?:start|end))\b", line):
+                events.append(said.group(1))
+                if sum(e.endswith("start") for e in events) == 2:
+                    both_started.set()
+
+    readers = [threading.Thread(target=read, args=(n,)) for n in range(2)]
+    for reader in readers:
+        reader.start()
+    opened = both_started.wait(timeout=120)
+    gate.listen()
+    accepting = threading.Thread(target=_accept_and_close, args=(gate,), daemon=True)
+    accepting.start()
+    for reader in readers:
+        reader.join(timeout=120)
+    codes = [run.wait(timeout=60) for run in runs]
+    gate.close()
+    said = ["".join(lines) for lines in outputs]
+    assert codes == [0, 0], said
+    assert opened, events
+    assert sorted(events[:2]) == ["run0-2-start", "run1-2-start"], events  # both, then ends
+    assert sorted(events[2:]) == ["run0-2-end", "run1-2-end"], events
+    for n in range(2):
+        assert (tmp_path / f"out{n}" / "done").read_text() == f"run{n}-2-end\n"
+
+
+def _accept_and_close(gate: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while True:
+            connection, _ = gate.accept()
+            connection.close()
