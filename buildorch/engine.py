@@ -214,7 +214,8 @@ def _transient(exc: BaseException) -> bool:
 
 def _trying_again(state: RetryCallState) -> None:
     failed = state.outcome.exception() if state.outcome is not None else None
-    words = said(failed).splitlines()[-1] if failed is not None else "?"
+    text = failed.why if isinstance(failed, BuildorchError) else said(failed) if failed else "?"
+    words = (text.splitlines() or ["?"])[-1]
     pause = state.next_action.sleep if state.next_action is not None else 0.0
     _log.debug(
         "try %d of %s failed (%s): trying again in %.1f s",
@@ -228,6 +229,21 @@ def _trying_again(state: RetryCallState) -> None:
 _retried = retry(
     retry=retry_if_exception(_transient),
     stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.5, max=5),
+    before_sleep=_trying_again,
+    reraise=True,
+)
+
+
+def _push_not_done(exc: BaseException) -> bool:
+    """A push the registry failed for a moment (not a refusal): the build, cached, is run
+    again to push it."""
+    return isinstance(exc, RegistryError) and bool(_TRANSIENT.search(exc.why))
+
+
+_push_retried = retry(
+    retry=retry_if_exception(_push_not_done),
+    stop=stop_after_attempt(3),
     wait=wait_exponential(multiplier=0.5, max=5),
     before_sleep=_trying_again,
     reraise=True,
@@ -375,6 +391,7 @@ class BuildOutcome:
 _TAIL = 40
 
 
+@_push_retried
 def build(
     request: BuildRequest, env: Mapping[str, str], on_line: Callable[[str], None]
 ) -> BuildOutcome:
@@ -382,7 +399,8 @@ def build(
 
     A failed build is an outcome, not an exception: the caller decides what it means; a build
     that failed because the engine went away or the registry failed the push raises the
-    engine's or the registry's error instead. On Ctrl-C the buildx process is stopped
+    engine's or the registry's error instead (a push that failed for a moment is tried again
+    first). On Ctrl-C the buildx process is stopped
     (BuildKit then cancels the build) before the KeyboardInterrupt goes on up.
     """
     from python_on_whales.components.buildx.cli_wrapper import stream_buildx_logs

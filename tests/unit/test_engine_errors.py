@@ -386,16 +386,26 @@ def test_a_push_that_fails_after_another_lists_the_pushed_one(
 
 
 def _failed_build(
-    monkeypatch: pytest.MonkeyPatch, said: list[str], *, push: bool = True
+    monkeypatch: pytest.MonkeyPatch,
+    said: list[str],
+    *,
+    push: bool = True,
+    runs: list[str] | None = None,
 ) -> engine.BuildOutcome:
-    """engine.build over a buildx that printed `said`, then failed."""
+    """engine.build over a buildx that printed `said`, then failed (each time, unless it
+    succeeded once `runs` holds three); `runs` hears of each run."""
     from python_on_whales.components.buildx import cli_wrapper
 
     def stream(cmd: list[str], env: object) -> Iterator[str]:
+        if runs is not None:
+            runs.append("build")
+            if len(runs) == 3:
+                return
         yield from (f"{line}\n" for line in said)
         raise DockerException(cmd, 1, stderr=b"")
 
     monkeypatch.setattr(cli_wrapper, "stream_buildx_logs", stream)
+    monkeypatch.setattr(engine.build.retry, "sleep", lambda seconds: None)
     buildx = SimpleNamespace(buildx=SimpleNamespace(docker_cmd=["docker"]))
     monkeypatch.setattr(engine, "client", lambda env: buildx)
     request = engine.BuildRequest(
@@ -421,11 +431,23 @@ def test_a_push_the_registry_failed_is_the_registrys_error(monkeypatch: pytest.M
     refused = 'ERROR: Get "http://r/v2/": dial tcp 127.0.0.1:5000: connect: connection refused'
     said = ["#12 pushing r/app:1 with docker", f"#12 {refused}", "------",
             " > pushing r/app:1 with docker:", "------", refused]  # fmt: skip
+    runs: list[str] = []
+    assert _failed_build(monkeypatch, said, runs=runs).ok  # the registry was back
+    assert runs == ["build"] * 3
     with pytest.raises(RegistryError) as caught:
         _failed_build(monkeypatch, said)
     assert caught.value.exit_code == 10
     assert caught.value.what == "could not push r/app:1"
     assert "connection refused" in caught.value.why
+
+
+def test_a_push_the_registry_refused_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    denied = "ERROR: failed to push r/app:1: unexpected status: 401 Unauthorized"
+    runs: list[str] = []
+    with pytest.raises(RegistryError) as caught:
+        _failed_build(monkeypatch, ["#11 exporting to image", denied], runs=runs)
+    assert "401 Unauthorized" in caught.value.why
+    assert runs == ["build"]
 
 
 def test_a_step_that_fails_is_the_builds_even_when_it_says_refused(
