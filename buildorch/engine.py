@@ -400,8 +400,8 @@ def build(
     A failed build is an outcome, not an exception: the caller decides what it means; a build
     that failed because the engine went away or the registry failed the push raises the
     engine's or the registry's error instead (a push that failed for a moment is tried again
-    first). On Ctrl-C the buildx process is stopped
-    (BuildKit then cancels the build) before the KeyboardInterrupt goes on up.
+    first). On Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before
+    the KeyboardInterrupt goes on up.
     """
     from python_on_whales.components.buildx.cli_wrapper import stream_buildx_logs
     from python_on_whales.exceptions import DockerException
@@ -635,14 +635,13 @@ _GONE = re.compile(r"no such container|removal of container .* is already in pro
 def remove_containers(label: str, value: str, env: Mapping[str, str]) -> list[str]:
     """Remove the containers carrying `label=value`, running or not; returns their names."""
     from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run
 
     with _failing(
         "could not remove the project's leftover containers",
         fix=f"`docker ps -a --filter label={label}={value}` lists them; remove them by hand, "
         "then run again",
     ):
-        from python_on_whales.utils import run
-
         docker = client(env)
         # by name, not python-on-whales' list: that inspects each, and fails on one the
         # engine removed meanwhile
