@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import importlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,7 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from buildorch.errors import (
     BuildFailedError,
@@ -46,6 +53,9 @@ from buildorch.plan import BuildArg
 # CPU to import (its pydantic models), which `load_in_background` hides behind detection
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
+
+
+_log = logging.getLogger(__name__)
 
 
 def load_in_background() -> None:
@@ -202,10 +212,40 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DockerException) and bool(_TRANSIENT.search(said(exc)))
 
 
+def _trying_again(state: RetryCallState) -> None:
+    failed = state.outcome.exception() if state.outcome is not None else None
+    text = failed.why if isinstance(failed, BuildorchError) else said(failed) if failed else "?"
+    words = (text.splitlines() or ["?"])[-1]
+    pause = state.next_action.sleep if state.next_action is not None else 0.0
+    _log.debug(
+        "try %d of %s failed (%s): trying again in %.1f s",
+        state.attempt_number,
+        getattr(state.fn, "__name__", "a docker command"),
+        words,
+        pause,
+    )
+
+
 _retried = retry(
     retry=retry_if_exception(_transient),
     stop=stop_after_attempt(4),
     wait=wait_exponential(multiplier=0.5, max=5),
+    before_sleep=_trying_again,
+    reraise=True,
+)
+
+
+def _push_not_done(exc: BaseException) -> bool:
+    """A push the registry failed for a moment (not a refusal): the build, cached, is run
+    again to push it."""
+    return isinstance(exc, RegistryError) and bool(_TRANSIENT.search(exc.why))
+
+
+_push_retried = retry(
+    retry=retry_if_exception(_push_not_done),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.5, max=5),
+    before_sleep=_trying_again,
     reraise=True,
 )
 
@@ -351,14 +391,17 @@ class BuildOutcome:
 _TAIL = 40
 
 
+@_push_retried
 def build(
     request: BuildRequest, env: Mapping[str, str], on_line: Callable[[str], None]
 ) -> BuildOutcome:
     """Run one build, streaming buildx's plain progress lines to `on_line`.
 
-    A failed build is an outcome, not an exception: the caller decides what it means. On
-    Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before the
-    KeyboardInterrupt goes on up.
+    A failed build is an outcome, not an exception: the caller decides what it means; a build
+    that failed because the engine went away or the registry failed the push raises the
+    engine's or the registry's error instead (a push that failed for a moment is tried again
+    first). On Ctrl-C the buildx process is stopped (BuildKit then cancels the build) before
+    the KeyboardInterrupt goes on up.
     """
     from python_on_whales.components.buildx.cli_wrapper import stream_buildx_logs
     from python_on_whales.exceptions import DockerException
@@ -394,6 +437,8 @@ def build(
     except KeyboardInterrupt:
         _stop(set(_children()) - children_before)
         raise
+    if not ok:
+        _raise_unless_the_builds(request, tuple(tail))
     digest = _digest(request.metadata_file) if ok else None
     return BuildOutcome(
         ok=ok,
@@ -404,6 +449,39 @@ def build(
         compiler_cache=steps.cache_rates(),
         digest=digest,
     )
+
+
+# buildx lost the daemon under the build (stopped, restarted, crashed): its gRPC stream ended
+_ENGINE_LOST = re.compile(
+    r"code = Unavailable|error reading from server|cannot connect to the docker daemon"
+    r"|is the docker daemon running",
+    re.IGNORECASE,
+)
+# the step that failed was the push: `> pushing app:1 with docker:` (the docker driver),
+# `failed to push app:1: ...` (an image exporter)
+_PUSH_FAILED = re.compile(r"^ > pushing |failed to push ", re.IGNORECASE)
+
+
+def _raise_unless_the_builds(request: BuildRequest, tail: tuple[str, ...]) -> None:
+    """A failed build is the project's to fix unless buildx lost the engine or the registry
+    failed the push: those are raised here as the engine's and the registry's errors."""
+    errors = [line for line in tail if line.startswith("ERROR:")]
+    last = errors[-1] if errors else (tail[-1] if tail else "")
+    platforms = ", ".join(request.platforms)
+    if _ENGINE_LOST.search(last):
+        raise EngineUnavailableError(
+            f"lost the engine during the build for {platforms}",
+            why=f"buildx said: {last}\n(the docker engine stopped or restarted under the build)",
+            fix="check that the engine answers (`buildorch doctor`), then run again; nothing "
+            "was written",
+        )
+    if request.push and any(_PUSH_FAILED.search(line) for line in tail):
+        raise RegistryError(
+            f"could not push {', '.join(request.tags)}",
+            why=f"buildx said: {last}",
+            fix="check that the registry is up and takes the push, then run again (the build "
+            "itself is cached)",
+        )
 
 
 # `#7 [build 3/5] RUN make` names a Dockerfile step (not `#2 [internal] load ...`);
@@ -548,6 +626,35 @@ def remove_volumes(names: list[str], env: Mapping[str, str]) -> None:
         "lists it; remove it, then run again",
     ):
         client(env).volume.remove(list[Any](names))
+
+
+# a container that went meanwhile (its engine was removing it already): what was wanted
+_GONE = re.compile(r"no such container|removal of container .* is already in progress", re.I)
+
+
+def remove_containers(label: str, value: str, env: Mapping[str, str]) -> list[str]:
+    """Remove the containers carrying `label=value`, running or not; returns their names."""
+    from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run
+
+    with _failing(
+        "could not remove the project's leftover containers",
+        fix=f"`docker ps -a --filter label={label}={value}` lists them; remove them by hand, "
+        "then run again",
+    ):
+        docker = client(env)
+        # by name, not python-on-whales' list: that inspects each, and fails on one the
+        # engine removed meanwhile
+        listing = [*map(str, docker.client_config.docker_cmd), "ps", "--all", "--filter",
+                   f"label={label}={value}", "--format", "{{.Names}}"]  # fmt: skip
+        names = str(run(listing)).split()
+        if names:
+            try:
+                docker.container.remove(names, force=True, volumes=False)
+            except DockerException as exc:
+                if not all(_GONE.search(line) for line in said(exc).splitlines()):
+                    raise
+        return names
 
 
 class ContainerMount(NamedTuple):

@@ -7,6 +7,7 @@ for a run is removed when the run ends, whether it succeeded, failed or was inte
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Protocol, assert_never
 
 from buildorch import elf, engine, tree, workspace
-from buildorch.errors import ConfigError
+from buildorch.errors import ConfigError, RegistryError
 from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import Invocation, Plan, Strategy
 from buildorch.platforms import Platform
@@ -28,6 +29,7 @@ NO_TARGET_BUILD = "buildorch-cross: NO TARGET BUILD:"
 NO_SPACE = "buildorch: no space left for the result:"
 # what a failed export leaves free when it stopped for want of space
 _NEARLY_FULL = 1 << 20
+_log = logging.getLogger(__name__)
 
 
 class Progress(Protocol):
@@ -58,6 +60,8 @@ class InvocationResult:
     log_tail: tuple[str, ...] = ()
     digest: str | None = None
     """The image's digest, when the build made one (pushed or loaded)."""
+    pushed: tuple[str, ...] = ()
+    """The tags it pushed, when it did."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -132,6 +136,7 @@ def execute(
         return _execute(plan, env, progress)
     assert listing is not None and state is not None, "a mirrored plan needs its listing"
     with workspace.locked(state, progress.note):
+        _log.debug("phase: sync %s", plan.mirror.path)
         progress.note(f"bringing the mirror in step: {plan.mirror.path}")
         synced = tree.sync(
             Path(plan.mirror.source),
@@ -157,7 +162,10 @@ def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildRep
         for invocation in plan.invocations:
             used = ",".join(sorted({strategies[str(p)] for p in invocation.platforms}))
             progress.started(invocation, used)
-            result = _run(invocation, used, crossed, Path(scratch), env, progress)
+            try:
+                result = _run(invocation, used, crossed, Path(scratch), env, progress)
+            except RegistryError as exc:
+                raise _listing_pushed(exc, results) from exc
             progress.finished(invocation, result)
             results.append(result)
             if not result.ok:
@@ -169,11 +177,21 @@ def _execute(plan: Plan, env: Mapping[str, str], progress: Progress) -> BuildRep
                 f"{source}@{r.digest}" if r.digest else source
                 for source, r in zip(plan.merge.sources, results, strict=True)
             )
+            _log.debug("phase: join %s", ", ".join(plan.merge.tags))
             engine.join_manifest(plan.merge.tags, plan.merge.sources, env, pushed=pushed)
             merge = MergeResult(
                 tags=plan.merge.tags, seconds=time.monotonic() - began, sources=plan.merge.sources
             )
     return BuildReport(results=tuple(results), merge=merge, seconds=time.monotonic() - started)
+
+
+def _listing_pushed(exc: RegistryError, done: list[InvocationResult]) -> RegistryError:
+    """A push that failed after others succeeded: say which images are in the registry."""
+    pushed = [f"{tag}@{r.digest}" if r.digest else tag for r in done for tag in r.pushed]
+    if not pushed:
+        return exc
+    listed = "".join(f"\n  {image}" for image in pushed)
+    return RegistryError(exc.what, why=exc.why, fix=f"{exc.fix}; pushed already:{listed}")
 
 
 def _checked(
@@ -260,6 +278,7 @@ def _run(
         buildx=tuple(arg for flag in invocation.buildx for arg in flag.argv()),
     )
     began = time.monotonic()
+    _log.debug("phase: build %s (%s)", invocation.label, out.kind)
 
     def build(req: engine.BuildRequest) -> engine.BuildOutcome:
         return engine.build(req, env, lambda text: progress.line(invocation, text))
@@ -277,6 +296,7 @@ def _run(
                 else:
                     outcome = _disk_full(outcome, staging, out.dest)
                 if outcome.ok:
+                    _log.debug("phase: publish %s", out.dest)
                     publish(staging, Path(out.dest))
             where = out.dest
         case "push":
@@ -303,4 +323,5 @@ def _run(
         compiler_cache=outcome.compiler_cache,
         log_tail=outcome.log_tail,
         digest=outcome.digest,
+        pushed=out.tags if out.kind == "push" and outcome.ok else (),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import sys
@@ -129,6 +130,9 @@ def staged_dir(dest: Path) -> Iterator[Path]:
         (staging.parent / f"{staging.name}.pid").unlink(missing_ok=True)
 
 
+_REPLACED = ".replaced-"
+
+
 def _remove_orphans(folder: Path, prefix: str) -> None:
     """Staging folders of runs that are gone: the next run clears what a killed one left."""
     for mark in folder.glob(f"{prefix}*.pid"):
@@ -138,7 +142,9 @@ def _remove_orphans(folder: Path, prefix: str) -> None:
             continue
         if _alive(pid):
             continue
-        shutil.rmtree(mark.with_suffix(""), ignore_errors=True)
+        staging = mark.with_suffix("")
+        for left in (staging, *folder.glob(f"{glob.escape(staging.name)}{_REPLACED}*")):
+            shutil.rmtree(left, ignore_errors=True)
         mark.unlink(missing_ok=True)
 
 
@@ -169,7 +175,9 @@ def publish(staging: Path, dest: Path) -> None:
             staging.mkdir()  # the context manager removes it again
             return
     dest.mkdir(parents=True, exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=".buildorch-replaced-", dir=dest))
+    # beside the staging folder and named after it: what a run killed here left is removed
+    # with its staging folder by the next run
+    aside = Path(tempfile.mkdtemp(prefix=f"{staging.name}{_REPLACED}", dir=staging.parent))
     try:
         for entry in staging.iterdir():
             target = dest / entry.name

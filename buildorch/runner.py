@@ -11,6 +11,7 @@ leaves a record that is old, never one that claims too much: the next run copies
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 import time
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from buildorch.plan import RunPlan, Sources
 
 # `rm` takes this many paths per call, well inside any argument limit
 _REMOVE_BATCH = 500
+_log = logging.getLogger(__name__)
 
 
 class RunProgress(Protocol):
@@ -68,8 +70,14 @@ def execute_run(
     copied = removed = copied_bytes = 0
     began = time.monotonic()
     with workspace.locked(state, progress.note):
+        # the lock is this run's: a container of the project now is one a run killed
+        # outright (SIGKILL, power loss) could not remove
+        left = engine.remove_containers(workspace.LABEL, project_id, env)
+        if left:
+            progress.note(f"removed containers an earlier run left: {', '.join(left)}")
         if plan.sources is Sources.VOLUME:
             assert plan.volume is not None
+            _log.debug("phase: fill %s", plan.volume)
             copied, copied_bytes, removed = _fill_volume(
                 plan, listing, state, labels, env, progress
             )
@@ -80,6 +88,7 @@ def execute_run(
             engine.ensure_volume(volume, dict(labels), env)
             mounts.append(engine.ContainerMount(volume, f"{plan.workdir}/{path}"))
         synced = time.monotonic()
+        _log.debug("phase: run")
         progress.note(f"running {' '.join(plan.command)} on {plan.platform} in {plan.image}")
         collected: list[str] = []
         with contextlib.ExitStack() as stack:
@@ -91,6 +100,7 @@ def execute_run(
 
             def collect(container: str) -> None:
                 assert staging is not None
+                _log.debug("phase: collect %s", ", ".join(plan.collect))
                 for path in plan.collect:
                     dest = staging / Path(path).parent
                     dest.mkdir(parents=True, exist_ok=True)
@@ -113,6 +123,7 @@ def execute_run(
                 notes=progress.note,
             )
             if code == 0 and staging is not None and plan.output_dir is not None:
+                _log.debug("phase: publish %s", plan.output_dir)
                 publish(staging, Path(plan.output_dir))
     return RunReport(
         exit_code=code,

@@ -69,6 +69,8 @@ def run(args: CleanInputs, env: Mapping[str, str]) -> CleanResult:
         volumes = engine.project_volumes(workspace.LABEL, project_id, env) if up else []
         freed = 0
         with workspace.locked(kept, console.err.print) if kept else contextlib.nullcontext():
+            if up:  # a container a killed run left would hold its volumes
+                engine.remove_containers(workspace.LABEL, project_id, env)
             engine.remove_volumes(volumes, env)
             if kept is not None:
                 freed = workspace.remove_state(kept)

@@ -26,6 +26,8 @@ CONTAINERD_HOST = os.environ.get(
 )
 REGISTRY = os.environ.get("BUILDORCH_REGISTRY", "localhost:5000")
 TOOLCHAIN = f"{REGISTRY}/buildorch/debian-gcc:bookworm"
+BUSYBOX = f"{REGISTRY}/buildorch/busybox:1"
+SLOWFS_SOURCE = REPO / "tests" / "slowfs" / "slowfs.c"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,6 +109,24 @@ def qemu_aarch64() -> Path:
         _unavailable("QEMU user emulation for aarch64 is not registered")
     assert runner is not None
     return Path(runner)
+
+
+@pytest.fixture(scope="session")
+def slowfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slowfs binary, compiled for this run (libfuse3 headers come with provisioning)."""
+    if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
+        _unavailable("/dev/fuse and fusermount3 are needed for the slow share")
+    flags = subprocess.run(
+        ["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True, text=True, check=False
+    )
+    if flags.returncode != 0:
+        _unavailable("the libfuse3 headers (libfuse3-dev, pkg-config) are needed for slowfs")
+    binary = tmp_path_factory.mktemp("slowfs") / "slowfs"
+    subprocess.run(
+        ["cc", "-O2", "-Wall", "-o", str(binary), str(SLOWFS_SOURCE), *flags.stdout.split()],
+        check=True,
+    )
+    return binary
 
 
 @pytest.fixture

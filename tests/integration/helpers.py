@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,3 +62,64 @@ def unmovable_dockerfile(project: Path) -> str:
     assert marked != plain
     (project / "Dockerfile.native-only").write_text(marked)
     return "Dockerfile.native-only"
+
+
+def started(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The CLI in a session of its own (a terminal's Ctrl-C reaches the whole group), its
+    output and errors in one stream."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "buildorch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def read_until(proc: subprocess.Popen[str], wanted: str, seen: list[str]) -> str:
+    """Read `proc`'s lines into `seen` until one holds `wanted`; returns that line."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if wanted in line:
+            return line
+    raise AssertionError(f"never printed {wanted!r}:\n{''.join(seen)}")
+
+
+def mount_slow(
+    slowfs: Path, source: Path, mount: Path, delay_us: int = 100
+) -> subprocess.Popen[bytes]:
+    """`source` seen through slowfs at `mount`; returns the process serving it (stopping it
+    holds every request on the share until it is continued)."""
+    mount.mkdir()
+    served = subprocess.Popen(
+        [str(slowfs), str(source), str(mount), "-f", "-o", f"delay_us={delay_us},fsname=slowfs"]
+    )
+    for _ in range(100):
+        if mount.is_mount():
+            return served
+        assert served.poll() is None, "slowfs exited before it mounted"
+        time.sleep(0.05)
+    raise AssertionError(f"slowfs did not mount {mount}")
+
+
+def unmount(mount: Path, served: subprocess.Popen[bytes]) -> None:
+    for _ in range(50):
+        if subprocess.run(["fusermount3", "-u", str(mount)], check=False).returncode == 0:
+            break
+        time.sleep(0.2)
+    served.wait(timeout=30)
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Mode, content and (for a file) mtime of every entry."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_file():
+            body = f"{st.st_mtime_ns} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        else:
+            body = "-"
+        found[path.relative_to(root).as_posix()] = f"{st.st_mode:o} {body}"
+    return found

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -15,58 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO, TOOLCHAIN, Engine, _unavailable
-from tests.integration.helpers import buildorch, elf_machine, toolchain_args
+from tests.integration.conftest import TOOLCHAIN, Engine
+from tests.integration.helpers import (
+    buildorch,
+    elf_machine,
+    fingerprint,
+    mount_slow,
+    toolchain_args,
+    unmount,
+)
 
-SLOWFS_SOURCE = REPO / "tests" / "slowfs" / "slowfs.c"
 # enough files that reading them through the share costs more than the profile's threshold
 EXTRA_FILES = 1500
-
-
-@pytest.fixture(scope="session")
-def slowfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The slowfs binary, compiled for this run (libfuse3 headers come with provisioning)."""
-    if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
-        _unavailable("/dev/fuse and fusermount3 are needed for the slow share")
-    flags = subprocess.run(
-        ["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True, text=True, check=False
-    )
-    if flags.returncode != 0:
-        _unavailable("the libfuse3 headers (libfuse3-dev, pkg-config) are needed for slowfs")
-    binary = tmp_path_factory.mktemp("slowfs") / "slowfs"
-    subprocess.run(
-        ["cc", "-O2", "-Wall", "-o", str(binary), str(SLOWFS_SOURCE), *flags.stdout.split()],
-        check=True,
-    )
-    return binary
-
-
-def mount_slow(slowfs: Path, source: Path, mount: Path, delay_us: int = 100) -> None:
-    mount.mkdir()
-    subprocess.run(
-        [str(slowfs), str(source), str(mount), "-o", f"delay_us={delay_us},fsname=slowfs"],
-        check=True,
-    )
-
-
-def unmount(mount: Path) -> None:
-    for _ in range(50):
-        if subprocess.run(["fusermount3", "-u", str(mount)], check=False).returncode == 0:
-            return
-        time.sleep(0.2)
-
-
-def fingerprint(root: Path) -> dict[str, str]:
-    """Mode, content and (for a file) mtime of every entry."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        st = path.lstat()
-        if path.is_file():
-            body = f"{st.st_mtime_ns} {hashlib.sha256(path.read_bytes()).hexdigest()}"
-        else:
-            body = "-"
-        found[path.relative_to(root).as_posix()] = f"{st.st_mode:o} {body}"
-    return found
 
 
 def read_everything(project: Path) -> None:
@@ -88,11 +47,11 @@ def share(slowfs: Path, project: Path, tmp_path: Path) -> Iterator[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"note{n:04d}.txt").write_text(f"note {n}\n")
     mount = tmp_path / "share"
-    mount_slow(slowfs, project, mount)
+    served = mount_slow(slowfs, project, mount)
     try:
         yield mount
     finally:
-        unmount(mount)
+        unmount(mount, served)
 
 
 def test_slowfs_is_slow_by_measurement(classic: Engine, share: Path) -> None:
@@ -278,7 +237,7 @@ def test_ctrl_c_during_the_sync_leaves_a_mirror_the_next_run_repairs(
     for n in range(400):
         (big / f"blob{n:03d}.bin").write_bytes(os.urandom(64 * 1024))
     mount = tmp_path / "slow"
-    mount_slow(slowfs, project, mount, delay_us=2000)  # slow enough to interrupt the copy
+    served = mount_slow(slowfs, project, mount, delay_us=2000)  # slow enough to interrupt the copy
     try:
         args = ["build", "-C", str(mount), "-f", "Dockerfile.all", "--sources", "mirror",
                 "--target", "amd64"]  # fmt: skip
@@ -301,4 +260,4 @@ def test_ctrl_c_during_the_sync_leaves_a_mirror_the_next_run_repairs(
         mirror = Path(again.json()["plan"]["mirror"]["path"])
         assert fingerprint(mirror) == fingerprint(project)
     finally:
-        unmount(mount)
+        unmount(mount, served)

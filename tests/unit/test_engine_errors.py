@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -295,11 +296,12 @@ def test_what_docker_said_is_its_last_lines() -> None:
     assert engine.said(silent) == "`docker volume create` exited with 3"
 
 
-def test_the_executor_hands_the_join_the_pushed_digests(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+SOURCES = ("r/app:1-linux-arm64", "r/app:1-linux-amd64")
+
+
+def _two_pushes() -> Plan:
+    """Two platforms pushed one by one, then joined into r/app:1."""
     arm, amd = parse_platform("linux/arm64"), parse_platform("linux/amd64")
-    sources = ("r/app:1-linux-arm64", "r/app:1-linux-amd64")
     invocations = tuple(
         Invocation(
             platforms=(platform,),
@@ -311,9 +313,9 @@ def test_the_executor_hands_the_join_the_pushed_digests(
             output=Output(kind="push", tags=(tag,)),
             label=platform.slug,
         )
-        for platform, tag in zip((arm, amd), sources, strict=True)
+        for platform, tag in zip((arm, amd), SOURCES, strict=True)
     )
-    plan = Plan(
+    return Plan(
         steps=tuple(
             PlatformStep(
                 platform=platform,
@@ -326,9 +328,24 @@ def test_the_executor_hands_the_join_the_pushed_digests(
             for platform in (arm, amd)
         ),
         invocations=invocations,
-        merge=Merge(tags=("r/app:1",), sources=sources),
+        merge=Merge(tags=("r/app:1",), sources=SOURCES),
         output=Output(kind="push", tags=("r/app:1",)),
     )
+
+
+class Quiet:
+    """Progress that shows nothing."""
+
+    def note(self, text: str) -> None: ...
+    def started(self, invocation: Invocation, strategies: str) -> None: ...
+    def line(self, invocation: Invocation, text: str) -> None: ...
+    def finished(self, invocation: Invocation, result: object) -> None: ...
+
+
+def test_the_executor_hands_the_join_the_pushed_digests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan, sources = _two_pushes(), SOURCES
     digests = iter(("sha256:" + "a" * 64, "sha256:" + "b" * 64))
     monkeypatch.setattr(
         engine,
@@ -344,12 +361,6 @@ def test_the_executor_hands_the_join_the_pushed_digests(
 
     monkeypatch.setattr(engine, "join_manifest", join)
 
-    class Quiet:
-        def note(self, text: str) -> None: ...
-        def started(self, invocation: Invocation, strategies: str) -> None: ...
-        def line(self, invocation: Invocation, text: str) -> None: ...
-        def finished(self, invocation: Invocation, result: object) -> None: ...
-
     report = executor.execute(plan, {}, Quiet())
     assert report.merge is not None and report.merge.sources == sources
     assert joined["sources"] == sources
@@ -357,3 +368,110 @@ def test_the_executor_hands_the_join_the_pushed_digests(
         "r/app:1-linux-arm64@sha256:" + "a" * 64,
         "r/app:1-linux-amd64@sha256:" + "b" * 64,
     )
+
+
+def test_a_push_that_fails_after_another_lists_the_pushed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def build(request: engine.BuildRequest, env: object, on_line: object) -> engine.BuildOutcome:
+        if request.tags == (SOURCES[1],):
+            raise RegistryError(f"could not push {SOURCES[1]}", why="connection refused", fix="")
+        return engine.BuildOutcome(ok=True, log_tail=(), steps=1, cached=0, digest="sha256:a")
+
+    monkeypatch.setattr(engine, "build", build)
+    with pytest.raises(RegistryError) as caught:
+        executor.execute(_two_pushes(), {}, Quiet())
+    assert caught.value.what == f"could not push {SOURCES[1]}"
+    assert caught.value.fix.endswith(f"pushed already:\n  {SOURCES[0]}@sha256:a")
+
+
+def _failed_build(
+    monkeypatch: pytest.MonkeyPatch,
+    said: list[str],
+    *,
+    push: bool = True,
+    runs: list[str] | None = None,
+) -> engine.BuildOutcome:
+    """engine.build over a buildx that printed `said`, then failed (each time, unless it
+    succeeded once `runs` holds three); `runs` hears of each run."""
+    from python_on_whales.components.buildx import cli_wrapper
+
+    def stream(cmd: list[str], env: object) -> Iterator[str]:
+        if runs is not None:
+            runs.append("build")
+            if len(runs) == 3:
+                return
+        yield from (f"{line}\n" for line in said)
+        raise DockerException(cmd, 1, stderr=b"")
+
+    monkeypatch.setattr(cli_wrapper, "stream_buildx_logs", stream)
+    monkeypatch.setattr(engine.build.retry, "sleep", lambda seconds: None)
+    buildx = SimpleNamespace(buildx=SimpleNamespace(docker_cmd=["docker"]))
+    monkeypatch.setattr(engine, "client", lambda env: buildx)
+    request = engine.BuildRequest(
+        context=".", dockerfile="Dockerfile", platforms=("linux/amd64",), tags=("r/app:1",),
+        push=push,
+    )  # fmt: skip
+    return engine.build(request, {}, lambda text: None)
+
+
+def test_a_build_that_lost_the_engine_is_the_engines_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    lost = (
+        "ERROR: failed to receive status: rpc error: code = Unavailable desc = error reading "
+        "from server: EOF"
+    )
+    with pytest.raises(EngineUnavailableError) as caught:
+        _failed_build(monkeypatch, ["#5 [build 2/2] RUN sleep 60", lost], push=False)
+    assert caught.value.exit_code == 5
+    assert caught.value.what == "lost the engine during the build for linux/amd64"
+    assert lost in caught.value.why
+
+
+def test_a_push_the_registry_failed_is_the_registrys_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = 'ERROR: Get "http://r/v2/": dial tcp 127.0.0.1:5000: connect: connection refused'
+    said = ["#12 pushing r/app:1 with docker", f"#12 {refused}", "------",
+            " > pushing r/app:1 with docker:", "------", refused]  # fmt: skip
+    runs: list[str] = []
+    assert _failed_build(monkeypatch, said, runs=runs).ok  # the registry was back
+    assert runs == ["build"] * 3
+    with pytest.raises(RegistryError) as caught:
+        _failed_build(monkeypatch, said)
+    assert caught.value.exit_code == 10
+    assert caught.value.what == "could not push r/app:1"
+    assert "connection refused" in caught.value.why
+
+
+def test_a_push_the_registry_refused_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    denied = "ERROR: failed to push r/app:1: unexpected status: 401 Unauthorized"
+    runs: list[str] = []
+    with pytest.raises(RegistryError) as caught:
+        _failed_build(monkeypatch, ["#11 exporting to image", denied], runs=runs)
+    assert "401 Unauthorized" in caught.value.why
+    assert runs == ["build"]
+
+
+def test_a_step_that_fails_is_the_builds_even_when_it_says_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    said = [
+        "#5 [build 2/2] RUN curl localhost:1",
+        "#5 0.1 curl: (7) Connection refused",
+        " > [build 2/2] RUN curl localhost:1:",
+        'ERROR: failed to solve: process "sh -c curl" did not complete: exit code 7',
+    ]
+    outcome = _failed_build(monkeypatch, said)
+    assert not outcome.ok
+    assert outcome.log_tail[-1] == said[-1]
+
+
+def test_leftover_containers_already_gone_are_no_failure(fake: Any) -> None:
+    from python_on_whales import utils
+
+    gone = "Error response from daemon: No such container: buildorch-run-p-1"
+    docker = fake({"container.remove": gone})
+    docker.client_config = SimpleNamespace(docker_cmd=["docker"])
+    listed = ["buildorch-run-p-1\n"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(utils, "run", lambda cmd: listed.pop())
+        assert engine.remove_containers("org.buildorch.project", "p", {}) == ["buildorch-run-p-1"]
+    assert docker.calls == ["container.remove"]

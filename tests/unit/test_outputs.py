@@ -55,6 +55,38 @@ def test_failed_build_leaves_the_destination_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_publish_killed_half_way_is_cleared_by_the_next(tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "hello").write_text("old")
+    (dest / "notes.txt").write_text("mine")
+    # a publish whose process dies (SIGKILL) between moving an old entry aside and moving the
+    # new one in: a child that leaves as the kernel would end it, running no `finally`
+    child = os.fork()
+    if child == 0:
+        real = Path.rename
+
+        def killed_half_way(self: Path, target: Path) -> Path:
+            if self.parent.name.startswith(".out.buildorch-"):
+                os._exit(9)
+            return real(self, target)
+
+        Path.rename = killed_half_way  # type: ignore[method-assign,assignment]
+        with staged_dir(dest) as staging:
+            (staging / "hello").write_text("half")
+            publish(staging, dest)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 9
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert any(".replaced-" in name for name in left), left  # what it had moved aside
+    assert sorted(p.name for p in dest.iterdir()) == ["notes.txt"]  # nothing inside dest
+    _stage(tmp_path, dest, {"hello": "new"})
+    assert (dest / "hello").read_text() == "new"
+    assert (dest / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "state.json"
     atomic_write(path, "first\r\n")
