@@ -32,6 +32,8 @@ class DockerFacts:
     context: str | None = None
     operating_system: str | None = None
     kernel: str | None = None
+    product: str | None = None
+    """The engine's product and release where it says (`Docker Desktop 4.37.1 (178610)`)."""
     error: str | None = None
     """Why the engine is not available, in the engine's own words."""
 
@@ -152,6 +154,7 @@ class HostFacts:
                 "context": self.docker.context,
                 "operating_system": self.docker.operating_system,
                 "kernel": self.docker.kernel,
+                "product": self.docker.product,
                 "error": self.docker.error,
             },
             "buildx": {"available": self.buildx.available, "version": self.buildx.version},

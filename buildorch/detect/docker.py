@@ -29,6 +29,14 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _product(version: dict[str, Any]) -> str | None:
+    """`docker version`'s Server.Platform.Name: Docker Desktop's own release, for one."""
+    server = version.get("Server")
+    platform = server.get("Platform") if isinstance(server, dict) else None
+    name = platform.get("Name") if isinstance(platform, dict) else None
+    return (name.strip() or None) if isinstance(name, str) else None
+
+
 def _context(info: dict[str, Any], version: dict[str, Any]) -> str | None:
     for client in (_dict(info.get("ClientInfo")), _dict(version.get("Client"))):
         if isinstance(client.get("Context"), str) and client["Context"]:
@@ -94,6 +102,7 @@ def detect_docker(probe: EngineProbe) -> tuple[DockerFacts, str, str]:
         context=context,
         operating_system=operating_system or None,
         kernel=kernel or None,
+        product=_product(version),
     )
     kind = f"Docker Desktop ({', '.join(signs)})" if signs else "a Docker engine"
     why = f"{kind} {server} on {operating_system or '?'}, kernel {kernel or '?'}, {machine or '?'}"

@@ -79,7 +79,7 @@ def detect_emulation(
     if native == "linux/amd64":
         # x86-64 CPUs and kernels run 32-bit x86 code themselves
         kinds["linux/386"] = "native"
-    if native == "linux/arm64":
+    if native == "linux/arm64" and os_class != "macos":  # Apple's M-series have no AArch32
         for platform in _ARM32:
             if platform in listed:
                 kinds[platform] = "native"
@@ -87,6 +87,9 @@ def detect_emulation(
     elsewhere = _engine_elsewhere(view, docker)
     if docker.desktop or elsewhere:
         why = _from_builder(view, os_class, docker, builder, native, elsewhere, kinds)
+        if docker.desktop:
+            # its VM's emulators cannot be asked from here: they are the release's own
+            health = _desktop_emulators(docker, kinds)
     else:
         why = _from_binfmt(view, native, kinds, health, trust_emulator)
     # what the probe said about a platform's emulator, with the kind decided here
@@ -96,6 +99,20 @@ def detect_emulation(
     )
     whose = "the engine's own platform" if docker.arch else "this host's platform (no engine)"
     return facts, f"{native} is {whose}; {why}"
+
+
+def _desktop_emulators(
+    docker: DockerFacts, kinds: dict[str, EmulationKind | None]
+) -> dict[str, EmulationFact]:
+    """Docker Desktop's emulators, named by the release that ships them (not run: its VM's
+    binfmt_misc is out of reach)."""
+    release = docker.product or f"Docker Desktop (engine {docker.version or '?'})"
+    names = {"qemu": f"QEMU of {release}", "rosetta": f"Rosetta, through {release}"}
+    return {
+        platform: EmulationFact(platform=platform, kind=kind, emulator=names[kind])
+        for platform, kind in kinds.items()
+        if kind in names
+    }
 
 
 def _engine_elsewhere(view: HostView, docker: DockerFacts) -> str:
