@@ -29,6 +29,31 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# what detection reads of `docker info`, and so all a snapshot keeps of it: the rest can name
+# proxies, registries and their mirrors, or carry labels a user put on the engine
+INFO_FIELDS = ("ServerVersion", "ServerErrors", "OperatingSystem", "KernelVersion", "Name",
+               "Driver", "DriverStatus", "Architecture")  # fmt: skip
+
+
+def info_read(info: dict[str, Any]) -> dict[str, Any]:
+    """Of `docker info`'s answer, the fields detection reads (ClientInfo: the context and the
+    plugins' names and versions)."""
+    kept = {key: info[key] for key in INFO_FIELDS if key in info}
+    client = _dict(info.get("ClientInfo"))
+    if client:
+        plugins = [
+            {key: p[key] for key in ("Name", "Version") if key in p}
+            for p in client.get("Plugins") or []
+            if isinstance(p, dict)
+        ]
+        kept["ClientInfo"] = {
+            key: value
+            for key, value in (("Context", client.get("Context")), ("Plugins", plugins))
+            if value
+        }
+    return kept
+
+
 def _product(version: dict[str, Any]) -> str | None:
     """`docker version`'s Server.Platform.Name: Docker Desktop's own release, for one."""
     server = version.get("Server")

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from buildorch.detect.docker import info_read
 from buildorch.detect.host import detect_host
 from buildorch.detect.view import LiveHost, snapshot_relpath
 from buildorch.engine import EngineProbe
@@ -192,7 +193,7 @@ def _write_snapshot(view: LiveHost, root: Path) -> None:
         docker = root / "docker"
         docker.mkdir()
         outputs: tuple[tuple[str, str | None], ...] = (
-            ("info.json", probe.info_json),
+            ("info.json", _info_read(probe.info_json)),
             ("info.stderr", probe.info_stderr),
             ("version.json", probe.version_json),
             ("buildx-ls.json", probe.buildx_ls),
@@ -204,6 +205,16 @@ def _write_snapshot(view: LiveHost, root: Path) -> None:
             if answer is not None and (answer.strip() or not file_name.endswith(".json")):
                 _write(docker / file_name, answer)
     _write(root / "probe.json", json.dumps({"stat_us": view.stat_us()}) + "\n")
+
+
+def _info_read(info_json: str | None) -> str | None:
+    """`docker info`'s answer cut down to what detection reads (an answer that is no JSON
+    object, such as an error's, is kept as it is: detection reads it as such)."""
+    try:
+        info = json.loads(info_json or "")
+    except ValueError:
+        return info_json
+    return json.dumps(info_read(info)) if isinstance(info, dict) else info_json
 
 
 def _swap_into_place(staging: Path, dest: Path) -> None:

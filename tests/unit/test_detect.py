@@ -659,6 +659,31 @@ def test_live_host_round_trips_through_a_snapshot(tmp_path: Path) -> None:
 
 
 @pytest.mark.subprocesses  # the live view runs the emulators binfmt_misc registers here
+def test_a_snapshot_keeps_of_docker_info_only_what_detection_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = (SNAPSHOTS / "linux-amd64-qemu" / "docker" / "info.json").read_text()
+    info = {
+        **json.loads(real),
+        "HttpProxy": "http://dev:TOPSECRET1@proxy.internal:3128",
+        "RegistryConfig": {"Mirrors": ["https://mirror.internal/"]},
+        "Labels": ["team-token=TOPSECRET2"],
+    }
+    info["ClientInfo"]["Plugins"][0]["Path"] = "/home/dev/.docker/cli-plugins/docker-buildx"
+    probe = EngineProbe(binary=True, info_json=json.dumps(info), version_json="{}")
+    monkeypatch.setattr(view_module, "probe_engine", lambda env: probe)
+    live = LiveHost(_project(tmp_path), {"HOME": "/home/dev"})
+    snap = tmp_path / "snap"
+    save_snapshot(live, snap)
+    recorded = (snap / "docker" / "info.json").read_text()
+    assert "TOPSECRET" not in recorded and "internal" not in recorded and "/home" not in recorded
+    kept = json.loads(recorded)
+    assert kept["ServerVersion"] == info["ServerVersion"]
+    assert kept["ClientInfo"]["Plugins"] == [{"Name": "buildx", "Version": "v0.14.1"}]
+    assert detect_host(load_snapshot(snap)).docker == detect_host(live).docker
+
+
+@pytest.mark.subprocesses  # the live view runs the emulators binfmt_misc registers here
 def test_snapshot_keeps_only_what_detection_read(tmp_path: Path, no_engine: None) -> None:
     live = LiveHost(
         _project(tmp_path), {"HOME": "/home/dev", "GITHUB_TOKEN": "ghp_x", "CI": "true"}
