@@ -23,6 +23,25 @@ def first_few(names: Sequence[str], count: int = SPECIAL_NAMED) -> str:
     return ", ".join(names[:count]) + more
 
 
+def skipped_json(special: Sequence[SpecialFile]) -> dict[str, object]:
+    """Special files left out, as JSON: how many, and the first few."""
+    return {
+        "count": len(special),
+        "first": [{"path": s.path, "kind": s.kind} for s in special[:SPECIAL_NAMED]],
+    }
+
+
+def skipped_note(special: Sequence[SpecialFile]) -> str:
+    """Special files left out, said once however many there are."""
+    named = first_few([f"{s.path} ({s.kind})" for s in special])
+    return (
+        f"{len(special)} special file(s) in the context are skipped: {named}; sockets, "
+        "fifos and devices are not sent by `docker build` nor copied to a mirror or "
+        "volume, so a step that needs one will not find it (list them in .dockerignore "
+        "to silence this)"
+    )
+
+
 class BuildArg(NamedTuple):
     """A `--build-arg NAME=VALUE`."""
 
@@ -194,12 +213,7 @@ class Plan:
             else {"source": self.mirror.source, "path": self.mirror.path, "why": self.mirror.why},
             "notes": list(self.notes),
             "cross": None if self.cross is None else _cross_json(self.cross),
-            "skipped": {
-                "count": len(self.special_files),
-                "first": [
-                    {"path": s.path, "kind": s.kind} for s in self.special_files[:SPECIAL_NAMED]
-                ],
-            },
+            "skipped": skipped_json(self.special_files),
         }
 
 

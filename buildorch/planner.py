@@ -38,7 +38,7 @@ from buildorch.plan import (
     RunPlan,
     Sources,
     Strategy,
-    first_few,
+    skipped_note,
 )
 from buildorch.platforms import Platform
 from buildorch.profiles import Costs
@@ -495,15 +495,8 @@ def _context_notes(project: ProjectFacts) -> list[str]:
         f"builds seldom need: add `{heavy.ignore_line}` to .dockerignore"
         for heavy in project.heavy
     ]
-    special = project.special_files
-    if special:
-        named = first_few([f"{s.path} ({s.kind})" for s in special])
-        notes.append(
-            f"{len(special)} special file(s) in the context are skipped: {named}; sockets, "
-            "fifos and devices are not sent by `docker build` nor copied to a mirror or "
-            "volume, so a step that needs one will not find it (list them in .dockerignore "
-            "to silence this)"
-        )
+    if project.special_files:
+        notes.append(skipped_note(project.special_files))
     return notes
 
 

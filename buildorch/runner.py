@@ -22,7 +22,7 @@ from typing import Protocol
 from buildorch import engine, tree, workspace
 from buildorch.errors import BuildFailedError
 from buildorch.fsutil import publish, staged_dir
-from buildorch.plan import RunPlan, Sources
+from buildorch.plan import RunPlan, Sources, skipped_json
 
 # `rm` takes this many paths per call, well inside any argument limit
 _REMOVE_BATCH = 500
@@ -44,6 +44,8 @@ class RunReport:
     sync_seconds: float
     run_seconds: float
     collected: tuple[str, ...]
+    skipped: tuple[tree.SpecialFile, ...] = ()
+    """Sockets, fifos and devices of the sources the volume does not get."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -54,6 +56,7 @@ class RunReport:
             "sync_seconds": round(self.sync_seconds, 2),
             "run_seconds": round(self.run_seconds, 2),
             "collected": list(self.collected),
+            "skipped": skipped_json(self.skipped),
         }
 
 

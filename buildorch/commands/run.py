@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from buildorch.config import load_options
 from buildorch.context import survey_context
 from buildorch.errors import BuildFailedError, ConfigError
 from buildorch.pipeline import require_engine, see_host
-from buildorch.plan import RunPlan
+from buildorch.plan import RunPlan, skipped_note
 from buildorch.planner import plan_run
 from buildorch.project import project_languages
 from buildorch.runner import RunReport, execute_run
@@ -96,9 +97,11 @@ def run(args: RunInputs, env: Mapping[str, str]) -> RunResult:
         console.run_plan(plan)  # before the command: its output follows
     survey = survey_context(context_dir, None, None, skip=tuple(p for p, _ in plan.keep))
     state = workspace.project_state(env, common.project_dir)
-    report = execute_run(
-        plan, survey.listing, state, project_id, env, console.RunOutput(common.as_json)
-    )
+    output = console.RunOutput(common.as_json)
+    if survey.special:
+        output.note(skipped_note(survey.special))
+    report = execute_run(plan, survey.listing, state, project_id, env, output)
+    report = dataclasses.replace(report, skipped=survey.special)
     failure = None
     if report.exit_code != 0:
         failure = BuildFailedError(

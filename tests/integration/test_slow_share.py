@@ -154,6 +154,25 @@ def test_run_works_in_a_volume_and_brings_results_back(
     assert "exited with 3" in failing.err
 
 
+@pytest.mark.usefixtures("cleaned")
+def test_run_reports_the_special_files_it_leaves_out(
+    classic: Engine, share: Path, project: Path, tmp_path: Path
+) -> None:
+    where = tmp_path / "with-a-fifo"
+    shutil.copytree(project, where, ignore=shutil.ignore_patterns("docs"))
+    os.mkfifo(where / "events.pipe")
+    ran = buildorch("run", "-C", str(where), "--image", TOOLCHAIN, "--json", "--", "true",
+                    env=classic.env())  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert ran.json()["report"]["skipped"] == {
+        "count": 1,
+        "first": [{"path": "events.pipe", "kind": "fifo"}],
+    }
+    said = buildorch("run", "-C", str(where), "--image", TOOLCHAIN, "--", "true", env=classic.env())
+    assert "1 special file(s) in the context are skipped: events.pipe (fifo)" in said.err
+    buildorch("clean", "-C", str(where), env=classic.env())
+
+
 def test_clean_removes_only_this_projects_mirror_and_volumes(
     classic: Engine, share: Path, project: Path, tmp_path: Path
 ) -> None:
