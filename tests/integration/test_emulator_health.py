@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from buildorch.detect import emulator_probe
 from buildorch.detect.emulator_probe import program
 from tests.integration.conftest import Engine
 from tests.integration.helpers import buildorch
@@ -102,3 +103,14 @@ def test_a_faulty_emulator_is_named_as_the_cause_of_the_failure(
 def test_the_real_emulator_is_back_afterwards() -> None:
     text = (BINFMT / ENTRY).read_text()
     assert "qemu" in _field(text, "interpreter ") and "F" in _field(text, "flags:")
+
+
+def test_the_version_is_asked_of_the_registered_emulator_not_of_a_path(tmp_path: Path) -> None:
+    entry = BINFMT / "qemu-aarch64"
+    if not entry.exists():
+        pytest.fail(f"{entry} is not registered: scripts/provision-engine.sh registers QEMU")
+    # a path that does not exist, as tonistiigi/binfmt's image registers (/usr/bin inside it)
+    record = emulator_probe.probe("qemu-aarch64", str(tmp_path / "qemu-aarch64"), None)
+    version, works, _ = emulator_probe.parse(record)
+    assert works is True
+    assert version is not None and version.startswith("qemu-aarch64 version ")

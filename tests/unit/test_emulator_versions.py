@@ -48,17 +48,6 @@ def test_the_way_around_pins_a_release_and_names_the_other_ways() -> None:
     assert "trust_emulator: true" in fix and "BUILDORCH_TRUST_EMULATOR=1" in fix
 
 
-@pytest.mark.subprocesses  # runs the emulator binfmt_misc registers for arm64, if any
-def test_the_version_is_asked_of_the_registered_emulator_not_of_a_path(tmp_path: Path) -> None:
-    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-        pytest.skip("no QEMU registered for arm64 here")
-    # a path that does not exist, as tonistiigi/binfmt's image registers (/usr/bin inside it)
-    record = emulator_probe.probe("qemu-aarch64", str(tmp_path / "qemu-aarch64"), None)
-    version, works, _ = emulator_probe.parse(record)
-    assert works is True
-    assert version is not None and version.startswith("qemu-aarch64 version ")
-
-
 def test_an_emulator_registered_again_is_asked_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
