@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,21 @@ def strategies(data: dict[str, object]) -> dict[str, str]:
     steps = data["steps"]
     assert isinstance(steps, list)
     return {s["platform"]: s["strategy"] for s in steps}
+
+
+def only_step(data: dict[str, object]) -> dict[str, Any]:
+    """The plan's one platform step (the plan must have exactly one)."""
+    steps = data["steps"]
+    assert isinstance(steps, list)
+    (step,) = steps
+    assert isinstance(step, dict)
+    return step
+
+
+def unmovable(project: Path) -> None:
+    """A compile stage that cannot move: it needs an emulator or a native builder."""
+    text = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN uname -m; make")
+    (project / "Dockerfile.plain").write_text(text)
 
 
 # host class -> strategy for arm64 and amd64: with the cross-capable Dockerfile, the plain one
@@ -249,9 +265,7 @@ def test_use_template_turns_an_emulated_build_into_a_cross_build(
     emulated = plan_json(
         capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64"
     )
-    steps = emulated["steps"]
-    assert isinstance(steps, list)
-    (step,) = steps
+    step = only_step(emulated)
     assert step["strategy"] == "qemu"
     why_not_cross = {r["strategy"]: r["why"] for r in step["rejected"]}["cross"]
     assert "--use-template would build it with the c-make.Dockerfile template" in why_not_cross
@@ -271,9 +285,7 @@ def test_a_platform_the_cross_kit_has_no_toolchain_for_is_emulated(
     data = plan_json(
         capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "linux/arm/v6"
     )
-    steps = data["steps"]
-    assert isinstance(steps, list)
-    (step,) = steps
+    step = only_step(data)
     assert step["strategy"] == "qemu"
     why = {r["strategy"]: r["why"] for r in step["rejected"]}["cross"]
     assert "no toolchain for linux/arm/v6" in why
@@ -285,9 +297,7 @@ def test_a_derived_cross_build_without_an_emulator_says_what_would_need_one(
     data = plan_json(
         capsys, "linux-amd64-no-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64"
     )
-    steps = data["steps"]
-    assert isinstance(steps, list)
-    (step,) = steps
+    step = only_step(data)
     assert step["strategy"] == "cross"
     assert "would need an emulator, and none is registered" in step["reasons"][1]
 
@@ -296,8 +306,7 @@ def test_a_crashing_emulator_is_not_planned_and_the_plan_says_why(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
     # a compile stage that cannot move: without a working emulator there is no way at all
-    pip = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN uname -m; make")
-    (project / "Dockerfile.plain").write_text(pip)
+    unmovable(project)
     code, _, err = run(
         capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu-crashing"), "-C",
         str(project), "-f", "Dockerfile.plain", "--target", "arm64",
@@ -308,12 +317,6 @@ def test_a_crashing_emulator_is_not_planned_and_the_plan_says_why(
 
 
 KNOWN_BAD = str(SNAPSHOTS / "linux-amd64-qemu-known-bad")
-
-
-def unmovable(project: Path) -> None:
-    """A compile stage that cannot move: it needs an emulator or a native builder."""
-    text = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN uname -m; make")
-    (project / "Dockerfile.plain").write_text(text)
 
 
 def test_a_known_bad_emulator_is_not_planned_and_the_plan_gives_the_way_around(
