@@ -36,17 +36,23 @@ def tmpfs(mount: Path, options: str) -> Iterator[Path]:
 
 
 @pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A build whose result (3 MB) does not fit the small disk."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Dockerfile").write_text(DOCKERFILE)
+    return project
+
+
+@pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     with tmpfs(tmp_path / "small", "") as mount:
         yield mount
 
 
 def test_a_full_disk_keeps_the_previous_output_and_leaves_nothing(
-    small_disk: Path, classic: Engine, registry: str, tmp_path: Path
+    small_disk: Path, classic: Engine, registry: str, project: Path
 ) -> None:
-    project = tmp_path / "p"
-    project.mkdir()
-    (project / "Dockerfile").write_text(DOCKERFILE)
     out = small_disk / "out"
     out.mkdir()
     (out / "previous.txt").write_text("the last good build\n")
@@ -71,11 +77,8 @@ def read_only(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_an_output_folder_that_cannot_be_written_is_the_users_to_fix(
-    read_only: Path, classic: Engine, registry: str, tmp_path: Path
+    read_only: Path, classic: Engine, registry: str, project: Path
 ) -> None:
-    project = tmp_path / "p"
-    project.mkdir()
-    (project / "Dockerfile").write_text(DOCKERFILE)
     built = buildorch(
         "build", "-C", str(project), "--target", "amd64", "-o", str(read_only / "out"),
         env=classic.env(),

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from tests.integration.conftest import TOOLCHAIN, Engine
-from tests.integration.helpers import buildorch, toolchain_args
+from tests.integration.helpers import buildorch, started, toolchain_args
 
 # messages on one line each, so a test can look for them whole
 WIDE = "10000"
@@ -93,15 +93,8 @@ def test_ctrl_c_stops_the_build_and_leaves_nothing(
     )
     out = tmp_path / "out"
     # a terminal's Ctrl-C reaches the whole foreground process group: do the same
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "buildorch", "build", "-C", str(project), "-f",
-         "Dockerfile.slow", "--target", "amd64", "-o", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=classic.env(),
-        start_new_session=True,
-    )  # fmt: skip
+    proc = started("build", "-C", str(project), "-f", "Dockerfile.slow", "--target", "amd64",
+                   "-o", str(out), env=classic.env())  # fmt: skip
     assert proc.stdout is not None
     seen = []
     deadline = time.monotonic() + 120
@@ -110,11 +103,11 @@ def test_ctrl_c_stops_the_build_and_leaves_nothing(
         if f"{marker}-now" in line and "echo" not in line:
             break
         assert time.monotonic() < deadline, "".join(seen)
-    started = time.monotonic()
+    interrupted_at = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(seen) + rest
-    assert time.monotonic() - started < 30  # stopped, not run to the end
+    assert time.monotonic() - interrupted_at < 30  # stopped, not run to the end
     assert "interrupted" in rest
     _no_traceback(rest)
     # no staging folder, no output, and no buildx process left running
@@ -135,12 +128,8 @@ def test_a_run_killed_outright_is_cleared_by_the_next(
         "FROM scratch\nCOPY --from=build /etc/hostname /\n"
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "buildorch", "build", "-C", str(project), "-f",
-         "Dockerfile.slow", "--target", "amd64", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=classic.env(),
-        start_new_session=True,
-    )  # fmt: skip
+    proc = started("build", "-C", str(project), "-f", "Dockerfile.slow", "--target", "amd64",
+                   "-o", str(out), env=classic.env())  # fmt: skip
     assert proc.stdout is not None
     for line in proc.stdout:
         if f"{marker}-now" in line and "echo" not in line:
@@ -166,18 +155,9 @@ def test_two_runs_at_once_do_not_clobber_each_other(
     classic: Engine, registry: str, project: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "buildorch", "build", "-C", str(project), "-o", str(out),
+    args = ["build", "-C", str(project), "-o", str(out),
             "--build-arg", f"TOOLCHAIN_IMAGE={registry}/buildorch/debian-gcc:bookworm"]  # fmt: skip
-    runs = [
-        subprocess.Popen(
-            [*args, "--target", target],
-            env=classic.env(),
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for target in ("arm64", "amd64")
-    ]
+    runs = [started(*args, "--target", target, env=classic.env()) for target in ("arm64", "amd64")]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     # one of the two won the folder, whole: a complete binary, and no staging left over
