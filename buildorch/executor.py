@@ -216,6 +216,17 @@ def _checked(
     return replace(outcome, ok=False, log_tail=(*outcome.log_tail, *wrong))
 
 
+def unwritable_output(dest: str | Path, why: str) -> ConfigError:
+    """An output folder this user cannot write: the user's to fix (planning says it when the
+    folder's modes tell; building, when writing beside it fails)."""
+    return ConfigError(
+        f"cannot write the result to {dest}",
+        why=why,
+        fix="give -o a folder you can write (a read-only file system or a folder of "
+        "another user's will not do)",
+    )
+
+
 def _check_writable(dest: Path) -> None:
     """The result goes beside `dest` first: a folder that cannot be written there is the
     user's to fix, said before anything is built."""
@@ -224,12 +235,7 @@ def _check_writable(dest: Path) -> None:
         with tempfile.TemporaryFile(dir=dest.parent):
             pass
     except OSError as exc:
-        raise ConfigError(
-            f"cannot write the result to {dest}",
-            why=f"{dest.parent}: {exc.strerror or exc}",
-            fix="give -o a folder you can write (a read-only file system or a folder of "
-            "another user's will not do)",
-        ) from exc
+        raise unwritable_output(dest, f"{dest.parent}: {exc.strerror or exc}") from exc
 
 
 def _disk_full(outcome: engine.BuildOutcome, staging: Path, dest: str) -> engine.BuildOutcome:

@@ -19,7 +19,7 @@ from buildorch import history, workspace
 from buildorch.config import Options, load_options, profile_name_from, trust_emulator_from
 from buildorch.detect import HostView, LiveHost, detect_host, detect_system, load_snapshot
 from buildorch.errors import ConfigError, EngineUnavailableError
-from buildorch.executor import BuildReport
+from buildorch.executor import BuildReport, unwritable_output
 from buildorch.facts import HostFacts, ProjectFacts
 from buildorch.plan import Plan
 from buildorch.planner import plan_build
@@ -124,12 +124,8 @@ def refuse_unwritable_output(output_dir: str | None) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         # statvfs is POSIX's: elsewhere, say "permission denied"
         read_only = hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY
-        raise ConfigError(
-            f"cannot write the result to {output_dir}",
-            why=f"{existing}: {os.strerror(errno.EROFS if read_only else errno.EACCES)}",
-            fix="give -o a folder you can write (a read-only file system or a folder of "
-            "another user's will not do)",
-        )
+        why = f"{existing}: {os.strerror(errno.EROFS if read_only else errno.EACCES)}"
+        raise unwritable_output(output_dir, why)
 
 
 def plan_on(

@@ -408,6 +408,7 @@ apt_get() {
 		(rust_std_unpack "$std" "$dir") &
 		unpacking=$!
 	else
+		rm -rf "$dir"
 		std=""
 	fi
 	# shellcheck disable=SC2086
