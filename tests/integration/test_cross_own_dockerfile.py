@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from buildorch.cross_derive import KIT, kit_text
 from tests.integration.conftest import REPO, Engine
 from tests.integration.helpers import buildorch, elf_machine
 
@@ -199,3 +200,55 @@ def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
     assert said["arm64"] == said["amd64"]
     assert "1,4,9,16,25,36,49,64,81,100" in said["arm64"]
     assert tree_hash(lua_sources) == before
+
+
+def kit_apt(engine: Engine, tmp_path: Path, install: str) -> subprocess.CompletedProcess[str]:
+    """The kit's apt-get in a debian:bookworm container set up for arm64, installing
+    nothing (`-s`): what it decides for each package, from the archive's own metadata."""
+    kit = tmp_path / "kit"
+    kit.write_text(kit_text())
+    kit.chmod(0o755)
+    script = (
+        f"{KIT} setup && {KIT} run /bin/sh -c "
+        f"'apt-get update -qq && apt-get install -s --no-install-recommends {install}'"
+    )
+    return docker(
+        engine, "run", "--rm", "--network", "host", "-e", "TARGETARCH=arm64",
+        "-v", f"{kit}:{KIT}:ro", "debian:bookworm", "/bin/sh", "-c", script,
+    )  # fmt: skip
+
+
+def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machine(
+    classic: Engine, tmp_path: Path
+) -> None:
+    ran = kit_apt(classic, tmp_path, "gcc libc6-dev make libzstd-dev clang libclang-dev")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    said = ran.stderr
+    assert "gcc -> gcc, native (a tool for the build machine)" in said
+    assert "make -> make, native (Multi-Arch: allowed)" in said
+    assert "libzstd-dev -> libzstd-dev:arm64 (Multi-Arch: same, Section: libdevel)" in said
+    assert "libclang-dev -> libclang-dev, native (Section: libdevel, built from" in said
+    # with a compiler, the target's C library is the cross compiler's own
+    assert "libc6-dev -> libc6-dev, native (the arm64 C library comes with" in said
+    assert "adding the arm64 toolchain: gcc-aarch64-linux-gnu libc6-dev-arm64-cross" in said
+    simulated = ran.stdout
+    assert "Inst gcc-aarch64-linux-gnu " in simulated
+    assert "Inst libzstd-dev:arm64 " in simulated
+
+
+def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
+    classic: Engine, tmp_path: Path
+) -> None:
+    ran = kit_apt(classic, tmp_path, "libc6-dev")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "libc6-dev -> libc6-dev:arm64 (Multi-Arch: same, Section: libdevel)" in ran.stderr
+    assert "adding the arm64 toolchain" not in ran.stderr
+
+
+def test_a_package_the_target_has_no_build_of_stops_apt_get(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # libc6-dev-i386 is Multi-Arch: none, Section: libdevel, built for amd64 alone
+    ran = kit_apt(classic, tmp_path, "gcc libc6-dev-i386")
+    assert ran.returncode != 0
+    assert "NO TARGET BUILD: libc6-dev-i386 has no arm64 build" in ran.stderr

@@ -329,16 +329,21 @@ apt_get() {
 	for p in $names; do
 		case "${p%%[=/]*}" in *:*) ;; *) bare="$bare ${p%%[=/]*}" ;; esac
 	done
-	# one look at the package lists: name, Architecture, Multi-Arch, Section, Source
+	# one look at the package lists (each apt-cache start costs a third of a second): every
+	# name's candidate for the build machine and for the target, and rustc's version
+	targeted=""
+	for p in $bare; do targeted="$targeted $p:$deb"; done
 	# shellcheck disable=SC2086
-	info=$(apt-cache show --no-all-versions $bare 2>/dev/null | awk '
+	info=$(apt-cache show --no-all-versions $bare $targeted rustc 2>/dev/null | awk '
+		function out() { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src), v; p = a = m = c = src = v = "" }
 		/^Package:/ { p = $2 } /^Architecture:/ { a = $2 } /^Multi-Arch:/ { m = $2 }
-		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 }
-		/^$/ { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src); p = a = m = c = src = "" }
-		END { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src) }') || true
+		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 } /^Version:/ { v = $2 }
+		/^$/ { out() } END { out() }') || true
+	native_info=$(printf '%s\n' "$info" | awk -v t="$deb" '$2 != t')
+	extra=$(toolchain_for "$names")
 	# a -dev library built from the same source as a tool the stage installs serves that
 	# tool (libclang-dev beside clang): it stays native
-	tool_sources=$(printf '%s\n' "$info" | awk '$4 != "libdevel" && $4 != "libs" { print $5 }')
+	tool_sources=$(printf '%s\n' "$native_info" | awk '$4 != "libdevel" && $4 != "libs" { print $5 }')
 	out=""
 	crossed=0
 	for p in $names; do
@@ -351,12 +356,16 @@ apt_get() {
 			;;
 		esac
 		# shellcheck disable=SC2046
-		set -- $(printf '%s\n' "$info" | awk -v p="$name" '$1 == p { print $2, $3, $4, $5; exit }')
+		set -- $(printf '%s\n' "$native_info" | awk -v p="$name" '$1 == p { print $2, $3, $4, $5; exit }')
 		a=${1:-} ma=${2:-} sec=${3:-} src=${4:-$name}
 		[ "$ma" != - ] || ma=""
 		verdict=native
 		why="a tool for the build machine"
-		if [ -z "$a" ]; then
+		if [ "$name" = libc6-dev ] && { [ -n "$extra" ] || real "$gnu-gcc" >/dev/null; }; then
+			# the target's C library is the cross compiler's own (libc6-dev-<arch>-cross): this
+			# one serves the build machine's compiler (a -dev:<arch> that needs it still brings it)
+			why="the $deb C library comes with the cross compiler"
+		elif [ -z "$a" ]; then
 			why="not in the package lists (apt-get decides)"
 		elif [ "$a" = all ]; then
 			why="Architecture: all"
@@ -386,22 +395,21 @@ apt_get() {
 		case "$p" in *":$deb"*) ;; *) continue ;; esac
 		ubuntu_sources_name "$deb" ||
 			die "NO TARGET BUILD: Ubuntu publishes $deb packages in its ubuntu-ports archive, which this image's apt sources do not name: add it for [arch=$deb] (and limit the others to the build machine's architecture) before apt-get, or use a Debian base"
-		apt-cache show --no-all-versions "${p%%[=/]*}" >/dev/null 2>&1 ||
+		printf '%s\n' "$info" | awk -v p="${p%%:*}" -v t="$deb" '$1 == p && $2 == t { f = 1 } END { exit !f }' ||
 			die "NO TARGET BUILD: ${p%%:*} has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
 	done
-	extra=$(toolchain_for "$names")
 	[ -z "$extra" ] || say "adding the $deb toolchain: $extra"
 	[ -n "$extra" ] && crossed=1
 	# --no-remove: apt fails rather than remove a build-machine package to make room
 	[ $crossed = 0 ] || args="$args --no-remove"
 	std=""
 	if rust_std_for "$names"; then
-		std=$(apt-cache show --no-all-versions rustc 2>/dev/null | sed -n 's/^Version: //p')
+		std=$(printf '%s\n' "$info" | awk -v t="$deb" '$1 == "rustc" && $2 != t { print $6; exit }')
 	fi
 	# shellcheck disable=SC2086
 	[ -n "$std" ] || PATH=$(plain_path) exec "/usr/bin/$called" $args $out $extra
-	# fetched first (apt-get fetches its own at once), unpacked on the second core while dpkg
-	# installs on the first
+	# fetched first (apt-get fetches its own at once), unpacked while apt-get resolves and
+	# fetches (dpkg's unpacking already keeps both cores busy: dpkg-deb decompresses beside it)
 	dir=$(mktemp -d)
 	unpacking=""
 	if (rust_std_fetch "$std" "$dir"); then
