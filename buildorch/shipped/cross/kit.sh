@@ -25,12 +25,27 @@ die() {
 	exit 1
 }
 
-# PATH without the kit's wrappers: what the stage would find on its own
-plain_path() {
-	printf '%s' "$PATH" | tr ':' '\n' | grep -vx "$KIT/bin" | paste -sd: -
-}
+# PATH without the kit's wrappers: what the stage would find on its own. Computed without a
+# process: every compile of a build runs this script once, and forks add up over thousands
+PLAIN="" sep="" rest=$PATH:
+while [ -n "$rest" ]; do
+	d=${rest%%:*} rest=${rest#*:}
+	[ "$d" = "$KIT/bin" ] || PLAIN=$PLAIN$sep$d sep=:
+done
 # (no function of this script is named after a command it looks for: `command -v` finds those)
-real() { PATH=$(plain_path) command -v "$1" 2>/dev/null; }
+real() { PATH=$PLAIN command -v "$1" 2>/dev/null; }
+# found=the program NAME in PLAIN, as `real` finds it but without a subshell (the compilers' path)
+find_real() {
+	found="" rest=$PLAIN:
+	while [ -n "$rest" ]; do
+		d=${rest%%:*} rest=${rest#*:}
+		if [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ]; then
+			found=${d:-.}/$1
+			return 0
+		fi
+	done
+	return 1
+}
 
 # -- the target ------------------------------------------------------------------------------
 # TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine
@@ -273,7 +288,7 @@ run() {
 	if [ -w /root/.cache/buildorch-cross ]; then
 		export_unset CCACHE_DIR "/root/.cache/buildorch-cross/ccache-$deb"
 	fi
-	PATH="$KIT/bin:$(plain_path)"
+	PATH="$KIT/bin:$PLAIN"
 	export PATH
 	exec "$@"
 }
@@ -282,10 +297,11 @@ run() {
 target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through ccache
 	tool=$1
 	shift
-	t=$(real "$gnu-$tool") ||
+	find_real "$gnu-$tool" ||
 		die "$gnu-$tool is not installed: install $tool (or build-essential) in this stage before using it"
+	t=$found
 	case "$tool" in gcc | g++)
-		if [ -n "${CCACHE_DIR:-}" ] && c=$(real ccache); then exec "$c" "$t" "$@"; fi
+		if [ -n "${CCACHE_DIR:-}" ] && find_real ccache; then exec "$found" "$t" "$@"; fi
 		;;
 	esac
 	exec "$t" "$@"
@@ -304,10 +320,10 @@ pkg_config() {
 # apt-get install: libraries for the target (from each package's Multi-Arch and Section, as
 # Debian's own cross builds decide), tools for the build machine, and the cross compiler when
 # the stage installs a compiler. Every choice is printed.
-apt_real() { PATH=$(plain_path) /usr/bin/apt-get "$@"; }
+apt_real() { PATH=$PLAIN /usr/bin/apt-get "$@"; }
 
 apt_get() {
-	case " $* " in *" install "*) ;; *) PATH=$(plain_path) exec "/usr/bin/$called" "$@" ;; esac
+	case " $* " in *" install "*) ;; *) PATH=$PLAIN exec "/usr/bin/$called" "$@" ;; esac
 	args=""
 	names=""
 	takes_value=0
@@ -407,7 +423,7 @@ apt_get() {
 		std=$(printf '%s\n' "$info" | awk -v t="$deb" '$1 == "rustc" && $2 != t { print $6; exit }')
 	fi
 	# shellcheck disable=SC2086
-	[ -n "$std" ] || PATH=$(plain_path) exec "/usr/bin/$called" $args $out $extra
+	[ -n "$std" ] || PATH=$PLAIN exec "/usr/bin/$called" $args $out $extra
 	# fetched first (apt-get fetches its own at once), unpacked while apt-get resolves and
 	# fetches (dpkg's unpacking already keeps both cores busy: dpkg-deb decompresses beside it)
 	dir=$(mktemp -d)
@@ -420,7 +436,7 @@ apt_get() {
 		std=""
 	fi
 	# shellcheck disable=SC2086
-	PATH=$(plain_path) "/usr/bin/$called" $args $out $extra || {
+	PATH=$PLAIN "/usr/bin/$called" $args $out $extra || {
 		status=$?
 		[ -z "$unpacking" ] || wait "$unpacking" || true
 		exit $status
@@ -462,7 +478,7 @@ cargo_tool() {
 		build_alias host_alias CC_FOR_BUILD CXX_FOR_BUILD BUILD_CC HOSTCC GOOS GOARCH GOARM CGO_ENABLED; do
 		unset "$v"
 	done
-	PATH=$(plain_path)
+	PATH=$PLAIN
 	export PATH
 	# cargo-chef cooks the dependencies: for the target, so that the build reuses them
 	after=$sub
@@ -580,7 +596,7 @@ verify() {
 	say "verified $count ELF file(s) for $gnu"
 }
 
-called=$(basename "$0")
+called=${0##*/}
 case "$called" in
 kit | kit.sh)
 	cmd=${1:-}
