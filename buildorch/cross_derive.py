@@ -143,6 +143,19 @@ def kit_text() -> str:
     return (resources.files("buildorch.shipped") / "cross" / "kit.sh").read_text(encoding="utf-8")
 
 
+@cache
+def kit_platforms() -> frozenset[str]:
+    """The platforms the kit has a toolchain for, read from its own `target_of` table (one
+    list to keep): `arm64`, `arm/v7`, ..."""
+    table = kit_text().split("\ntarget_of() {", 1)[1].split("\n}", 1)[0]
+    return frozenset(re.findall(r"^\t([\w/]+)\) echo ", table, flags=re.MULTILINE))
+
+
+def kit_has_toolchain(arch: str, variant: str) -> bool:
+    # the kit reads a bare `arm` as arm/v7, as Docker does
+    return (f"{arch}/{variant or 'v7'}" if arch == "arm" else arch) in kit_platforms()
+
+
 def derive(
     dockerfile: Dockerfile,
     target: int,

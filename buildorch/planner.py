@@ -20,6 +20,7 @@ from buildorch.buildx_flags import (
     relative_to,
 )
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
+from buildorch.cross_derive import kit_has_toolchain
 from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
 from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
@@ -284,7 +285,7 @@ def _cross(
         )
     if is_native:
         return _Candidate(Strategy.CROSS, None, f"{platform} builds natively, no need to cross")
-    if derivation is not None and not _kit_targets(platform):
+    if derivation is not None and not kit_has_toolchain(platform.arch, platform.variant):
         return _Candidate(
             Strategy.CROSS,
             None,
@@ -331,13 +332,6 @@ def _cross(
         f"{steps} RUN step(s) run on {platform} itself and nothing here can run "
         f"{platform} binaries",
     )
-
-
-def _kit_targets(platform: Platform) -> bool:
-    """Whether the cross kit (shipped/cross/kit.sh) has a toolchain for the platform."""
-    if platform.arch == "arm":
-        return platform.variant in ("", "v7")
-    return platform.arch in ("amd64", "arm64", "386", "riscv64", "ppc64le", "s390x")
 
 
 def _remote(platform: Platform, host: HostFacts, options: Options, costs: Costs) -> _Candidate:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.cross_derive import CACHE_MOUNT, KIT, kit_text
+from buildorch.cross_derive import CACHE_MOUNT, KIT, kit_has_toolchain, kit_text
 from buildorch.dockerfile import parse_dockerfile
 from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.facts import DockerfileFacts
@@ -288,3 +288,14 @@ def test_the_kit_passes_shellcheck(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("arch", "variant", "has"),
+    [("arm64", "", True), ("arm", "", True), ("arm", "v7", True), ("arm", "v6", False),
+     ("riscv64", "", True), ("386", "", True), ("mips64le", "", False)],
+)  # fmt: skip
+def test_the_planner_reads_the_kits_own_table_of_toolchains(
+    arch: str, variant: str, has: bool
+) -> None:
+    assert kit_has_toolchain(arch, variant) is has
