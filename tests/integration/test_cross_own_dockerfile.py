@@ -221,7 +221,9 @@ def kit_apt(engine: Engine, tmp_path: Path, install: str) -> subprocess.Complete
 def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machine(
     classic: Engine, tmp_path: Path
 ) -> None:
-    ran = kit_apt(classic, tmp_path, "gcc libc6-dev make libzstd-dev clang libclang-dev")
+    ran = kit_apt(
+        classic, tmp_path, "gcc libc6-dev make libzstd-dev clang libclang-dev zlib1g-dev:arm64"
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = ran.stderr
     assert "gcc -> gcc, native (a tool for the build machine)" in said
@@ -234,6 +236,7 @@ def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machi
     simulated = ran.stdout
     assert "Inst gcc-aarch64-linux-gnu " in simulated
     assert "Inst libzstd-dev:arm64 " in simulated
+    assert "Inst zlib1g-dev:arm64 " in simulated, "an architecture written in the Dockerfile stays"
 
 
 def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
@@ -252,3 +255,23 @@ def test_a_package_the_target_has_no_build_of_stops_apt_get(
     ran = kit_apt(classic, tmp_path, "gcc libc6-dev-i386")
     assert ran.returncode != 0
     assert "NO TARGET BUILD: libc6-dev-i386 has no arm64 build" in ran.stderr
+
+
+def test_apt_get_reads_a_library_from_its_naming_and_an_all_package_from_what_it_stands_for(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # default-libmysqlclient-dev is Multi-Arch: same in Section database; libmagickwand-dev
+    # is Architecture: all, its libraries in its Depends, which apt-get resolves for the
+    # architecture the package is named for
+    ran = kit_apt(classic, tmp_path, "gcc default-libmysqlclient-dev libmagickwand-dev golang-go")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    said = ran.stderr
+    assert (
+        "default-libmysqlclient-dev -> default-libmysqlclient-dev:arm64 (Multi-Arch: same" in said
+    )
+    assert (
+        "libmagickwand-dev -> libmagickwand-dev:arm64 (Architecture: all, Section: libdevel" in said
+    )
+    # Multi-Arch: same, but a compiler (Section: golang) and no -dev: the build machine's
+    assert "golang-go -> golang-go, native (a tool for the build machine)" in said
+    assert "Inst libmagickwand-6.q16-dev:arm64 " in ran.stdout

@@ -322,6 +322,60 @@ pkg_config() {
 # the stage installs a compiler. Every choice is printed.
 apt_real() { PATH=$PLAIN /usr/bin/apt-get "$@"; }
 
+# NAME...: a line per candidate (the build machine's and the target's): name, Architecture,
+# Multi-Arch, Section, Source, Version
+package_info() {
+	targeted=""
+	for p in "$@"; do targeted="$targeted $p:$deb"; done
+	# shellcheck disable=SC2086
+	apt-cache show --no-all-versions "$@" $targeted 2>/dev/null | awk '
+		function out() { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src), v; p = a = m = c = src = v = "" }
+		/^Package:/ { p = $2 } /^Architecture:/ { a = $2 } /^Multi-Arch:/ { m = $2 }
+		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 } /^Version:/ { v = $2 }
+		/^$/ { out() } END { out() }' || true
+}
+
+# NAME: verdict (target or native) and why, from NAME's metadata in $native_info, as Debian's
+# own cross builds decide
+decide() {
+	pkg=$1
+	# shellcheck disable=SC2046
+	set -- $(printf '%s\n' "$native_info" | awk -v p="$pkg" '$1 == p { print $2, $3, $4, $5; exit }')
+	arch_of=${1:-} ma=${2:-} sec=${3:-} src=${4:-$pkg}
+	[ "$ma" != - ] || ma=""
+	verdict=native
+	why="a tool for the build machine"
+	if [ "$pkg" = libc6-dev ] && { [ -n "$extra" ] || real "$gnu-gcc" >/dev/null; }; then
+		# the target's C library is the cross compiler's own (libc6-dev-<arch>-cross): this
+		# one serves the build machine's compiler (a -dev:<arch> that needs it still brings it)
+		why="the $deb C library comes with the cross compiler"
+	elif [ -z "$arch_of" ]; then
+		why="not in the package lists (apt-get decides)"
+	elif [ "$arch_of" = all ] && [ "$sec" = libdevel ] && case "$pkg" in *-cross) false ;; *) true ;; esac then
+		# a library's headers or a package standing for its libraries (libmagickwand-dev):
+		# named for the target, its dependencies resolve for the target
+		verdict=target
+		why="Architecture: all, Section: libdevel: its dependencies for $deb"
+	elif [ "$arch_of" = all ]; then
+		why="Architecture: all"
+	elif [ "$ma" = foreign ] || [ "$ma" = allowed ]; then
+		why="Multi-Arch: $ma"
+	elif [ "$ma" = same ] && case "$sec:$pkg" in libdevel:* | libs:* | oldlibs:*) true ;; rust:* | golang:*) false ;; *:*-dev) true ;; *) false ;; esac then
+		# a library by its section, or by Debian's -dev naming in another one
+		# (default-libmysqlclient-dev in database, libpython3-dev in python); not the sources
+		# of Rust's and Go's registries (librust-clang-sys-dev needs the build machine's libclang)
+		verdict=target
+		why="Multi-Arch: same, Section: $sec"
+	elif [ -z "$ma" ] && [ "$sec" = libdevel ]; then
+		if printf '%s\n' "$tool_sources" | grep -qx "$src"; then
+			why="Section: libdevel, built from $src like a tool installed beside it"
+		else
+			verdict=target
+			why="Section: libdevel, Multi-Arch: none (the build machine's copy cannot be installed beside it)"
+		fi
+	fi
+}
+
 apt_get() {
 	case " $* " in *" install "*) ;; *) PATH=$PLAIN exec "/usr/bin/$called" "$@" ;; esac
 	args=""
@@ -347,21 +401,14 @@ apt_get() {
 	done
 	# one look at the package lists (each apt-cache start costs a third of a second): every
 	# name's candidate for the build machine and for the target, and rustc's version
-	targeted=""
-	for p in $bare; do targeted="$targeted $p:$deb"; done
-	# shellcheck disable=SC2086
-	info=$(apt-cache show --no-all-versions $bare $targeted rustc 2>/dev/null | awk '
-		function out() { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src), v; p = a = m = c = src = v = "" }
-		/^Package:/ { p = $2 } /^Architecture:/ { a = $2 } /^Multi-Arch:/ { m = $2 }
-		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 } /^Version:/ { v = $2 }
-		/^$/ { out() } END { out() }') || true
+	info=$(package_info $bare rustc)
 	native_info=$(printf '%s\n' "$info" | awk -v t="$deb" '$2 != t')
 	extra=$(toolchain_for "$names")
 	# a -dev library built from the same source as a tool the stage installs serves that
 	# tool (libclang-dev beside clang): it stays native
 	tool_sources=$(printf '%s\n' "$native_info" | awk '$4 != "libdevel" && $4 != "libs" { print $5 }')
 	out=""
-	crossed=0
+	crossed=""
 	for p in $names; do
 		# an architecture named already (`libfoo-dev:arm64`, not a version's epoch `=1:2.3`)
 		name=${p%%[=/]*}
@@ -371,53 +418,27 @@ apt_get() {
 			continue
 			;;
 		esac
-		# shellcheck disable=SC2046
-		set -- $(printf '%s\n' "$native_info" | awk -v p="$name" '$1 == p { print $2, $3, $4, $5; exit }')
-		a=${1:-} ma=${2:-} sec=${3:-} src=${4:-$name}
-		[ "$ma" != - ] || ma=""
-		verdict=native
-		why="a tool for the build machine"
-		if [ "$name" = libc6-dev ] && { [ -n "$extra" ] || real "$gnu-gcc" >/dev/null; }; then
-			# the target's C library is the cross compiler's own (libc6-dev-<arch>-cross): this
-			# one serves the build machine's compiler (a -dev:<arch> that needs it still brings it)
-			why="the $deb C library comes with the cross compiler"
-		elif [ -z "$a" ]; then
-			why="not in the package lists (apt-get decides)"
-		elif [ "$a" = all ]; then
-			why="Architecture: all"
-		elif [ "$ma" = foreign ] || [ "$ma" = allowed ]; then
-			why="Multi-Arch: $ma"
-		elif [ "$ma" = same ] && case "$sec" in libdevel | libs | oldlibs) true ;; *) false ;; esac then
-			verdict=target
-			why="Multi-Arch: same, Section: $sec"
-		elif [ -z "$ma" ] && [ "$sec" = libdevel ]; then
-			if printf '%s\n' "$tool_sources" | grep -qx "$src"; then
-				why="Section: libdevel, built from $src like a tool installed beside it"
-			else
-				verdict=target
-				why="Section: libdevel, Multi-Arch: none (the build machine's copy cannot be installed beside it)"
-			fi
-		fi
+		decide "$name"
 		if [ $verdict = target ]; then
 			out="$out $name:$deb$pin"
-			crossed=1
+			crossed="$crossed $name"
 			say "$p -> $name:$deb$pin ($why)"
 		else
 			out="$out $p"
 			say "$p -> $p, native ($why)"
 		fi
 	done
-	for p in $out; do
-		case "$p" in *":$deb"*) ;; *) continue ;; esac
+	# what the kit named for the target, the target must have (an architecture the Dockerfile
+	# wrote itself is apt-get's to check)
+	for p in $crossed; do
 		ubuntu_sources_name "$deb" ||
 			die "NO TARGET BUILD: Ubuntu publishes $deb packages in its ubuntu-ports archive, which this image's apt sources do not name: add it for [arch=$deb] (and limit the others to the build machine's architecture) before apt-get, or use a Debian base"
-		printf '%s\n' "$info" | awk -v p="${p%%:*}" -v t="$deb" '$1 == p && $2 == t { f = 1 } END { exit !f }' ||
-			die "NO TARGET BUILD: ${p%%:*} has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
+		printf '%s\n' "$info" | awk -v p="$p" -v t="$deb" '$1 == p && ($2 == t || $2 == "all") { f = 1 } END { exit !f }' ||
+			die "NO TARGET BUILD: $p has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
 	done
 	[ -z "$extra" ] || say "adding the $deb toolchain: $extra"
-	[ -n "$extra" ] && crossed=1
 	# --no-remove: apt fails rather than remove a build-machine package to make room
-	[ $crossed = 0 ] || args="$args --no-remove"
+	[ -z "$extra$crossed" ] || args="$args --no-remove"
 	std=""
 	if rust_std_for "$names"; then
 		std=$(printf '%s\n' "$info" | awk -v t="$deb" '$1 == "rustc" && $2 != t { print $6; exit }')
