@@ -257,21 +257,18 @@ def test_a_package_the_target_has_no_build_of_stops_apt_get(
     assert "NO TARGET BUILD: libc6-dev-i386 has no arm64 build" in ran.stderr
 
 
-def test_apt_get_reads_a_library_from_its_naming_and_an_all_package_from_what_it_stands_for(
+def test_apt_get_reads_a_library_from_its_debian_name_in_any_section(
     classic: Engine, tmp_path: Path
 ) -> None:
-    # default-libmysqlclient-dev is Multi-Arch: same in Section database; libmagickwand-dev
-    # is Architecture: all, its libraries in its Depends, which apt-get resolves for the
-    # architecture the package is named for
-    ran = kit_apt(classic, tmp_path, "gcc default-libmysqlclient-dev libmagickwand-dev golang-go")
+    # all three are Multi-Arch: same: a library's -dev in Section database, a compiler in
+    # Section golang, a crate's sources for Debian's cargo registry (librust-*-dev need the
+    # build machine's tools: librust-clang-sys-dev, its libclang)
+    ran = kit_apt(classic, tmp_path, "gcc default-libmysqlclient-dev golang-go librust-libc-dev")
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = ran.stderr
     assert (
         "default-libmysqlclient-dev -> default-libmysqlclient-dev:arm64 (Multi-Arch: same" in said
     )
-    assert (
-        "libmagickwand-dev -> libmagickwand-dev:arm64 (Architecture: all, Section: libdevel" in said
-    )
-    # Multi-Arch: same, but a compiler (Section: golang) and no -dev: the build machine's
     assert "golang-go -> golang-go, native (a tool for the build machine)" in said
-    assert "Inst libmagickwand-6.q16-dev:arm64 " in ran.stdout
+    assert "librust-libc-dev -> librust-libc-dev, native (a tool for the build machine)" in said
+    assert "Inst libmariadb-dev:arm64 " in ran.stdout

@@ -329,7 +329,7 @@ package_info() {
 	for p in "$@"; do targeted="$targeted $p:$deb"; done
 	# shellcheck disable=SC2086
 	apt-cache show --no-all-versions "$@" $targeted 2>/dev/null | awk '
-		function out() { if (p != "") print p, a, (m == "" ? "-" : m), c, (src == "" ? p : src), v; p = a = m = c = src = v = "" }
+		function out() { if (p != "") print p, a, (m == "" ? "-" : m), (c == "" ? "-" : c), (src == "" ? p : src), v; p = a = m = c = src = v = "" }
 		/^Package:/ { p = $2 } /^Architecture:/ { a = $2 } /^Multi-Arch:/ { m = $2 }
 		/^Section:/ { n = split($2, s, "/"); c = s[n] } /^Source:/ { src = $2 } /^Version:/ { v = $2 }
 		/^$/ { out() } END { out() }' || true
@@ -351,16 +351,11 @@ decide() {
 		why="the $deb C library comes with the cross compiler"
 	elif [ -z "$arch_of" ]; then
 		why="not in the package lists (apt-get decides)"
-	elif [ "$arch_of" = all ] && [ "$sec" = libdevel ] && case "$pkg" in *-cross) false ;; *) true ;; esac then
-		# a library's headers or a package standing for its libraries (libmagickwand-dev):
-		# named for the target, its dependencies resolve for the target
-		verdict=target
-		why="Architecture: all, Section: libdevel: its dependencies for $deb"
 	elif [ "$arch_of" = all ]; then
 		why="Architecture: all"
 	elif [ "$ma" = foreign ] || [ "$ma" = allowed ]; then
 		why="Multi-Arch: $ma"
-	elif [ "$ma" = same ] && case "$sec:$pkg" in libdevel:* | libs:* | oldlibs:*) true ;; rust:* | golang:*) false ;; *:*-dev) true ;; *) false ;; esac then
+	elif [ "$ma" = same ] && case "$sec:$pkg" in libdevel:* | libs:* | oldlibs:*) true ;; *:librust-* | *:golang-*) false ;; *:*-dev) true ;; *) false ;; esac then
 		# a library by its section, or by Debian's -dev naming in another one
 		# (default-libmysqlclient-dev in database, libpython3-dev in python); not the sources
 		# of Rust's and Go's registries (librust-clang-sys-dev needs the build machine's libclang)
@@ -433,7 +428,7 @@ apt_get() {
 	for p in $crossed; do
 		ubuntu_sources_name "$deb" ||
 			die "NO TARGET BUILD: Ubuntu publishes $deb packages in its ubuntu-ports archive, which this image's apt sources do not name: add it for [arch=$deb] (and limit the others to the build machine's architecture) before apt-get, or use a Debian base"
-		printf '%s\n' "$info" | awk -v p="$p" -v t="$deb" '$1 == p && ($2 == t || $2 == "all") { f = 1 } END { exit !f }' ||
+		printf '%s\n' "$info" | awk -v p="$p" -v t="$deb" '$1 == p && $2 == t { f = 1 } END { exit !f }' ||
 			die "NO TARGET BUILD: $p has no $deb build in the package lists (apt-get update first?); build the stage emulated (--strategy qemu), or drop the package"
 	done
 	[ -z "$extra" ] || say "adding the $deb toolchain: $extra"
