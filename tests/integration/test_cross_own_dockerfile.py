@@ -272,3 +272,25 @@ def test_apt_get_reads_a_library_from_its_debian_name_in_any_section(
     assert "golang-go -> golang-go, native (a tool for the build machine)" in said
     assert "librust-libc-dev -> librust-libc-dev, native (a tool for the build machine)" in said
     assert "Inst libmariadb-dev:arm64 " in ran.stdout
+
+
+def test_the_compiler_caches_live_in_the_cache_mount_unless_the_stage_chose_its_own(
+    classic: Engine, tmp_path: Path
+) -> None:
+    kit = tmp_path / "kit"
+    kit.write_text(kit_text())
+    kit.chmod(0o755)
+    script = (
+        f"mkdir -p /root/.cache/buildorch-cross && {KIT} setup && "
+        f"{KIT} run /bin/sh -c 'echo \"$CCACHE_DIR $GOCACHE\"' && "
+        f"GOCACHE=/go-cache {KIT} run /bin/sh -c 'echo \"$GOCACHE\"'"
+    )
+    ran = docker(
+        classic, "run", "--rm", "-e", "TARGETARCH=arm64", "-v", f"{kit}:{KIT}:ro",
+        "debian:bookworm", "/bin/sh", "-c", script,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == [
+        "/root/.cache/buildorch-cross/ccache-arm64 /root/.cache/buildorch-cross/go-build",
+        "/go-cache",
+    ]

@@ -284,9 +284,13 @@ run() {
 	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
 	export_unset "BINDGEN_EXTRA_CLANG_ARGS_$r" "--target=$gnu"
 	export_unset PKG_CONFIG_ALLOW_CROSS 1
-	# the compiler cache: a cache mount buildorch adds to the stage's steps, a folder per target
+	# the compiler caches: a cache mount buildorch adds to the stage's steps. ccache, a folder
+	# per target; Go's own build cache, whose entries name their GOARCH, where the target's
+	# standard library is compiled once instead of by every build (Go ships it precompiled for
+	# the build machine at most)
 	if [ -w /root/.cache/buildorch-cross ]; then
 		export_unset CCACHE_DIR "/root/.cache/buildorch-cross/ccache-$deb"
+		export_unset GOCACHE /root/.cache/buildorch-cross/go-build
 	fi
 	PATH="$KIT/bin:$PLAIN"
 	export PATH
