@@ -202,20 +202,26 @@ def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
     assert tree_hash(lua_sources) == before
 
 
-def kit_apt(engine: Engine, tmp_path: Path, install: str) -> subprocess.CompletedProcess[str]:
-    """The kit's apt-get in a debian:bookworm container set up for arm64, installing
-    nothing (`-s`): what it decides for each package, from the archive's own metadata."""
+def with_kit(engine: Engine, tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """SCRIPT in a debian:bookworm container holding the kit, its target arm64."""
     kit = tmp_path / "kit"
     kit.write_text(kit_text())
     kit.chmod(0o755)
-    script = (
-        f"{KIT} setup && {KIT} run /bin/sh -c "
-        f"'apt-get update -qq && apt-get install -s --no-install-recommends {install}'"
-    )
     return docker(
         engine, "run", "--rm", "--network", "host", "-e", "TARGETARCH=arm64",
         "-v", f"{kit}:{KIT}:ro", "debian:bookworm", "/bin/sh", "-c", script,
     )  # fmt: skip
+
+
+def kit_apt(engine: Engine, tmp_path: Path, install: str) -> subprocess.CompletedProcess[str]:
+    """The kit's apt-get set up for arm64, installing nothing (`-s`): what it decides for
+    each package, from the archive's own metadata."""
+    return with_kit(
+        engine,
+        tmp_path,
+        f"{KIT} setup && {KIT} run /bin/sh -c "
+        f"'apt-get update -qq && apt-get install -s --no-install-recommends {install}'",
+    )
 
 
 def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machine(
@@ -277,18 +283,13 @@ def test_apt_get_reads_a_library_from_its_debian_name_in_any_section(
 def test_the_compiler_caches_live_in_the_cache_mount_unless_the_stage_chose_its_own(
     classic: Engine, tmp_path: Path
 ) -> None:
-    kit = tmp_path / "kit"
-    kit.write_text(kit_text())
-    kit.chmod(0o755)
-    script = (
+    ran = with_kit(
+        classic,
+        tmp_path,
         f"mkdir -p /root/.cache/buildorch-cross && {KIT} setup && "
         f"{KIT} run /bin/sh -c 'echo \"$CCACHE_DIR $GOCACHE\"' && "
-        f"GOCACHE=/go-cache {KIT} run /bin/sh -c 'echo \"$GOCACHE\"'"
+        f"GOCACHE=/go-cache {KIT} run /bin/sh -c 'echo \"$GOCACHE\"'",
     )
-    ran = docker(
-        classic, "run", "--rm", "-e", "TARGETARCH=arm64", "-v", f"{kit}:{KIT}:ro",
-        "debian:bookworm", "/bin/sh", "-c", script,
-    )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == [
         "/root/.cache/buildorch-cross/ccache-arm64 /root/.cache/buildorch-cross/go-build",
