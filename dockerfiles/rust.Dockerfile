@@ -45,16 +45,22 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock* ./
 COPY .carg[o] ./.cargo/
 COPY vendo[r] ./vendor/
+# Each step runs an sccache server of its own, on a port of its own: under --network host every
+# step shares the machine's loopback, and on sccache's fixed port 4226 concurrent steps (the
+# platforms of one build, other builds, a host's own sccache) would meet one server, which
+# compiles in its own container and dies with it (neherlab/treetime#762)
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
+    export SCCACHE_SERVER_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 )); \
     targets="src/main.rs src/lib.rs $(sed -n 's/^path *= *"\(.*\.rs\)"/\1/p' Cargo.toml)"; \
     for stub in $targets; do mkdir -p "$(dirname "$stub")"; echo 'fn main() {}' > "$stub"; done; \
     if grep -q '^\[\(build-\|target\..*\.\)\?dependencies' Cargo.toml; then \
       cargo build --release --locked 2>/dev/null || cargo build --release; \
     fi; \
     echo "$targets" > /etc/buildorch-rust-targets; \
-    rm -f $targets
+    rm -f $targets; \
+    sccache --stop-server >/dev/null 2>&1 || true
 
 FROM deps AS build
 ARG BIN=""
@@ -62,13 +68,15 @@ COPY . .
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
+    export SCCACHE_SERVER_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 )); \
     sccache --zero-stats >/dev/null; \
     for source in $(cat /etc/buildorch-rust-targets); do [ ! -e "$source" ] || touch "$source"; done; \
     cargo build --release; \
     mkdir -p /out/dist; \
     find "target/$CARGO_BUILD_TARGET/release" -maxdepth 1 -type f -perm -u+x \
       ${BIN:+-name "$BIN"} -exec cp {} /out/dist/ \; ; \
-    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'
+    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'; \
+    sccache --stop-server >/dev/null 2>&1 || true
 
 FROM scratch
 # /out/dist, not /out: BuildKit checksums what is copied by walking its parent folder,

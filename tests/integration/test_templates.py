@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,44 @@ def test_template_builds_for_both_targets(
     printed = _run(binary, arch, registry, classic)
     assert answer in printed
     assert arch in printed or ARCH_NAMES[arch] in printed  # Go says arm64, C says aarch64
+
+
+@pytest.fixture
+def decoy_sccache_port() -> Iterator[None]:
+    """Something else on sccache's default port of the host's loopback (a host's own sccache,
+    another build's step): it accepts and hangs up."""
+    server = socket.create_server(("127.0.0.1", 4226))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def hang_up() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.usefixtures("decoy_sccache_port")
+def test_rust_template_on_the_hosts_network_keeps_its_own_sccache(
+    classic: Engine, registry: str, toolchain: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "hello-rust"
+    shutil.copytree(PROJECTS / "hello-rust", project, ignore=shutil.ignore_patterns("target"))
+    (project / ".test-run").write_text(uuid.uuid4().hex)
+    out = tmp_path / "out"
+    run = buildorch(
+        "build", "-C", str(project), "-f", str(TEMPLATES / "rust.Dockerfile"), "--target",
+        "arm64", "--network", "host", "-o", str(out), "--build-arg", f"RUST_IMAGE={toolchain}",
+        env=classic.env(),
+    )  # fmt: skip
+    assert run.code == 0, run.err[-4000:]
+    assert "511524" in _run(out / "hello-rust", "arm64", registry, classic)
