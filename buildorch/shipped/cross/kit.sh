@@ -32,9 +32,7 @@ while [ -n "$rest" ]; do
 	d=${rest%%:*} rest=${rest#*:}
 	[ "$d" = "$KIT/bin" ] || PLAIN=$PLAIN$sep$d sep=:
 done
-# (no function of this script is named after a command it looks for: `command -v` finds those)
-real() { PATH=$PLAIN command -v "$1" 2>/dev/null; }
-# found=the program NAME in PLAIN, as `real` finds it but without a subshell (the compilers' path)
+# found=the program NAME in PLAIN; without a subshell, for the compilers' path
 find_real() {
 	found="" rest=$PLAIN:
 	while [ -n "$rest" ]; do
@@ -46,6 +44,8 @@ find_real() {
 	done
 	return 1
 }
+# the program NAME in PLAIN, printed
+real() { find_real "$1" && printf '%s\n' "$found"; }
 
 # -- the target ------------------------------------------------------------------------------
 # TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine
