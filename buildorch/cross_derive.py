@@ -355,7 +355,9 @@ def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[s
     if any(i.keyword == "SHELL" for i in stage.instructions):
         changes.append("its SHELL runs through the cross kit")
     if any(isinstance(i, Run) for i in stage.instructions):
-        changes.append("its RUN steps get a compiler cache (ccache, a folder per target)")
+        changes.append(
+            "its RUN steps get compiler caches (ccache, sccache for cargo, Go's build cache)"
+        )
     checked = [p for p in dict.fromkeys(handed) if "$" not in p]
     if checked:
         changes.append(

@@ -295,3 +295,50 @@ def test_the_compiler_caches_live_in_the_cache_mount_unless_the_stage_chose_its_
         "/root/.cache/buildorch-cross/ccache-arm64 /root/.cache/buildorch-cross/go-build",
         "/go-cache",
     ]
+
+
+RUST_DOCKERFILE = """\
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends cargo && \\
+    rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --offline
+
+FROM debian:bookworm-slim
+COPY --from=build /src/target/release/hello-rust-vendored /usr/local/bin/hello
+ENTRYPOINT ["hello"]
+"""
+
+
+def test_a_rust_projects_own_dockerfile_cross_compiles_and_rebuilds_through_sccache(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # Debian's cargo, a vendored dependency, the binary copied from where a native build
+    # puts it (target/release/), a runtime stage
+    project = tmp_path / "hello-rust-vendored"
+    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-rust-vendored", project)
+    (project / "Dockerfile").write_text(RUST_DOCKERFILE)
+    tag = f"buildorch-test/hello-rust:{uuid.uuid4().hex[:8]}"
+    try:
+        rates = []
+        # an edit of its own for each run: BuildKit would reuse an earlier run's steps
+        for edit in ("", f"// an edit, {uuid.uuid4()}: only this crate compiles again\n"):
+            with (project / "src" / "main.rs").open("a") as main:
+                main.write(edit)
+            built = buildorch(
+                "build", "-C", str(project), "--target", "arm64", "--network", "host",
+                "--load", "--tag", tag, "--json", env=classic.env(),
+            )  # fmt: skip
+            assert built.code == 0, built.err
+            (done,) = built.json()["report"]["builds"]
+            assert done["strategy"] == "cross"
+            rates.append({c["step"]: c for c in done["compiler_cache"]})
+            ran = docker(classic, "run", "--rm", "--platform", "linux/arm64", tag)
+            assert ran.returncode == 0, ran.stderr
+            assert ran.stdout == "hello-rust-vendored on aarch64: 500500\n"
+        # the rebuild's cargo step found the dependency (triangle) in sccache's folder
+        cargo = [c for step, c in rates[1].items() if "cargo build" in step]
+        assert len(cargo) == 1 and cargo[0]["hits"] >= 1, rates
+    finally:
+        docker(classic, "rmi", "-f", tag)

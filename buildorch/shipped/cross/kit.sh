@@ -123,6 +123,7 @@ EOF
 		apt-get apt cargo go meson; do
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
+	ln -sf kit "$KIT/rustc-cache"
 	cat >"$KIT/toolchain.cmake" <<EOF
 # written by buildorch-cross: CMake reads it through CMAKE_TOOLCHAIN_FILE (CMake >= 3.21)
 set(CMAKE_SYSTEM_NAME Linux)
@@ -197,10 +198,12 @@ toolchain_for() {
 	pkgs=""
 	c=0
 	cxx=0
+	rs=0
 	for t in $1; do
 		case "${t%%[:=/]*}" in
 		g++ | c++ | build-essential | g++-[0-9]* | clang | clang-[0-9]* | clang++*) c=1 cxx=1 ;;
-		gcc | cc | gcc-[0-9]* | golang | golang-go | golang-[0-9]*-go | go | cargo | rustc) c=1 ;;
+		gcc | cc | gcc-[0-9]* | golang | golang-go | golang-[0-9]*-go | go) c=1 ;;
+		cargo | rustc) c=1 rs=1 ;;
 		esac
 	done
 	[ $c = 1 ] || return 0
@@ -212,6 +215,7 @@ toolchain_for() {
 	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev-$deb-cross libc6-dev"
 	[ $cxx = 0 ] || real "$gnu-g++" >/dev/null || pkgs="$pkgs g++-$tp"
 	real ccache >/dev/null || pkgs="$pkgs ccache"
+	[ $rs = 0 ] || real sccache >/dev/null || pkgs="$pkgs sccache"
 	echo "$pkgs"
 }
 
@@ -536,7 +540,7 @@ cargo_tool() {
 		[ "$a" = "$after" ] && [ $inserted = 0 ] && set -- "$@" --target "$rust" && inserted=1
 	done
 	case "$profile" in dev | test) profile=debug ;; bench) profile=release ;; esac
-	"$c" "$@"
+	with_sccache "$c" "$@"
 	case "$sub" in build | b | rustc) ;; *) return 0 ;; esac
 	if [ -z "$dir" ]; then
 		dir=$("$c" metadata --no-deps --format-version 1 --offline ${manifest:+--manifest-path "$manifest"} 2>/dev/null |
@@ -545,6 +549,33 @@ cargo_tool() {
 	[ -n "$dir" ] || dir=target
 	mirror_outputs "$dir/$rust/$profile" "$dir/$profile"
 	mirror_outputs "$dir/$rust/$profile/examples" "$dir/$profile/examples"
+}
+
+# CMD...: CMD with rustc through sccache, its cache a folder per target in the steps' cache
+# mount, unless the stage names a wrapper of its own. The server runs on a port of its own and
+# stops with the step: on sccache's fixed port 4226 of a shared loopback (--network host)
+# concurrent steps would meet one server, which compiles in another container and dies with it
+# (neherlab/treetime#762)
+with_sccache() {
+	if [ -n "${RUSTC_WRAPPER+x}${CARGO_BUILD_RUSTC_WRAPPER+x}" ] || [ ! -w /root/.cache/buildorch-cross ] ||
+		! find_real sccache; then
+		"$@"
+		return
+	fi
+	sccache=$found
+	# through a name of the kit's: the cc crate sends C compiles through a RUSTC_WRAPPER named
+	# sccache too, and those are ccache's (whose direct mode skips the preprocessor)
+	RUSTC_WRAPPER=$KIT/rustc-cache
+	SCCACHE_DIR=/root/.cache/buildorch-cross/sccache-$deb
+	SCCACHE_SERVER_PORT=$(($(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000))
+	export RUSTC_WRAPPER SCCACHE_DIR SCCACHE_SERVER_PORT
+	status=0
+	"$@" || status=$?
+	# the step's figures, as the templates print them (buildorch reports the hit rate)
+	"$sccache" --show-stats 2>/dev/null |
+		sed -n 's/^\(Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p' >&2 || true
+	"$sccache" --stop-server >/dev/null 2>&1 || true
+	return $status
 }
 
 mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-linked
@@ -643,6 +674,10 @@ kit | kit.sh)
 	cargo) cargo_tool "$@" ;;
 	go) go_tool "$@" ;;
 	meson) meson_tool "$@" ;;
+	rustc-cache)
+		find_real sccache || die "sccache is not installed in this stage"
+		exec "$found" "$@"
+		;;
 	*) die "no wrapper for $called" ;;
 	esac
 	;;
