@@ -514,7 +514,8 @@ class _StepLog:
             self.seconds[done.group(1)] = float(done.group(2))
         elif stats := _COMPILER_CACHE.match(text):
             counts = self.compiler_cache.setdefault(stats.group(1), {})
-            counts[stats.group(2)] = int(stats.group(3))
+            # a step that runs the compiler cache twice (two cargo commands) prints twice
+            counts[stats.group(2)] = counts.get(stats.group(2), 0) + int(stats.group(3))
 
     def cache_rates(self) -> tuple[CacheRate, ...]:
         return tuple(

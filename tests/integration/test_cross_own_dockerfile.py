@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.cross_derive import KIT, kit_text
+from buildorch.cross_derive import KIT, KIT_DIR, kit_text
 from tests.integration.conftest import REPO, Engine
 from tests.integration.helpers import buildorch, elf_machine
 
@@ -287,12 +287,15 @@ def test_the_compiler_caches_live_in_the_cache_mount_unless_the_stage_chose_its_
         classic,
         tmp_path,
         f"mkdir -p /root/.cache/buildorch-cross && {KIT} setup && "
-        f"{KIT} run /bin/sh -c 'echo \"$CCACHE_DIR $GOCACHE\"' && "
+        f"{KIT} run /bin/sh -c 'echo \"$CCACHE_DIR $GOCACHE $CC_aarch64_unknown_linux_gnu\"' && "
         f"GOCACHE=/go-cache {KIT} run /bin/sh -c 'echo \"$GOCACHE\"'",
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == [
-        "/root/.cache/buildorch-cross/ccache-arm64 /root/.cache/buildorch-cross/go-build",
+        # cargo's cc crate reaches ccache through the kit's compiler, by path: cargo runs
+        # with the stage's own PATH
+        "/root/.cache/buildorch-cross/ccache-arm64 /root/.cache/buildorch-cross/go-build "
+        f"{KIT_DIR}/bin/aarch64-linux-gnu-gcc",
         "/go-cache",
     ]
 
@@ -322,8 +325,12 @@ def test_a_rust_projects_own_dockerfile_cross_compiles_and_rebuilds_through_scca
     tag = f"buildorch-test/hello-rust:{uuid.uuid4().hex[:8]}"
     try:
         rates = []
-        # an edit of its own for each run: BuildKit would reuse an earlier run's steps
-        for edit in ("", f"// an edit, {uuid.uuid4()}: only this crate compiles again\n"):
+        # an edit of its own for each build: BuildKit would reuse an earlier run's steps
+        for build in ("build", "rebuild", "with the project's own rustc wrapper"):
+            if build.startswith("with"):
+                with (project / ".cargo" / "config.toml").open("a") as config:
+                    config.write('\n[build]\nrustc-wrapper = "/usr/bin/env"\n')
+            edit = f"// an edit, {uuid.uuid4()}: only this crate compiles again\n"
             with (project / "src" / "main.rs").open("a") as main:
                 main.write(edit)
             built = buildorch(
@@ -340,5 +347,7 @@ def test_a_rust_projects_own_dockerfile_cross_compiles_and_rebuilds_through_scca
         # the rebuild's cargo step found the dependency (triangle) in sccache's folder
         cargo = [c for step, c in rates[1].items() if "cargo build" in step]
         assert len(cargo) == 1 and cargo[0]["hits"] >= 1, rates
+        # a wrapper the project chose in cargo's config is left alone: no sccache
+        assert not [step for step in rates[2] if "cargo build" in step], rates
     finally:
         docker(classic, "rmi", "-f", tag)

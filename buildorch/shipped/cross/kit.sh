@@ -15,6 +15,8 @@
 #                `ar`, `strip`; apt-get (libraries for the target through multiarch);
 #                cargo (--target, with outputs mirrored where the Dockerfile looks); go install;
 #                meson (--cross-file); pkg-config (the target's .pc files)
+#   caches       ccache for C and C++, sccache for cargo's rustc, Go's build cache: folders
+#                per target in the cache mount buildorch adds to the stage's RUN steps
 # When the target is the build machine itself every command runs unchanged.
 set -eu
 
@@ -161,6 +163,8 @@ EOF
 		if rust_std_for "$tools"; then std=$(dpkg-query -W -f '${Version}' rustc 2>/dev/null || true); fi
 		if [ -n "$need$std" ]; then
 			apt_real update -qq
+			info=$(package_info sccache)
+			need=$(toolchain_for "$tools")
 			if [ -n "$need" ]; then
 				say "installing the $deb toolchain: $need"
 				apt_real install -y --no-install-recommends --no-remove $need
@@ -215,8 +219,13 @@ toolchain_for() {
 	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev-$deb-cross libc6-dev"
 	[ $cxx = 0 ] || real "$gnu-g++" >/dev/null || pkgs="$pkgs g++-$tp"
 	real ccache >/dev/null || pkgs="$pkgs ccache"
-	[ $rs = 0 ] || real sccache >/dev/null || pkgs="$pkgs sccache"
+	# sccache is packaged from Debian 12 and Ubuntu 24.04 on: asked for when the lists have it
+	[ $rs = 0 ] || real sccache >/dev/null || ! in_lists sccache || pkgs="$pkgs sccache"
 	echo "$pkgs"
+}
+
+in_lists() { # NAME: true when $info (package_info) has a build-machine candidate for NAME
+	printf '%s\n' "${info:-}" | awk -v p="$1" -v t="$deb" '$1 == p && $2 != t { f = 1 } END { exit !f }'
 }
 
 # Debian's rustc (not rustup's, which adds the target in setup) needs the target's standard
@@ -281,8 +290,9 @@ run() {
 	if real "$gnu-gcc" >/dev/null; then export_unset CGO_ENABLED 1; fi
 	r=$(echo "$rust" | tr - _)
 	R=$(echo "$r" | tr '[:lower:]' '[:upper:]')
-	export_unset "CC_$r" "$gnu-gcc"
-	export_unset "CXX_$r" "$gnu-g++"
+	# the kit's own compilers by path (and so ccache): cargo runs with the stage's own PATH
+	export_unset "CC_$r" "$KIT/bin/$gnu-gcc"
+	export_unset "CXX_$r" "$KIT/bin/$gnu-g++"
 	export_unset "AR_$r" "$gnu-ar"
 	export_unset "PKG_CONFIG_$r" "$KIT/bin/$gnu-pkg-config"
 	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
@@ -403,8 +413,8 @@ apt_get() {
 		case "${p%%[=/]*}" in *:*) ;; *) bare="$bare ${p%%[=/]*}" ;; esac
 	done
 	# one look at the package lists (each apt-cache start costs a third of a second): every
-	# name's candidate for the build machine and for the target, and rustc's version
-	info=$(package_info $bare rustc)
+	# name's candidate for the build machine and for the target, rustc's version, and sccache
+	info=$(package_info $bare rustc sccache)
 	native_info=$(printf '%s\n' "$info" | awk -v t="$deb" '$2 != t')
 	extra=$(toolchain_for "$names")
 	# a -dev library built from the same source as a tool the stage installs serves that
@@ -557,25 +567,59 @@ cargo_tool() {
 # concurrent steps would meet one server, which compiles in another container and dies with it
 # (neherlab/treetime#762)
 with_sccache() {
-	if [ -n "${RUSTC_WRAPPER+x}${CARGO_BUILD_RUSTC_WRAPPER+x}" ] || [ ! -w /root/.cache/buildorch-cross ] ||
-		! find_real sccache; then
+	if own_rustc_wrapper "$@" || [ ! -w /root/.cache/buildorch-cross ] || ! find_real sccache; then
 		"$@"
 		return
 	fi
 	sccache=$found
+	# sccache's disk cache takes one server at a time ("concurrent servers will race",
+	# sccache's docs/Local.md): a step that finds the folder in use compiles without it
+	lock=/root/.cache/buildorch-cross/sccache-$deb.lock
+	if ! find_real flock; then
+		"$@"
+		return
+	fi
+	exec 9>"$lock"
+	if ! "$found" -n 9; then
+		say "another step is using the $deb sccache folder: this one compiles without it"
+		exec 9>&-
+		"$@"
+		return
+	fi
 	# through a name of the kit's: the cc crate sends C compiles through a RUSTC_WRAPPER named
 	# sccache too, and those are ccache's (whose direct mode skips the preprocessor)
 	RUSTC_WRAPPER=$KIT/rustc-cache
 	SCCACHE_DIR=/root/.cache/buildorch-cross/sccache-$deb
 	SCCACHE_SERVER_PORT=$(($(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000))
-	export RUSTC_WRAPPER SCCACHE_DIR SCCACHE_SERVER_PORT
+	# a server that cannot start (its port taken) leaves rustc to compile on its own
+	SCCACHE_IGNORE_SERVER_IO_ERROR=1
+	export RUSTC_WRAPPER SCCACHE_DIR SCCACHE_SERVER_PORT SCCACHE_IGNORE_SERVER_IO_ERROR
 	status=0
 	"$@" || status=$?
 	# the step's figures, as the templates print them (buildorch reports the hit rate)
 	"$sccache" --show-stats 2>/dev/null |
 		sed -n 's/^\(Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p' >&2 || true
 	"$sccache" --stop-server >/dev/null 2>&1 || true
+	exec 9>&-
 	return $status
+}
+
+# CARGO ARGS...: true when the stage chose its rustc wrapper itself (environment, an argument,
+# or cargo's config: the project's, from the working folder up, and cargo's home)
+own_rustc_wrapper() {
+	[ -z "${RUSTC_WRAPPER+x}${CARGO_BUILD_RUSTC_WRAPPER+x}${RUSTC_WORKSPACE_WRAPPER+x}${CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER+x}" ] ||
+		return 0
+	case " $* " in *rustc-wrapper* | *rustc-workspace-wrapper*) return 0 ;; esac
+	d=$PWD
+	while :; do
+		for f in "$d/.cargo/config.toml" "$d/.cargo/config"; do
+			! grep -qs 'rustc-\(workspace-\)\?wrapper' "$f" || return 0
+		done
+		[ -n "$d" ] && [ "$d" != / ] || break
+		d=${d%/*}
+	done
+	home=${CARGO_HOME:-${HOME:-/root}/.cargo}
+	grep -qs 'rustc-\(workspace-\)\?wrapper' "$home/config.toml" "$home/config"
 }
 
 mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-linked
