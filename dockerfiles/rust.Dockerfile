@@ -48,11 +48,16 @@ COPY vendo[r] ./vendor/
 # Each step runs an sccache server of its own, on a port of its own: under --network host every
 # step shares the machine's loopback, and on sccache's fixed port 4226 concurrent steps (the
 # platforms of one build, other builds, a host's own sccache) would meet one server, which
-# compiles in its own container and dies with it (neherlab/treetime#762)
+# compiles in its own container and dies with it (neherlab/treetime#762). sccache's disk cache
+# takes one server at a time (its docs/Local.md): a step that finds the platform's folder in
+# use (another build of it) compiles without sccache.
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
-    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
+    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET SCCACHE_IGNORE_SERVER_IO_ERROR=1; \
     export SCCACHE_SERVER_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 )); \
+    mkdir -p "$SCCACHE_DIR"; exec 9>"$SCCACHE_DIR.lock"; unset RUSTC_WRAPPER; \
+    if command -v flock >/dev/null && flock -n 9; then export RUSTC_WRAPPER=sccache; \
+    else echo "another build is using $SCCACHE_DIR: compiling without sccache"; fi; \
     targets="src/main.rs src/lib.rs $(sed -n 's/^path *= *"\(.*\.rs\)"/\1/p' Cargo.toml)"; \
     for stub in $targets; do mkdir -p "$(dirname "$stub")"; echo 'fn main() {}' > "$stub"; done; \
     if grep -q '^\[\(build-\|target\..*\.\)\?dependencies' Cargo.toml; then \
@@ -60,23 +65,28 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
     fi; \
     echo "$targets" > /etc/buildorch-rust-targets; \
     rm -f $targets; \
-    sccache --stop-server >/dev/null 2>&1 || true
+    [ -z "${RUSTC_WRAPPER:-}" ] || sccache --stop-server >/dev/null 2>&1 || true
 
 FROM deps AS build
 ARG BIN=""
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
-    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET RUSTC_WRAPPER=sccache; \
+    export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET SCCACHE_IGNORE_SERVER_IO_ERROR=1; \
     export SCCACHE_SERVER_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 )); \
-    sccache --zero-stats >/dev/null; \
+    mkdir -p "$SCCACHE_DIR"; exec 9>"$SCCACHE_DIR.lock"; unset RUSTC_WRAPPER; \
+    if command -v flock >/dev/null && flock -n 9; then export RUSTC_WRAPPER=sccache; \
+    else echo "another build is using $SCCACHE_DIR: compiling without sccache"; fi; \
+    [ -z "${RUSTC_WRAPPER:-}" ] || sccache --zero-stats >/dev/null; \
     for source in $(cat /etc/buildorch-rust-targets); do [ ! -e "$source" ] || touch "$source"; done; \
     cargo build --release; \
     mkdir -p /out/dist; \
     find "target/$CARGO_BUILD_TARGET/release" -maxdepth 1 -type f -perm -u+x \
       ${BIN:+-name "$BIN"} -exec cp {} /out/dist/ \; ; \
-    sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'; \
-    sccache --stop-server >/dev/null 2>&1 || true
+    if [ -n "${RUSTC_WRAPPER:-}" ]; then \
+      sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'; \
+      sccache --stop-server >/dev/null 2>&1 || true; \
+    fi
 
 FROM scratch
 # /out/dist, not /out: BuildKit checksums what is copied by walking its parent folder,

@@ -351,3 +351,35 @@ def test_a_rust_projects_own_dockerfile_cross_compiles_and_rebuilds_through_scca
         assert not [step for step in rates[2] if "cargo build" in step], rates
     finally:
         docker(classic, "rmi", "-f", tag)
+
+
+def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # sccache's disk cache takes one server at a time: the moved stage's cargo step, run while
+    # the folder's lock is held (as by a concurrent build of the same target), still builds
+    project = tmp_path / "hello-rust-vendored"
+    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-rust-vendored", project)
+    (project / "Dockerfile").write_text(RUST_DOCKERFILE)
+    assert buildorch("init", "--cross", "-C", str(project), env=classic.env()).code == 0
+    tag = f"buildorch-test/hello-rust-stage:{uuid.uuid4().hex[:8]}"
+    try:
+        built = docker(
+            classic, "buildx", "build", "--platform", "linux/arm64", "--network", "host",
+            "-f", str(project / "Dockerfile.cross"), "--target", "build", "--load", "-t", tag,
+            str(project),
+        )  # fmt: skip
+        assert built.returncode == 0, built.stderr[-3000:]
+        cache = "/root/.cache/buildorch-cross"
+        ran = docker(
+            classic, "run", "--rm", "--network", "host", tag, "/bin/sh", "-c",
+            f"mkdir -p {cache} && rm -rf target && flock {cache}/sccache-arm64.lock "
+            f"{KIT} run cargo build --release --offline && "
+            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        assert "another step is using the arm64 sccache folder" in ran.stderr
+        assert "sccache: Cache" not in ran.stderr
+        assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
+    finally:
+        docker(classic, "rmi", "-f", tag)
