@@ -160,19 +160,24 @@ LUA_SMOKE = (
 )
 
 
-@pytest.fixture(scope="session")
-def lua_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Lua 5.4's upstream sources from Debian's archive, as the benchmark's corpus fetches
-    them: real code none of this project wrote."""
-    fetched = REPO / "bench" / ".sources" / "lua5.4"
+def corpus_project(root: Path, corpus: str, source: str) -> Path:
+    """A project of the benchmark's corpus: its upstream sources from Debian's archive, as
+    bench/fetch-sources.sh fetches them (real code none of this project wrote), and the
+    corpus's Dockerfile for it."""
+    fetched = REPO / "bench" / ".sources" / source
     if not fetched.is_dir():
         subprocess.run(
-            ["bash", str(REPO / "bench" / "fetch-sources.sh"), "lua5.4"], check=True, timeout=600
+            ["bash", str(REPO / "bench" / "fetch-sources.sh"), source], check=True, timeout=600
         )
-    copy = tmp_path_factory.mktemp("lua") / "lua5.4"
+    copy = root / source
     shutil.copytree(fetched, copy)
-    shutil.copyfile(REPO / "bench" / "corpus" / "lua" / "Dockerfile", copy / "Dockerfile")
+    shutil.copyfile(REPO / "bench" / "corpus" / corpus / "Dockerfile", copy / "Dockerfile")
     return copy
+
+
+@pytest.fixture(scope="session")
+def lua_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return corpus_project(tmp_path_factory.mktemp("lua"), "lua", "lua5.4")
 
 
 def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
@@ -200,6 +205,36 @@ def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
     assert said["arm64"] == said["amd64"]
     assert "1,4,9,16,25,36,49,64,81,100" in said["arm64"]
     assert tree_hash(lua_sources) == before
+
+
+FRIBIDI_SMOKE = "fribidi --version | head -n 1 && echo 'car is THE CAR' | fribidi --charset CapRTL"
+
+
+def test_a_meson_projects_own_dockerfile_cross_compiles_with_its_generators_native(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # GNU FriBidi: meson compiles table generators for the build machine (native: true) and
+    # runs them during the build; the library and its program for the target
+    project = corpus_project(tmp_path, "fribidi", "fribidi")
+    said = {}
+    for arch in ("arm64", "amd64"):
+        out = tmp_path / arch
+        built = buildorch(
+            "build", "-C", str(project), "--target", arch, "--network", "host",
+            "-o", str(out), "--json", env=classic.env(),
+        )  # fmt: skip
+        assert built.code == 0, built.err
+        (done,) = built.json()["report"]["builds"]
+        assert done["strategy"] == ("cross" if arch == "arm64" else "native")
+        assert elf_machine(out / "fribidi") == ("aarch64" if arch == "arm64" else "x86_64")
+        ran = docker(
+            classic, "run", "--rm", "--platform", f"linux/{arch}", "-v", f"{out}:/opt/fb:ro",
+            "-e", "PATH=/opt/fb:/usr/bin:/bin", "debian:bookworm", "sh", "-c", FRIBIDI_SMOKE,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        said[arch] = ran.stdout
+    assert said["arm64"] == said["amd64"]
+    assert said["arm64"] == "fribidi (GNU FriBidi) 1.0.8\ncar is RAC EHT\n"
 
 
 def with_kit(engine: Engine, tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
