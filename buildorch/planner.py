@@ -574,6 +574,13 @@ def _group(
     _check_cache_export(options, exports_cache=together, why=why)
     if together and any(step.builder for step in steps):
         together, why = False, "a remote builder takes some platforms and this one the others"
+    if together and derived and any(
+        step.platform not in derived and step.strategy not in ("native", "cross")
+        for step in steps
+    ):
+        # the derived Dockerfile moves stages to the build machine, where only a platform
+        # the cross kit can build for belongs; an emulated platform builds the project's own
+        together, why = False, "some platforms are cross-compiled from the derived Dockerfile"
     if len(platforms) == 1 or together:
         note = [f"one build for {', '.join(map(str, platforms))}: {why}"] if len(steps) > 1 else []
         label = "+".join(p.slug for p in platforms)

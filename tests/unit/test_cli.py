@@ -478,3 +478,23 @@ def test_no_credential_reaches_json_or_a_snapshot(
     )  # fmt: skip
     assert code == 0
     assert "TOPSECRET" not in capsys.readouterr().out
+
+
+def test_an_emulated_platform_is_not_built_from_the_derived_dockerfile(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    # the containerd store builds every platform in one call, from one Dockerfile; the cross
+    # kit has no toolchain for arm/v6, whose stages must then run as written, emulated
+    data = plan_json(
+        capsys, "macos-arm64-desktop-virtiofs-rosetta", project, "-f", "Dockerfile.plain",
+        "--target", "arm64,amd64,arm/v6", "--push", "--tag", "registry.test/app:1",
+    )  # fmt: skip
+    assert strategies(data)["linux/arm/v6"] == "qemu"
+    builds = data["builds"]
+    assert isinstance(builds, list)
+    assert {tuple(b["platforms"]): b["derived"] for b in builds} == {
+        ("linux/arm64",): False,
+        ("linux/amd64",): True,
+        ("linux/arm/v6",): False,
+    }
+    assert data["merge"] is not None, "the platforms' images are joined under the tag"

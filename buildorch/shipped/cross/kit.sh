@@ -100,7 +100,7 @@ setup() {
 		;;
 	esac
 	t=$(target_of "$arch" "${TARGETVARIANT:-}") ||
-		die "no cross toolchain is known for $arch${TARGETVARIANT:+/$TARGETVARIANT}"
+		die "no cross toolchain is known for $arch${TARGETVARIANT:+/$TARGETVARIANT}: build this platform from the original Dockerfile (emulated), as buildorch build does"
 	# shellcheck disable=SC2086
 	set -- $t
 	deb=$1 gnu=$2 rust=$3 goarch=$4 class=$5 machine=$6
