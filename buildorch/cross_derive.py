@@ -32,7 +32,8 @@ _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 
 # Steps that choose binaries by the machine they run on: moved, they would fetch or build the
 # build machine's. (Running a freshly built target program needs no rule: a moved stage runs
-# it through the emulator that binfmt_misc registers, as a native build would run it.)
+# it through the emulator that binfmt_misc registers, as a native build would run it, with the
+# cross compiler's loader and C library: the kit's QEMU_LD_PREFIX.)
 _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(

@@ -570,17 +570,7 @@ def _group(
         )
 
     platforms = tuple(step.platform for step in steps)
-    together, why = _multi_platform_builds(host, options)
-    _check_cache_export(options, exports_cache=together, why=why)
-    if together and any(step.builder for step in steps):
-        together, why = False, "a remote builder takes some platforms and this one the others"
-    if together and derived and any(
-        step.platform not in derived and step.strategy not in ("native", "cross")
-        for step in steps
-    ):
-        # the derived Dockerfile moves stages to the build machine, where only a platform
-        # the cross kit can build for belongs; an emulated platform builds the project's own
-        together, why = False, "some platforms are cross-compiled from the derived Dockerfile"
+    together, why = _together(steps, host, options, derived)
     if len(platforms) == 1 or together:
         note = [f"one build for {', '.join(map(str, platforms))}: {why}"] if len(steps) > 1 else []
         label = "+".join(p.slug for p in platforms)
@@ -627,6 +617,31 @@ def _group(
         case _:
             assert_never(requested.kind)
     return tuple(per_platform), merge, notes
+
+
+def _together(
+    steps: tuple[PlatformStep, ...],
+    host: HostFacts,
+    options: Options,
+    derived: dict[Platform, str],
+) -> tuple[bool, str]:
+    """Whether one build takes every platform, and why (or why not)."""
+    together, why = _multi_platform_builds(host, options)
+    _check_cache_export(options, exports_cache=together, why=why)
+    if together and any(step.builder for step in steps):
+        return False, "a remote builder takes some platforms and this one the others"
+    if (
+        together
+        and derived
+        and any(
+            step.platform not in derived and step.strategy not in ("native", "cross")
+            for step in steps
+        )
+    ):
+        # the derived Dockerfile moves stages to the build machine, where only a platform
+        # the cross kit can build for belongs; an emulated platform builds the project's own
+        return False, "some platforms are cross-compiled from the derived Dockerfile"
+    return together, why
 
 
 def _derived(steps: tuple[PlatformStep, ...], project: ProjectFacts) -> dict[Platform, str]:

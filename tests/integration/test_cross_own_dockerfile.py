@@ -418,3 +418,83 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
         assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
     finally:
         docker(classic, "rmi", "-f", tag)
+
+
+RUNS_WHAT_IT_BUILT = """\
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends g++ cmake make && \\
+    rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B out -DCMAKE_BUILD_TYPE=Release && cmake --build out && \\
+    ./out/hello-cmake > out/said.txt
+
+FROM scratch
+COPY --from=build /src/out/hello-cmake /src/out/said.txt /
+"""
+
+
+def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # a C++ project built with CMake (its compilers from CC and CXX), and a step that runs
+    # the program it just built, as a test or a generator would: under QEMU, with the cross
+    # compiler's loader and C library (the stage installed no target C library)
+    project = tmp_path / "hello-cmake"
+    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-cmake", project)
+    (project / "CMakeLists.txt").write_text(
+        (project / "CMakeLists.txt")
+        .read_text()
+        .replace("target_link_options(hello-cmake PRIVATE -static)\n", "")
+    )
+    (project / "Dockerfile").write_text(RUNS_WHAT_IT_BUILT)
+    out = tmp_path / "out"
+    built = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
+        "--json", env=classic.env(),
+    )  # fmt: skip
+    assert built.code == 0, built.err
+    (done,) = built.json()["report"]["builds"]
+    assert done["strategy"] == "cross"
+    assert elf_machine(out / "hello-cmake") == "aarch64"
+    said = (out / "said.txt").read_text()
+    assert "aarch64" in said, said
+
+
+def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # rust:1 and gcc:12 come with -dev packages for their own machine (libssl-dev, zlib1g-dev)
+    # that a Dockerfile never installs: the target has none, and pkg-config says which to add
+    ran = with_kit(
+        classic,
+        tmp_path,
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends pkg-config "
+        f"libzstd-dev >/dev/null && {KIT} setup && {KIT} run pkg-config --libs libzstd",
+    )
+    assert ran.returncode != 0
+    said = " ".join(ran.stderr.split())
+    assert (
+        "libzstd is installed for the build machine only (libzstd-dev): name libzstd-dev in "
+        "this stage's apt-get install, which installs it for arm64 too" in said
+    ), said
+
+
+def test_a_library_of_a_tool_installed_in_an_earlier_step_stays_the_build_machines(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # libclang-dev (Multi-Arch: none) beside the clang an earlier step installed: bindgen
+    # loads it on the build machine. Go alone brings no C cross compiler: without a C
+    # compiler, Go builds static programs natively, and so must its cross build
+    ran = with_kit(
+        classic,
+        tmp_path,
+        f"{KIT} setup && apt-get update -qq && apt-get install -y -qq --no-install-recommends "
+        f"clang >/dev/null && {KIT} run /bin/sh -c "
+        "'apt-get install -s --no-install-recommends libclang-dev golang-go'",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    said = ran.stderr
+    assert "libclang-dev -> libclang-dev, native (Section: libdevel, built from" in said, said
+    assert "adding the arm64 toolchain" not in said
+    assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout

@@ -50,17 +50,18 @@ find_real() {
 real() { find_real "$1" && printf '%s\n' "$found"; }
 
 # -- the target ------------------------------------------------------------------------------
-# TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine
+# TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine,
+# the program loader
 target_of() {
 	case "$1" in arm) v=${2:-v7} ;; *) v= ;; esac
 	case "$1${v:+/$v}" in
-	amd64) echo "amd64 x86_64-linux-gnu x86_64-unknown-linux-gnu amd64 2 62" ;;
-	arm64) echo "arm64 aarch64-linux-gnu aarch64-unknown-linux-gnu arm64 2 183" ;;
-	arm/v7) echo "armhf arm-linux-gnueabihf armv7-unknown-linux-gnueabihf arm 1 40" ;;
-	riscv64) echo "riscv64 riscv64-linux-gnu riscv64gc-unknown-linux-gnu riscv64 2 243" ;;
-	ppc64le) echo "ppc64el powerpc64le-linux-gnu powerpc64le-unknown-linux-gnu ppc64le 2 21" ;;
-	s390x) echo "s390x s390x-linux-gnu s390x-unknown-linux-gnu s390x 2 22" ;;
-	386) echo "i386 i686-linux-gnu i686-unknown-linux-gnu 386 1 3" ;;
+	amd64) echo "amd64 x86_64-linux-gnu x86_64-unknown-linux-gnu amd64 2 62 /lib64/ld-linux-x86-64.so.2" ;;
+	arm64) echo "arm64 aarch64-linux-gnu aarch64-unknown-linux-gnu arm64 2 183 /lib/ld-linux-aarch64.so.1" ;;
+	arm/v7) echo "armhf arm-linux-gnueabihf armv7-unknown-linux-gnueabihf arm 1 40 /lib/ld-linux-armhf.so.3" ;;
+	riscv64) echo "riscv64 riscv64-linux-gnu riscv64gc-unknown-linux-gnu riscv64 2 243 /lib/ld-linux-riscv64-lp64d.so.1" ;;
+	ppc64le) echo "ppc64el powerpc64le-linux-gnu powerpc64le-unknown-linux-gnu ppc64le 2 21 /lib64/ld64.so.2" ;;
+	s390x) echo "s390x s390x-linux-gnu s390x-unknown-linux-gnu s390x 2 22 /lib/ld64.so.1" ;;
+	386) echo "i386 i686-linux-gnu i686-unknown-linux-gnu 386 1 3 /lib/ld-linux.so.2" ;;
 	*) return 1 ;;
 	esac
 }
@@ -103,7 +104,7 @@ setup() {
 		die "no cross toolchain is known for $arch${TARGETVARIANT:+/$TARGETVARIANT}: build this platform from the original Dockerfile (emulated), as buildorch build does"
 	# shellcheck disable=SC2086
 	set -- $t
-	deb=$1 gnu=$2 rust=$3 goarch=$4 class=$5 machine=$6
+	deb=$1 gnu=$2 rust=$3 goarch=$4 class=$5 machine=$6 loader=$7
 	build_gnu=$(gcc -dumpmachine 2>/dev/null || echo "$(uname -m)-linux-gnu")
 	goarm=
 	[ "$goarch" = arm ] && goarm=7
@@ -116,6 +117,7 @@ goarch=$goarch
 goarm=$goarm
 class=$class
 machine=$machine
+loader=$loader
 build_gnu=$build_gnu
 EOF
 	# wrappers: one script, named for each tool it stands in for (not `as` and `ld`, which
@@ -130,8 +132,7 @@ EOF
 # written by buildorch-cross: CMake reads it through CMAKE_TOOLCHAIN_FILE (CMake >= 3.21)
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR $(echo "$gnu" | cut -d- -f1))
-set(CMAKE_C_COMPILER $gnu-gcc)
-set(CMAKE_CXX_COMPILER $gnu-g++)
+# the compilers: CC and CXX, which the kit sets to the target's (a Dockerfile's own win)
 set(PKG_CONFIG_EXECUTABLE $KIT/bin/$gnu-pkg-config CACHE FILEPATH "")
 EOF
 	cpu=$(echo "$gnu" | cut -d- -f1)
@@ -206,7 +207,9 @@ toolchain_for() {
 	for t in $1; do
 		case "${t%%[:=/]*}" in
 		g++ | c++ | build-essential | g++-[0-9]* | clang | clang-[0-9]* | clang++*) c=1 cxx=1 ;;
-		gcc | cc | gcc-[0-9]* | golang | golang-go | golang-[0-9]*-go | go) c=1 ;;
+		gcc | cc | gcc-[0-9]*) c=1 ;;
+		# rustc links through the C compiler; Go uses one (cgo) only where the stage has one,
+		# as natively: a Go without gcc builds static programs, and so must its cross build
 		cargo | rustc) c=1 rs=1 ;;
 		esac
 	done
@@ -298,6 +301,10 @@ run() {
 	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
 	export_unset "BINDGEN_EXTRA_CLANG_ARGS_$r" "--target=$gnu"
 	export_unset PKG_CONFIG_ALLOW_CROSS 1
+	# a target program the step runs (a test, a generator built with $(CC)) runs as natively
+	# built ones do, through the emulator binfmt_misc registers (QEMU, which reads this):
+	# with the cross compiler's loader and C library, unless the target's own are installed
+	if [ ! -e "$loader" ] && [ -d "/usr/$gnu/lib" ]; then export_unset QEMU_LD_PREFIX "/usr/$gnu"; fi
 	# the compiler caches: a cache mount buildorch adds to the stage's steps. ccache, a folder
 	# per target; Go's own build cache, whose entries name their GOARCH, where the target's
 	# standard library is compiled once instead of by every build (Go ships it precompiled for
@@ -332,7 +339,23 @@ pkg_config() {
 	unset PKG_CONFIG_SYSROOT_DIR
 	p=$(real pkgconf || real pkg-config) ||
 		die "pkg-config is not installed in this stage (apt-get install pkg-config)"
-	exec "$p" "$@"
+	status=0
+	"$p" "$@" || status=$?
+	[ $status = 0 ] || only_for_build_machine "$@"
+	exit $status
+}
+
+# MODULE...: say which of them the build machine has and the target lacks: a -dev package
+# the image came with (rust:1, gcc:12) or a native install, which the target needs too
+only_for_build_machine() {
+	for m in "$@"; do
+		m=${m%% *}
+		case "$m" in "" | -* | *[\<\>=]* | [0-9]*) continue ;; esac
+		pc=/usr/lib/$build_gnu/pkgconfig/$m.pc
+		[ -f "$pc" ] && [ ! -f "/usr/lib/$gnu/pkgconfig/$m.pc" ] || continue
+		owner=$(dpkg -S "$pc" 2>/dev/null | sed -n '1s/:.*//p') || owner=""
+		say "$m is installed for the build machine only${owner:+ ($owner)}: name ${owner:-its -dev package} in this stage's apt-get install, which installs it for $deb too"
+	done
 }
 
 # apt-get install: libraries for the target (from each package's Multi-Arch and Section, as
@@ -417,9 +440,13 @@ apt_get() {
 	info=$(package_info $bare rustc sccache)
 	native_info=$(printf '%s\n' "$info" | awk -v t="$deb" '$2 != t')
 	extra=$(toolchain_for "$names")
-	# a -dev library built from the same source as a tool the stage installs serves that
-	# tool (libclang-dev beside clang): it stays native
-	tool_sources=$(printf '%s\n' "$native_info" | awk '$4 != "libdevel" && $4 != "libs" { print $5 }')
+	# a -dev library built from the same source as a tool the stage installs, now or in an
+	# earlier step, serves that tool (libclang-dev beside clang): it stays native
+	tool_sources=$(
+		printf '%s\n' "$native_info" | awk '$4 != "libdevel" && $4 != "libs" { print $5 }'
+		dpkg-query -W -f '${Section} ${source:Package}\n' 2>/dev/null |
+			awk '$1 != "libdevel" && $1 != "libs" && $1 != "oldlibs" { print $2 }'
+	)
 	out=""
 	crossed=""
 	for p in $names; do
@@ -684,7 +711,13 @@ verify() {
 		printf '%s\n' "$bad" | while read -r _ m c f; do
 			case "$m" in 62) m=x86-64 ;; 183) m=aarch64 ;; 40) m=arm ;; 3) m=i386 ;; 243) m=riscv ;;
 			21) m=ppc64 ;; 22) m=s390 ;; *) m="machine $m" ;; esac
-			say "WRONG ARCHITECTURE: $f is $m ($((c * 32))-bit), not $gnu"
+			# what installs there builds a tool for this stage to run, so the build machine's
+			case "$f" in
+			*/cargo/bin/* | */.cargo/bin/*) why=" (\`cargo install NAME\` builds a tool this stage runs, for the build machine; \`cargo install --path\` builds for the target)" ;;
+			*/go/bin/*) why=" (\`go install PACKAGE@VERSION\` builds a tool this stage runs, for the build machine; without @VERSION it builds for the target)" ;;
+			*) why="" ;;
+			esac
+			say "WRONG ARCHITECTURE: $f is $m ($((c * 32))-bit), not $gnu$why"
 		done
 		die "files the later stages copy were not built for $gnu (see above)"
 	fi
