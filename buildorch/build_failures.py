@@ -116,11 +116,16 @@ def failure_of(
         if meaning == _LDCONFIG_CRASHED:
             fix = way_around(platform, trusting=False)
         else:
+            # a cross build emulates only what stays on the target: cross is what just ran
+            cross = (
+                ""
+                if "cross" in failed.strategies
+                else "--strategy cross when the Dockerfile allows it, "
+            )
             fix = (
                 "update the emulator (`docker run --privileged --rm tonistiigi/binfmt "
-                "--install all`, or Docker Desktop), or build without it: --strategy cross "
-                "when the Dockerfile allows it, a remote native builder, or `buildorch ci "
-                "github` for a native runner"
+                f"--install all`, or Docker Desktop), or build without it: {cross}a remote "
+                "native builder, or `buildorch ci github` for a native runner"
             )
         known = f"; a known-bad release: {fact.flagged}" if fact and fact.flagged else ""
         return EmulatorFailedError(
@@ -128,6 +133,16 @@ def failure_of(
             why=f"{step}: {line.strip()}\n{meaning}\nthe emulator: {emulator} running "
             f"{platform} (built with {failed.strategies}){known}",
             fix=fix,
+        )
+    if failed.derived:
+        # the step's text is the project's, its line numbers are the derived file's
+        return BuildFailedError(
+            f"the cross build{name} for {platforms} failed",
+            why="buildx said (of buildorch's derivation of the Dockerfile, which moves the "
+            "builder stages to the build machine; `buildorch init --cross` writes it to "
+            "read):\n" + "\n".join(failed.log_tail[-25:]),
+            fix="fix the step above; if it builds natively but not cross-compiled, build it "
+            "as written with --strategy qemu, and `buildorch plan` says why the stage moved",
         )
     return BuildFailedError(
         f"the build{name} for {platforms} failed",

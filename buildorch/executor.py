@@ -62,6 +62,8 @@ class InvocationResult:
     """The image's digest, when the build made one (pushed or loaded)."""
     pushed: tuple[str, ...] = ()
     """The tags it pushed, when it did."""
+    derived: bool = False
+    """Built from buildorch's cross-compiling derivation of the project's Dockerfile."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -330,4 +332,5 @@ def _run(
         log_tail=outcome.log_tail,
         digest=outcome.digest,
         pushed=out.tags if out.kind == "push" and outcome.ok else (),
+        derived=invocation.derived_dockerfile is not None,
     )

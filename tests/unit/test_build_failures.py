@@ -3,6 +3,8 @@ wrong-architecture cross build, or the emulator's crash, each with its own exit 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from buildorch.build_failures import failure_of
@@ -148,3 +150,32 @@ def test_libc_bin_failing_without_a_crash_is_the_projects() -> None:
         " > [3/3] RUN apt-get upgrade --assume-yes:",
     )
     assert isinstance(failure_of(failed("qemu", *tail)), BuildFailedError)
+
+
+def test_a_failed_cross_build_of_the_derived_dockerfile_says_so_and_how_to_build_as_written() -> (
+    None
+):
+    derived = dataclasses.replace(
+        failed("cross", "#9 0.5 main.c:3:1: error: expected ';'", "make: *** Error 1"),
+        derived=True,
+    )
+    error = failure_of(derived)
+    assert isinstance(error, BuildFailedError)
+    assert error.exit_code == 7
+    assert "main.c:3:1" in error.why
+    assert "buildorch's derivation of the Dockerfile" in error.why
+    assert "--strategy qemu" in error.fix
+
+
+def test_an_emulator_failing_in_a_cross_build_does_not_suggest_cross() -> None:
+    error = failure_of(
+        failed("cross", "#9 12.3 qemu: uncaught target signal 11 (Segmentation fault)")
+    )
+    assert isinstance(error, EmulatorFailedError)
+    assert "--strategy cross" not in error.fix
+    assert (
+        "--strategy cross"
+        in failure_of(
+            failed("qemu", "#9 12.3 qemu: uncaught target signal 11 (Segmentation fault)")
+        ).fix
+    )
