@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from buildorch.dockerfile import Copy, Dockerfile, Instruction, Run, Stage
+from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, Stage
 
 KIT_DIR = "/usr/local/libexec/buildorch-cross"
 KIT = f"{KIT_DIR}/kit"
@@ -167,6 +167,7 @@ def derive(
     """Which reached stages move to the build machine, and the Dockerfile that moves them.
     `on_build`: stages on $BUILDPLATFORM already; `targeting`: stages that read $TARGETARCH."""
     handovers = _handovers(dockerfile, reached)
+    verify_args = _verify_args(dockerfile, reached)
     children = {
         i: [
             s.index for s in dockerfile.stages if s.index in reached and _parent(dockerfile, s) == i
@@ -246,10 +247,12 @@ def derive(
                     why="its products leave only through COPY --from, and every step can "
                     "build for the target from the build machine",
                     compiles=compiles,
-                    changes=_changes(dockerfile, stage, handovers.get(i, [])),
+                    changes=_changes(
+                        dockerfile, stage, handovers.get(i, []), verify_args.get(i, {})
+                    ),
                 )
             )
-    text = _rewrite(dockerfile, moved, handovers) if moved else None
+    text = _rewrite(dockerfile, moved, handovers, verify_args) if moved else None
     return Derivation(stages=tuple(verdicts), text=text)
 
 
@@ -289,6 +292,73 @@ def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, lis
                         posixpath.normpath(posixpath.join("/", p)) for p in sources
                     )
     return found
+
+
+_VARIABLE = re.compile(r"\$\{?(\w+)")
+# a default written again as it is, without quoting
+_SIMPLE = re.compile(r"[\w./@%+:,-]*")
+
+
+def _verify_args(
+    dockerfile: Dockerfile, reached: frozenset[int]
+) -> dict[int, dict[str, str | None]]:
+    """Per stage, the ARGs (with their defaults) that give the variables in the paths later
+    stages copy from it (`target/release/${APP}`) their values where they are copied: declared
+    again before the stage's check, they take the same defaults and build args, so the
+    check's shell reads the same path. A variable an ENV sets, or two copies give different
+    defaults, is left out (its paths stay unchecked in the build)."""
+    found: dict[int, dict[str, str | None]] = {}
+    conflicting: dict[int, set[str]] = {}
+    for stage in dockerfile.stages:
+        if stage.index not in reached:
+            continue
+        for position, instruction in enumerate(stage.instructions):
+            if not isinstance(instruction, Copy) or instruction.from_ref is None:
+                continue
+            source = dockerfile.stage_index(instruction.from_ref, before=stage.index)
+            if source is None:
+                continue
+            for path in instruction.sources:
+                for name in _VARIABLE.findall(path):
+                    declared = _declared(dockerfile, stage.instructions[:position], name)
+                    known = found.setdefault(source, {})
+                    if (
+                        declared is None
+                        or (declared[0] is not None and not _SIMPLE.fullmatch(declared[0]))
+                        or (name in known and known[name] != declared[0])
+                    ):
+                        conflicting.setdefault(source, set()).add(name)
+                    else:
+                        known[name] = declared[0]
+    return {
+        i: {n: v for n, v in names.items() if n not in conflicting.get(i, set())}
+        for i, names in found.items()
+    }
+
+
+def _declared(
+    dockerfile: Dockerfile, before: tuple[Instruction, ...], name: str
+) -> tuple[str | None] | None:
+    """The default an ARG gives NAME after the instructions BEFORE (the stage's own, or the
+    global one it declares again), as a 1-tuple; None when no ARG declares it there or an
+    ENV sets it."""
+    default: tuple[str | None] | None = None
+    for instruction in before:
+        if isinstance(instruction, Env) and any(v.name == name for v in instruction.variables):
+            return None
+        if isinstance(instruction, Arg):
+            for variable in instruction.variables:
+                if variable.name == name:
+                    default = (variable.value,)
+    if default is not None and default[0] is None:
+        globals_ = [v for a in dockerfile.global_args for v in a.variables if v.name == name]
+        if globals_:
+            default = (globals_[-1].value,)
+    return default
+
+
+def _checkable(path: str, args: dict[str, str | None]) -> bool:
+    return all(name in args for name in _VARIABLE.findall(path))
 
 
 def _why_stays(
@@ -344,7 +414,9 @@ def _short(instruction: Instruction) -> str:
     return first if len(first) <= 60 else first[:57] + "..."
 
 
-def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[str, ...]:
+def _changes(
+    dockerfile: Dockerfile, stage: Stage, handed: list[str], args: dict[str, str | None]
+) -> tuple[str, ...]:
     changes = []
     if _parent(dockerfile, stage) is None:
         changes.append("FROM runs on $BUILDPLATFORM")
@@ -359,7 +431,7 @@ def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[s
         changes.append(
             "its RUN steps get compiler caches (ccache, sccache for cargo, Go's build cache)"
         )
-    checked = [p for p in dict.fromkeys(handed) if "$" not in p]
+    checked = [p for p in dict.fromkeys(handed) if _checkable(p, args)]
     if checked:
         changes.append(
             "every ELF file later stages copy from it is checked for the target: "
@@ -367,13 +439,18 @@ def _changes(dockerfile: Dockerfile, stage: Stage, handed: list[str]) -> tuple[s
         )
     if len(checked) < len(set(handed)):
         changes.append(
-            "paths named with variables are not checked in the build (a folder output is "
-            "checked before it is published)"
+            "paths whose variables the check cannot follow (an ENV's, or given two defaults) "
+            "are not checked in the build (a folder output is checked before it is published)"
         )
     return tuple(changes)
 
 
-def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[str]]) -> str:
+def _rewrite(
+    dockerfile: Dockerfile,
+    moved: set[int],
+    handovers: dict[int, list[str]],
+    verify_args: dict[int, dict[str, str | None]],
+) -> str:
     """The Dockerfile with the moved stages changed and every other line as written."""
     # split as the parser counts lines (at "\n" only), so that line spans match
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
@@ -407,10 +484,13 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
                 opening = lines[instruction.lines.first - 1]
                 cached = _RUN_KEYWORD.sub(rf"\1 {CACHE_MOUNT}\2", opening, count=1)
                 edits.append((instruction.lines.first, instruction.lines.first, [cached]))
-        # a path named with a variable of the copying stage means nothing here
-        handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if "$" not in p]
+        # a path named with the copying stage's ARGs: the same ARGs, declared again here
+        args = verify_args.get(stage.index, {})
+        handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)]
         if not handed:
             continue
+        used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
+        declared = [f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used]
         last = stage.lines.last
         edits.append(
             (
@@ -418,6 +498,7 @@ def _rewrite(dockerfile: Dockerfile, moved: set[int], handovers: dict[int, list[
                 last,
                 [
                     "# buildorch: every ELF file the later stages copy must be the target's\n",
+                    *declared,
                     f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}\n",
                 ],
             )
@@ -478,6 +559,9 @@ def _quote_line(line: str) -> str:
 
 
 def _quote(path: str) -> str:
+    if "$" in path:
+        # double quotes: the check's shell expands the ARGs declared before it
+        return '"' + re.sub(r'(["\\`])', r"\\\1", path) + '"'
     return path if re.fullmatch(r"[\w./*?\[\]@%+=:,-]+", path) else _quote_line(path)
 
 

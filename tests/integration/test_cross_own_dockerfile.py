@@ -130,6 +130,28 @@ def test_a_step_that_compiles_for_the_build_machine_fails_with_the_file_named(
     assert not out.exists(), "nothing was written"
 
 
+def test_a_path_named_with_an_arg_is_checked_in_the_build_of_an_image(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # no folder output to check afterwards: the build itself must refuse the file
+    project = zstd_project(tmp_path / "zs", compile_line="/usr/bin/gcc -O2 -o zs hello.c")
+    (project / "hello.c").write_text('#include <stdio.h>\nint main(void){puts("hi");return 0;}\n')
+    (project / "Dockerfile").write_text(
+        DOCKERFILE.replace(
+            "COPY --from=build /src/zs /usr/local/bin/zs",
+            "ARG APP=zs\nCOPY --from=build /src/${APP} /usr/local/bin/zs",
+        )
+    )
+    tag = f"buildorch-test/zs-arg:{uuid.uuid4().hex[:8]}"
+    result = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "--load",
+        "--tag", tag, env=classic.env(),
+    )  # fmt: skip
+    assert result.code == 12, result.err
+    assert "WRONG ARCHITECTURE: /src/zs is x86-64" in " ".join(result.err.split())
+    assert docker(classic, "image", "inspect", tag).returncode != 0, "no image was loaded"
+
+
 def test_init_cross_writes_a_dockerfile_plain_buildx_builds(
     classic: Engine, tmp_path: Path
 ) -> None:

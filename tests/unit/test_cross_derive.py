@@ -257,12 +257,37 @@ def test_a_scratch_stage_stays_and_variable_paths_are_not_checked_in_the_build()
     assert facts.derivation is not None and facts.derivation.text is not None
     assert f"RUN {KIT} verify" not in facts.derivation.text
     (build,) = facts.derivation.moved
-    assert any("variables are not checked" in c for c in build.changes)
+    assert any("variables the check cannot follow" in c for c in build.changes)
     scratch = "FROM scratch AS files\nCOPY a /a\nFROM debian:bookworm\nCOPY --from=files /a /a\n"
     assert verdicts(scratch)["`files`"] == (
         False,
         "it starts from scratch: no shell to cross-compile with",
     )
+
+
+def test_a_path_named_with_the_copying_stages_args_is_checked_with_the_same_args() -> None:
+    # the copying stage's own default, a global one it declares again, a platform ARG
+    text = PLAIN.replace(
+        "# syntax=docker/dockerfile:1\n", "# syntax=docker/dockerfile:1\nARG OUT=out\n"
+    ).replace(
+        "COPY --from=build /src/out/zs /usr/local/bin/zs",
+        "ARG APP=zs\nARG OUT\nARG TARGETARCH\n"
+        "COPY --from=build /src/${OUT}/$APP /src/out/zs-${TARGETARCH} /usr/local/bin/",
+    )
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    derived = facts.derivation.text.splitlines()
+    verify = next(i for i, line in enumerate(derived) if line.startswith(f"RUN {KIT} verify"))
+    assert derived[verify - 3 : verify] == ["ARG OUT=out", "ARG APP=zs", "ARG TARGETARCH"]
+    assert derived[verify].endswith('verify "/src/${OUT}/$APP" "/src/out/zs-${TARGETARCH}"')
+    (build,) = facts.derivation.moved
+    assert not any("cannot follow" in c for c in build.changes)
+    # an ENV's value is the copying stage's alone: that path stays unchecked in the build
+    env = text.replace("ARG APP=zs\n", "ENV APP=zs\n")
+    derived_env = analysed(env).derivation
+    assert derived_env is not None and derived_env.text is not None
+    assert 'verify "/src/out/zs-${TARGETARCH}"' in derived_env.text
+    assert "$APP" not in derived_env.text.split(f"RUN {KIT} verify", 1)[1].splitlines()[0]
 
 
 def test_line_spans_follow_the_parser_with_a_form_feed_in_a_label() -> None:
