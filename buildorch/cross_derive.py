@@ -18,11 +18,12 @@ import io
 import json
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, Stage
+from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, Stage, Variable
 
 KIT_DIR = "/usr/local/libexec/buildorch-cross"
 KIT = f"{KIT_DIR}/kit"
@@ -269,13 +270,15 @@ def _takes_from(dockerfile: Dockerfile, stage: Stage) -> list[int]:
     return [i for i in found if i is not None]
 
 
-def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, list[str]]:
-    """Per stage, the paths later stages copy from it (absolute, as written)."""
-    found: dict[int, list[str]] = {}
+def _copies(
+    dockerfile: Dockerfile, reached: frozenset[int]
+) -> Iterator[tuple[int, tuple[str, ...], tuple[Instruction, ...]]]:
+    """Each copy from a stage by a later one (COPY --from, RUN --mount from=): the stage it
+    copies from, its paths as written, and the copying stage's instructions before it."""
     for stage in dockerfile.stages:
         if stage.index not in reached:
             continue
-        for instruction in stage.instructions:
+        for position, instruction in enumerate(stage.instructions):
             refs: list[tuple[str, tuple[str, ...]]] = []
             if isinstance(instruction, Copy) and instruction.from_ref is not None:
                 refs.append((instruction.from_ref, instruction.sources))
@@ -288,9 +291,16 @@ def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, lis
             for ref, sources in refs:
                 source = dockerfile.stage_index(ref, before=stage.index)
                 if source is not None:
-                    found.setdefault(source, []).extend(
-                        posixpath.normpath(posixpath.join("/", p)) for p in sources
-                    )
+                    yield source, sources, stage.instructions[:position]
+
+
+def _handovers(dockerfile: Dockerfile, reached: frozenset[int]) -> dict[int, list[str]]:
+    """Per stage, the paths later stages copy from it (absolute, as written)."""
+    found: dict[int, list[str]] = {}
+    for source, paths, _ in _copies(dockerfile, reached):
+        found.setdefault(source, []).extend(
+            posixpath.normpath(posixpath.join("/", p)) for p in paths
+        )
     return found
 
 
@@ -309,27 +319,18 @@ def _verify_args(
     defaults, is left out (its paths stay unchecked in the build)."""
     found: dict[int, dict[str, str | None]] = {}
     conflicting: dict[int, set[str]] = {}
-    for stage in dockerfile.stages:
-        if stage.index not in reached:
-            continue
-        for position, instruction in enumerate(stage.instructions):
-            if not isinstance(instruction, Copy) or instruction.from_ref is None:
-                continue
-            source = dockerfile.stage_index(instruction.from_ref, before=stage.index)
-            if source is None:
-                continue
-            for path in instruction.sources:
-                for name in _VARIABLE.findall(path):
-                    declared = _declared(dockerfile, stage.instructions[:position], name)
-                    known = found.setdefault(source, {})
-                    if (
-                        declared is None
-                        or (declared[0] is not None and not _SIMPLE.fullmatch(declared[0]))
-                        or (name in known and known[name] != declared[0])
-                    ):
-                        conflicting.setdefault(source, set()).add(name)
-                    else:
-                        known[name] = declared[0]
+    for source, paths, before in _copies(dockerfile, reached):
+        known = found.setdefault(source, {})
+        for name in (n for p in paths for n in _VARIABLE.findall(p)):
+            arg = _declared(dockerfile, before, name)
+            if (
+                arg is None
+                or (arg.value is not None and not _SIMPLE.fullmatch(arg.value))
+                or (name in known and known[name] != arg.value)
+            ):
+                conflicting.setdefault(source, set()).add(name)
+            else:
+                known[name] = arg.value
     return {
         i: {n: v for n, v in names.items() if n not in conflicting.get(i, set())}
         for i, names in found.items()
@@ -338,23 +339,20 @@ def _verify_args(
 
 def _declared(
     dockerfile: Dockerfile, before: tuple[Instruction, ...], name: str
-) -> tuple[str | None] | None:
-    """The default an ARG gives NAME after the instructions BEFORE (the stage's own, or the
-    global one it declares again), as a 1-tuple; None when no ARG declares it there or an
-    ENV sets it."""
-    default: tuple[str | None] | None = None
+) -> Variable | None:
+    """The ARG that gives NAME its value after the instructions BEFORE, with its default (the
+    stage's own, or that of the global ARG it declares again); None when no ARG declares it
+    there or an ENV sets it."""
+    declared = None
     for instruction in before:
         if isinstance(instruction, Env) and any(v.name == name for v in instruction.variables):
             return None
         if isinstance(instruction, Arg):
-            for variable in instruction.variables:
-                if variable.name == name:
-                    default = (variable.value,)
-    if default is not None and default[0] is None:
+            declared = next((v for v in instruction.variables if v.name == name), declared)
+    if declared is not None and declared.value is None:
         globals_ = [v for a in dockerfile.global_args for v in a.variables if v.name == name]
-        if globals_:
-            default = (globals_[-1].value,)
-    return default
+        return globals_[-1] if globals_ else declared
+    return declared
 
 
 def _checkable(path: str, args: dict[str, str | None]) -> bool:
