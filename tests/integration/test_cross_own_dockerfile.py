@@ -202,28 +202,36 @@ def lua_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return corpus_project(tmp_path_factory.mktemp("lua"), "lua", "lua5.4")
 
 
-def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
-    engine: Engine, lua_sources: Path, tmp_path: Path
-) -> None:
-    before = tree_hash(lua_sources)
+def built_both_ways(
+    engine: Engine, project: Path, tmp_path: Path, program: str, smoke: str
+) -> dict[str, str]:
+    """PROJECT built into folders for arm64 (cross) and amd64 (native), PROGRAM checked for
+    each machine, and what SMOKE prints with each result on PATH, under QEMU for arm64."""
     said = {}
     for arch in ("arm64", "amd64"):
         out = tmp_path / arch
         built = buildorch(
-            "build", "-C", str(lua_sources), "--target", arch, "--network", "host",
+            "build", "-C", str(project), "--target", arch, "--network", "host",
             "-o", str(out), "--json", env=engine.env(),
         )  # fmt: skip
         assert built.code == 0, built.err
         (done,) = built.json()["report"]["builds"]
         assert done["strategy"] == ("cross" if arch == "arm64" else "native")
-        machine = elf_machine(out / "lua")
-        assert machine == ("aarch64" if arch == "arm64" else "x86_64")
+        assert elf_machine(out / program) == ("aarch64" if arch == "arm64" else "x86_64")
         ran = docker(
-            engine, "run", "--rm", "--platform", f"linux/{arch}", "-v", f"{out}:/opt/lua:ro",
-            "-e", "PATH=/opt/lua:/usr/bin:/bin", "debian:bookworm", "sh", "-c", LUA_SMOKE,
+            engine, "run", "--rm", "--platform", f"linux/{arch}", "-v", f"{out}:/opt/out:ro",
+            "-e", "PATH=/opt/out:/usr/bin:/bin", "debian:bookworm", "sh", "-c", smoke,
         )  # fmt: skip
         assert ran.returncode == 0, ran.stderr
         said[arch] = ran.stdout
+    return said
+
+
+def test_a_real_projects_own_dockerfile_cross_compiles_to_the_same_program(
+    engine: Engine, lua_sources: Path, tmp_path: Path
+) -> None:
+    before = tree_hash(lua_sources)
+    said = built_both_ways(engine, lua_sources, tmp_path, "lua", LUA_SMOKE)
     assert said["arm64"] == said["amd64"]
     assert "1,4,9,16,25,36,49,64,81,100" in said["arm64"]
     assert tree_hash(lua_sources) == before
@@ -238,23 +246,7 @@ def test_a_meson_projects_own_dockerfile_cross_compiles_with_its_generators_nati
     # GNU FriBidi: meson compiles table generators for the build machine (native: true) and
     # runs them during the build; the library and its program for the target
     project = corpus_project(tmp_path, "fribidi", "fribidi")
-    said = {}
-    for arch in ("arm64", "amd64"):
-        out = tmp_path / arch
-        built = buildorch(
-            "build", "-C", str(project), "--target", arch, "--network", "host",
-            "-o", str(out), "--json", env=classic.env(),
-        )  # fmt: skip
-        assert built.code == 0, built.err
-        (done,) = built.json()["report"]["builds"]
-        assert done["strategy"] == ("cross" if arch == "arm64" else "native")
-        assert elf_machine(out / "fribidi") == ("aarch64" if arch == "arm64" else "x86_64")
-        ran = docker(
-            classic, "run", "--rm", "--platform", f"linux/{arch}", "-v", f"{out}:/opt/fb:ro",
-            "-e", "PATH=/opt/fb:/usr/bin:/bin", "debian:bookworm", "sh", "-c", FRIBIDI_SMOKE,
-        )  # fmt: skip
-        assert ran.returncode == 0, ran.stderr
-        said[arch] = ran.stdout
+    said = built_both_ways(classic, project, tmp_path, "fribidi", FRIBIDI_SMOKE)
     assert said["arm64"] == said["amd64"]
     assert said["arm64"] == "fribidi (GNU FriBidi) 1.0.8\ncar is RAC EHT\n"
 
