@@ -175,6 +175,8 @@ def derive(
         ]
         for i in range(len(dockerfile.stages))
     }
+    # a stage others are built on keeps the kit for them
+    parents = {i for i, built_on_it in children.items() if built_on_it}
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:
@@ -249,11 +251,15 @@ def derive(
                     "build for the target from the build machine",
                     compiles=compiles,
                     changes=_changes(
-                        dockerfile, stage, handovers.get(i, []), verify_args.get(i, {})
+                        dockerfile,
+                        stage,
+                        handovers.get(i, []),
+                        verify_args.get(i, {}),
+                        leaves=i not in parents,
                     ),
                 )
             )
-    text = _rewrite(dockerfile, moved, handovers, verify_args) if moved else None
+    text = _rewrite(dockerfile, moved, handovers, verify_args, parents) if moved else None
     return Derivation(stages=tuple(verdicts), text=text)
 
 
@@ -413,7 +419,12 @@ def _short(instruction: Instruction) -> str:
 
 
 def _changes(
-    dockerfile: Dockerfile, stage: Stage, handed: list[str], args: dict[str, str | None]
+    dockerfile: Dockerfile,
+    stage: Stage,
+    handed: list[str],
+    args: dict[str, str | None],
+    *,
+    leaves: bool,
 ) -> tuple[str, ...]:
     changes = []
     if _parent(dockerfile, stage) is None:
@@ -440,6 +451,8 @@ def _changes(
             "paths whose variables the check cannot follow (an ENV's, or given two defaults) "
             "are not checked in the build (a folder output is checked before it is published)"
         )
+    if leaves:
+        changes.append("the cross kit is removed by its last step, so no copy takes it along")
     return tuple(changes)
 
 
@@ -448,8 +461,10 @@ def _rewrite(
     moved: set[int],
     handovers: dict[int, list[str]],
     verify_args: dict[int, dict[str, str | None]],
+    parents: set[int],
 ) -> str:
-    """The Dockerfile with the moved stages changed and every other line as written."""
+    """The Dockerfile with the moved stages changed and every other line as written.
+    `parents`: stages others are built on."""
     # split as the parser counts lines (at "\n" only), so that line spans match
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
@@ -485,22 +500,26 @@ def _rewrite(
         # a path named with the copying stage's ARGs: the same ARGs, declared again here
         args = verify_args.get(stage.index, {})
         handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)]
-        if not handed:
-            continue
-        used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
-        declared = [f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used]
-        last = stage.lines.last
-        edits.append(
-            (
-                last + 1,
-                last,
-                [
-                    "# buildorch: every ELF file the later stages copy must be the target's\n",
-                    *declared,
-                    f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}\n",
-                ],
-            )
-        )
+        # the kit leaves with the last step, unless a stage built on this one runs with it: a
+        # later stage that copies /usr/local whole must not take it along
+        leaves = stage.index not in parents
+        steps: list[str] = []
+        if leaves and _sets_user(dockerfile, stage):
+            # the stage's files leave only through copies, which no USER changes
+            steps += ["# buildorch: root removes the kit\n", "USER root\n"]
+        if handed:
+            used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
+            steps += [
+                "# buildorch: every ELF file the later stages copy must be the target's"
+                + ("; then the kit leaves\n" if leaves else "\n"),
+                *(f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used),
+                f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}"
+                + (f" && rm -rf {KIT_DIR}\n" if leaves else "\n"),
+            ]
+        elif leaves:
+            steps += ["# buildorch: the kit leaves the stage\n", f"RUN rm -rf {KIT_DIR}\n"]
+        if steps:
+            edits.append((stage.lines.last + 1, stage.lines.last, steps))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[first - 1 : last] = new
     header = (
@@ -516,6 +535,14 @@ def _rewrite(
         else:
             break
     return "".join([*lines[:directives], header, *lines[directives:]])
+
+
+def _sets_user(dockerfile: Dockerfile, stage: Stage) -> bool:
+    """Whether a USER of the stage, or of a stage it is built on, runs its steps."""
+    if any(i.keyword == "USER" for i in stage.instructions):
+        return True
+    parent = _parent(dockerfile, stage)
+    return parent is not None and _sets_user(dockerfile, dockerfile.stages[parent])
 
 
 def _from_line(stage: Stage) -> str:

@@ -419,9 +419,14 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
             str(project),
         )  # fmt: skip
         assert built.returncode == 0, built.stderr[-3000:]
+        # the stage's last step removed the kit: set it up again, the toolchain in place
+        kit = tmp_path / "kit"
+        kit.write_text(kit_text())
         cache = "/root/.cache/buildorch-cross"
         ran = docker(
-            classic, "run", "--rm", "--network", "host", tag, "/bin/sh", "-c",
+            classic, "run", "--rm", "--network", "host", "-v", f"{kit}:/kit:ro",
+            "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
+            f"test ! -e {KIT_DIR} && install -D /kit {KIT} && {KIT} setup && "
             f"mkdir -p {cache} && rm -rf target && flock {cache}/sccache-arm64.lock "
             f"{KIT} run cargo build --release --offline && "
             "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
@@ -436,15 +441,42 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
 
 RUNS_WHAT_IT_BUILT = """\
 FROM debian:bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends g++ cmake make && \\
+RUN apt-get update && \\
+    apt-get install -y --no-install-recommends g++ cmake make meson ninja-build && \\
     rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B out -DCMAKE_BUILD_TYPE=Release && cmake --build out && \\
-    ./out/hello-cmake > out/said.txt
+    ./out/hello-cmake > out/said.txt && cmake --install out --prefix /usr/local
+RUN meson setup m-out m
 
 FROM scratch
-COPY --from=build /src/out/hello-cmake /src/out/said.txt /
+COPY --from=build /src/out/said.txt /src/out/probe.txt /src/m-out/probe.h /
+COPY --from=build /usr/local /usr/local
+"""
+# what each build system runs on the target while it configures: the machine uname gives
+PROBE = """\
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+int main(void) {
+    struct utsname u;
+    uname(&u);
+    puts(u.machine);
+    return strcmp(u.machine, "aarch64");
+}
+"""
+CMAKE_PROBE = f"""\
+include(CheckCXXSourceRuns)
+check_cxx_source_runs([[{PROBE}]] RUNS_ON_AARCH64)
+file(WRITE ${{CMAKE_BINARY_DIR}}/probe.txt "RUNS_ON_AARCH64=${{RUNS_ON_AARCH64}}\\n")
+"""
+MESON_PROJECT = f"""\
+project('probe', 'c')
+ran = meson.get_compiler('c').run(\'\'\'{PROBE}\'\'\')
+conf = configuration_data()
+conf.set_quoted('MACHINE', ran.stdout().strip())
+configure_file(output: 'probe.h', configuration: conf)
 """
 
 
@@ -453,14 +485,17 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
 ) -> None:
     # a C++ project built with CMake (its compilers from CC and CXX), and a step that runs
     # the program it just built, as a test or a generator would: under QEMU, with the cross
-    # compiler's loader and C library (the stage installed no target C library)
+    # compiler's loader and C library (the stage installed no target C library). CMake's
+    # try_run and meson's compiler.run() run their probes there too, as on the target
     project = tmp_path / "hello-cmake"
     shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-cmake", project)
     (project / "CMakeLists.txt").write_text(
         (project / "CMakeLists.txt")
         .read_text()
-        .replace("target_link_options(hello-cmake PRIVATE -static)\n", "")
+        .replace("target_link_options(hello-cmake PRIVATE -static)\n", CMAKE_PROBE)
     )
+    (project / "m").mkdir()
+    (project / "m" / "meson.build").write_text(MESON_PROJECT)
     (project / "Dockerfile").write_text(RUNS_WHAT_IT_BUILT)
     out = tmp_path / "out"
     built = buildorch(
@@ -470,9 +505,14 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     assert built.code == 0, built.err
     (done,) = built.json()["report"]["builds"]
     assert done["strategy"] == "cross"
-    assert elf_machine(out / "hello-cmake") == "aarch64"
+    assert elf_machine(out / "usr" / "local" / "bin" / "hello-cmake") == "aarch64"
     said = (out / "said.txt").read_text()
     assert "aarch64" in said, said
+    assert (out / "probe.txt").read_text() == "RUNS_ON_AARCH64=1\n"
+    assert '#define MACHINE "aarch64"' in (out / "probe.h").read_text()
+    # /usr/local copied whole holds what the project installed, not the kit
+    installed = sorted(str(p.relative_to(out)) for p in (out / "usr").rglob("*") if not p.is_dir())
+    assert installed == ["usr/local/bin/hello-cmake"]
 
 
 def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.cross_derive import CACHE_MOUNT, KIT, kit_has_toolchain, kit_text
+from buildorch.cross_derive import CACHE_MOUNT, KIT, KIT_DIR, kit_has_toolchain, kit_text
 from buildorch.dockerfile import parse_dockerfile
 from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.facts import DockerfileFacts
@@ -76,11 +76,12 @@ def test_the_derived_text_keeps_every_user_line() -> None:
         assert expected in derived_lines, expected
     assert "FROM --platform=$BUILDPLATFORM debian:bookworm AS build" in derived_lines
     assert f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]' in derived_lines
-    assert f"RUN {KIT} verify /src/out/zs" in derived_lines
-    # the verification closes the moved stage, before the image's FROM
-    assert derived_lines.index(f"RUN {KIT} verify /src/out/zs") < derived_lines.index(
-        "FROM debian:bookworm-slim"
-    )
+    # the verification closes the moved stage, before the image's FROM, and the kit leaves
+    # with it: an image that copies /usr/local whole takes none of it
+    closing = f"RUN {KIT} verify /src/out/zs && rm -rf {KIT_DIR}"
+    assert closing in derived_lines
+    assert derived_lines.index(closing) < derived_lines.index("FROM debian:bookworm-slim")
+    assert "USER root" not in derived_lines
     # the kit travels whole in the ARG's default
     packed = re.search(r"^ARG BUILDORCH_CROSS_KIT=(\S+)$", text, re.M)
     assert packed is not None
@@ -152,7 +153,15 @@ COPY --from=build /out/a /a
     derived = facts.derivation.text
     assert derived.count("kit setup") == 1, "the child inherits its parent's kit and SHELL"
     assert "FROM base AS build" not in derived and "FROM deps AS build" in derived
-    assert f"RUN {KIT} verify /out/a" in derived
+    # the parent keeps the kit its child runs with; the child, whose files are copied, drops it
+    assert derived.count(f"rm -rf {KIT_DIR}") == 1
+    assert f"RUN {KIT} verify /out/a && rm -rf {KIT_DIR}\n" in derived
+    # a stage that runs its steps as another user removes the kit as root
+    as_user = analysed(text.replace("RUN gcc", "USER builder\nRUN gcc")).derivation
+    assert as_user is not None and as_user.text is not None
+    derived_lines = as_user.text.splitlines()
+    closing = derived_lines.index(f"RUN {KIT} verify /out/a && rm -rf {KIT_DIR}")
+    assert derived_lines[closing - 2] == "USER root"
 
 
 def test_exec_form_and_shell_run_through_the_kit() -> None:
@@ -279,7 +288,9 @@ def test_a_path_named_with_the_copying_stages_args_is_checked_with_the_same_args
     derived = facts.derivation.text.splitlines()
     verify = next(i for i, line in enumerate(derived) if line.startswith(f"RUN {KIT} verify"))
     assert derived[verify - 3 : verify] == ["ARG OUT=out", "ARG APP=zs", "ARG TARGETARCH"]
-    assert derived[verify].endswith('verify "/src/${OUT}/$APP" "/src/out/zs-${TARGETARCH}"')
+    assert derived[verify].endswith(
+        f'verify "/src/${{OUT}}/$APP" "/src/out/zs-${{TARGETARCH}}" && rm -rf {KIT_DIR}'
+    )
     (build,) = facts.derivation.moved
     assert not any("cannot follow" in c for c in build.changes)
     # an ENV's value is the copying stage's alone: that path stays unchecked in the build
@@ -288,6 +299,12 @@ def test_a_path_named_with_the_copying_stages_args_is_checked_with_the_same_args
     assert derived_env is not None and derived_env.text is not None
     assert 'verify "/src/out/zs-${TARGETARCH}"' in derived_env.text
     assert "$APP" not in derived_env.text.split(f"RUN {KIT} verify", 1)[1].splitlines()[0]
+    # with no path left to check, the kit still leaves
+    only_env = env.replace(" /src/out/zs-${TARGETARCH}", "")
+    derived_only_env = analysed(only_env).derivation
+    assert derived_only_env is not None and derived_only_env.text is not None
+    assert f"RUN {KIT} verify" not in derived_only_env.text
+    assert f"\nRUN rm -rf {KIT_DIR}\n" in derived_only_env.text
 
 
 def test_line_spans_follow_the_parser_with_a_form_feed_in_a_label() -> None:

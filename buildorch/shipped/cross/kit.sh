@@ -124,7 +124,7 @@ EOF
 	# the build machine's own gcc finds in PATH when a step compiles for it: CC_FOR_BUILD)
 	for tool in cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf \
 		clang clang++ pkg-config pkgconf "$gnu-pkg-config" "$gnu-gcc" "$gnu-g++" \
-		apt-get apt cargo go meson; do
+		apt-get apt cargo go meson "$gnu-cross-exe-wrapper"; do
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
 	ln -sf kit "$KIT/rustc-cache"
@@ -134,6 +134,16 @@ set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR $(echo "$gnu" | cut -d- -f1))
 # the compilers: CC and CXX, which the kit sets to the target's (a Dockerfile's own win)
 set(PKG_CONFIG_EXECUTABLE $KIT/bin/$gnu-pkg-config CACHE FILEPATH "")
+# try_run and check_*_source_runs run their programs as a build on the target does, through
+# the emulator the builder registered; without one, CMake asks for their answers (its way in a
+# cross build). Asked once a process: try_compile reads this file for every check
+if(NOT DEFINED ENV{BUILDORCH_CROSS_RUNS})
+  execute_process(COMMAND $KIT/kit can-run RESULT_VARIABLE runs OUTPUT_QUIET ERROR_QUIET)
+  set(ENV{BUILDORCH_CROSS_RUNS} "\${runs}")
+endif()
+if("\$ENV{BUILDORCH_CROSS_RUNS}" STREQUAL "0")
+  set(CMAKE_CROSSCOMPILING_EMULATOR $KIT/bin/$gnu-cross-exe-wrapper)
+endif()
 EOF
 	cpu=$(echo "$gnu" | cut -d- -f1)
 	case "$cpu" in i686) family=x86 ;; powerpc64le) family=ppc64 ;; arm) family=arm ;; *) family=$cpu ;; esac
@@ -153,6 +163,12 @@ system = 'linux'
 cpu_family = '$family'
 cpu = '$cpu'
 endian = '$endian'
+EOF
+	# meson runs the target's programs (compiler.run(), tests) through an exe_wrapper, named
+	# only when the builder runs them: with one, meson's own check of the compiler runs it too
+	cat >"$KIT/meson-run.cross" <<EOF
+[binaries]
+exe_wrapper = '$KIT/bin/$gnu-cross-exe-wrapper'
 EOF
 	if has_apt && ubuntu_sources_name "$deb"; then
 		dpkg --add-architecture "$deb"
@@ -680,12 +696,26 @@ go_tool() {
 meson_tool() {
 	m=$(real meson) || die "meson is not installed in this stage"
 	case "${1:-}" in
-	setup) shift && exec "$m" setup --cross-file "$KIT/meson.cross" "$@" ;;
 	compile | install | test | configure | introspect | dist | subprojects | wrap | init | rewrite | devenv | env2mfile | -*)
 		exec "$m" "$@" ;;
 	"") exec "$m" ;;
-	*) exec "$m" --cross-file "$KIT/meson.cross" "$@" ;; # `meson builddir`
 	esac
+	cross="--cross-file $KIT/meson.cross"
+	! can_run || cross="$cross --cross-file $KIT/meson-run.cross"
+	# shellcheck disable=SC2086
+	case "$1" in
+	setup) shift && exec "$m" setup $cross "$@" ;;
+	*) exec "$m" $cross "$@" ;; # `meson builddir`
+	esac
+}
+
+# -- the target's programs -------------------------------------------------------------------
+# true when this builder runs the target's programs (an emulator registered through
+# binfmt_misc, or a processor that runs them): its program loader, run with --version
+can_run() {
+	l=$loader
+	[ -e "$l" ] || l=/usr/$gnu/lib/${loader##*/}
+	[ -x "$l" ] && "$l" --version >/dev/null 2>&1
 }
 
 # -- verify ----------------------------------------------------------------------------------
@@ -733,7 +763,8 @@ kit | kit.sh)
 	setup) setup ;;
 	run) run "$@" ;;
 	verify) verify "$@" ;;
-	*) die "usage: kit setup | kit run CMD... | kit verify PATH..." ;;
+	can-run) load && can_run ;;
+	*) die "usage: kit setup | kit run CMD... | kit verify PATH... | kit can-run" ;;
 	esac
 	;;
 *)
@@ -751,6 +782,8 @@ kit | kit.sh)
 	cargo) cargo_tool "$@" ;;
 	go) go_tool "$@" ;;
 	meson) meson_tool "$@" ;;
+	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
+	*-cross-exe-wrapper) exec "$@" ;;
 	rustc-cache)
 		find_real sccache || die "sccache is not installed in this stage"
 		exec "$found" "$@"
