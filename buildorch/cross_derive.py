@@ -175,8 +175,9 @@ def derive(
         ]
         for i in range(len(dockerfile.stages))
     }
-    # a stage others are built on keeps the kit for them
-    parents = {i for i, built_on_it in children.items() if built_on_it}
+    # a stage others are built on keeps the kit for them: also for one this build does not
+    # reach, which `--target` can build from the written file (`FROM build AS test`)
+    parents = {p for s in dockerfile.stages if (p := _parent(dockerfile, s)) is not None}
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:

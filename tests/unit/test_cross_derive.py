@@ -156,6 +156,12 @@ COPY --from=build /out/a /a
     # the parent keeps the kit its child runs with; the child, whose files are copied, drops it
     assert derived.count(f"rm -rf {KIT_DIR}") == 1
     assert f"RUN {KIT} verify /out/a && rm -rf {KIT_DIR}\n" in derived
+    # a stage built on it that this build does not reach (`--target test`) keeps it too
+    with_test = analysed(
+        text.replace("FROM scratch", "FROM build AS test\nRUN make check\nFROM scratch")
+    ).derivation
+    assert with_test is not None and with_test.text is not None
+    assert f"rm -rf {KIT_DIR}" not in with_test.text
     # a stage that runs its steps as another user removes the kit as root
     as_user = analysed(text.replace("RUN gcc", "USER builder\nRUN gcc")).derivation
     assert as_user is not None and as_user.text is not None
