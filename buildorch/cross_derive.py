@@ -27,6 +27,8 @@ from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, S
 
 KIT_DIR = "/usr/local/libexec/buildorch-cross"
 KIT = f"{KIT_DIR}/kit"
+# and its folder, with the libexec folder setup made for it when nothing else is there
+REMOVE_KIT = f"rm -rf {KIT_DIR} && {{ rmdir {posixpath.dirname(KIT_DIR)} 2>/dev/null || true; }}"
 # the compiler cache of moved steps: the kit keeps a folder per target inside it
 CACHE_MOUNT = "--mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross"
 _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
@@ -175,9 +177,18 @@ def derive(
         ]
         for i in range(len(dockerfile.stages))
     }
-    # a stage others are built on keeps the kit for them: also for one this build does not
-    # reach, which `--target` can build from the written file (`FROM build AS test`)
-    parents = {p for s in dockerfile.stages if (p := _parent(dockerfile, s)) is not None}
+    # the kit stays in a stage others are built on (also one this build does not reach, which
+    # `--target` can build from the written file: `FROM build AS test`), and in one a step
+    # mounts, whose files could cover the mounting stage's own kit
+    keeps_kit = {p for s in dockerfile.stages if (p := _parent(dockerfile, s)) is not None} | {
+        m
+        for s in dockerfile.stages
+        for i in s.instructions
+        if isinstance(i, Run)
+        for mount in i.mounts
+        if mount.from_ref is not None
+        and (m := dockerfile.stage_index(mount.from_ref, before=s.index)) is not None
+    }
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:
@@ -256,11 +267,11 @@ def derive(
                         stage,
                         handovers.get(i, []),
                         verify_args.get(i, {}),
-                        leaves=i not in parents,
+                        leaves=i not in keeps_kit,
                     ),
                 )
             )
-    text = _rewrite(dockerfile, moved, handovers, verify_args, parents) if moved else None
+    text = _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit) if moved else None
     return Derivation(stages=tuple(verdicts), text=text)
 
 
@@ -462,10 +473,10 @@ def _rewrite(
     moved: set[int],
     handovers: dict[int, list[str]],
     verify_args: dict[int, dict[str, str | None]],
-    parents: set[int],
+    keeps_kit: set[int],
 ) -> str:
     """The Dockerfile with the moved stages changed and every other line as written.
-    `parents`: stages others are built on."""
+    `keeps_kit`: stages whose last step leaves the kit in place."""
     # split as the parser counts lines (at "\n" only), so that line spans match
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
@@ -503,7 +514,7 @@ def _rewrite(
         handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)]
         # the kit leaves with the last step, unless a stage built on this one runs with it: a
         # later stage that copies /usr/local whole must not take it along
-        leaves = stage.index not in parents
+        leaves = stage.index not in keeps_kit
         steps: list[str] = []
         if leaves and _sets_user(dockerfile, stage):
             # the stage's files leave only through copies, which no USER changes
@@ -515,10 +526,10 @@ def _rewrite(
                 + ("; then the kit leaves\n" if leaves else "\n"),
                 *(f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used),
                 f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}"
-                + (f" && rm -rf {KIT_DIR}\n" if leaves else "\n"),
+                + (f" && {REMOVE_KIT}\n" if leaves else "\n"),
             ]
         elif leaves:
-            steps += ["# buildorch: the kit leaves the stage\n", f"RUN rm -rf {KIT_DIR}\n"]
+            steps += ["# buildorch: the kit leaves the stage\n", f"RUN {REMOVE_KIT}\n"]
         if steps:
             edits.append((stage.lines.last + 1, stage.lines.last, steps))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):

@@ -513,6 +513,7 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     # /usr/local copied whole holds what the project installed, not the kit
     installed = sorted(str(p.relative_to(out)) for p in (out / "usr").rglob("*") if not p.is_dir())
     assert installed == ["usr/local/bin/hello-cmake"]
+    assert not (out / "usr" / "local" / "libexec").exists(), "the folder made for the kit"
 
 
 def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(

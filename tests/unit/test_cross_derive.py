@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.cross_derive import CACHE_MOUNT, KIT, KIT_DIR, kit_has_toolchain, kit_text
+from buildorch.cross_derive import (
+    CACHE_MOUNT,
+    KIT,
+    KIT_DIR,
+    REMOVE_KIT,
+    kit_has_toolchain,
+    kit_text,
+)
 from buildorch.dockerfile import parse_dockerfile
 from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.facts import DockerfileFacts
@@ -78,7 +85,7 @@ def test_the_derived_text_keeps_every_user_line() -> None:
     assert f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]' in derived_lines
     # the verification closes the moved stage, before the image's FROM, and the kit leaves
     # with it: an image that copies /usr/local whole takes none of it
-    closing = f"RUN {KIT} verify /src/out/zs && rm -rf {KIT_DIR}"
+    closing = f"RUN {KIT} verify /src/out/zs && {REMOVE_KIT}"
     assert closing in derived_lines
     assert derived_lines.index(closing) < derived_lines.index("FROM debian:bookworm-slim")
     assert "USER root" not in derived_lines
@@ -155,18 +162,31 @@ COPY --from=build /out/a /a
     assert "FROM base AS build" not in derived and "FROM deps AS build" in derived
     # the parent keeps the kit its child runs with; the child, whose files are copied, drops it
     assert derived.count(f"rm -rf {KIT_DIR}") == 1
-    assert f"RUN {KIT} verify /out/a && rm -rf {KIT_DIR}\n" in derived
+    assert f"RUN {KIT} verify /out/a && {REMOVE_KIT}\n" in derived
     # a stage built on it that this build does not reach (`--target test`) keeps it too
     with_test = analysed(
         text.replace("FROM scratch", "FROM build AS test\nRUN make check\nFROM scratch")
     ).derivation
     assert with_test is not None and with_test.text is not None
     assert f"rm -rf {KIT_DIR}" not in with_test.text
+    # so does a stage a step mounts: its files could cover the mounting stage's own kit
+    mounted = analysed(
+        text.replace(
+            "FROM scratch\nCOPY --from=build /out/a /a",
+            "FROM debian:bookworm AS pack\n"
+            "RUN --mount=from=build,source=/usr/local,target=/usr/local cp -r /out /packed\n"
+            "FROM scratch\nCOPY --from=pack /packed/a /a",
+        )
+    ).derivation
+    assert mounted is not None and mounted.text is not None
+    assert [s.name for s in mounted.moved] == ["deps", "build", "pack"]
+    assert mounted.text.count(f"rm -rf {KIT_DIR}") == 1
+    assert mounted.text.index(f"rm -rf {KIT_DIR}") > mounted.text.index("AS pack")
     # a stage that runs its steps as another user removes the kit as root
     as_user = analysed(text.replace("RUN gcc", "USER builder\nRUN gcc")).derivation
     assert as_user is not None and as_user.text is not None
     derived_lines = as_user.text.splitlines()
-    closing = derived_lines.index(f"RUN {KIT} verify /out/a && rm -rf {KIT_DIR}")
+    closing = derived_lines.index(f"RUN {KIT} verify /out/a && {REMOVE_KIT}")
     assert derived_lines[closing - 2] == "USER root"
 
 
@@ -295,7 +315,7 @@ def test_a_path_named_with_the_copying_stages_args_is_checked_with_the_same_args
     verify = next(i for i, line in enumerate(derived) if line.startswith(f"RUN {KIT} verify"))
     assert derived[verify - 3 : verify] == ["ARG OUT=out", "ARG APP=zs", "ARG TARGETARCH"]
     assert derived[verify].endswith(
-        f'verify "/src/${{OUT}}/$APP" "/src/out/zs-${{TARGETARCH}}" && rm -rf {KIT_DIR}'
+        f'verify "/src/${{OUT}}/$APP" "/src/out/zs-${{TARGETARCH}}" && {REMOVE_KIT}'
     )
     (build,) = facts.derivation.moved
     assert not any("cannot follow" in c for c in build.changes)
@@ -310,7 +330,7 @@ def test_a_path_named_with_the_copying_stages_args_is_checked_with_the_same_args
     derived_only_env = analysed(only_env).derivation
     assert derived_only_env is not None and derived_only_env.text is not None
     assert f"RUN {KIT} verify" not in derived_only_env.text
-    assert f"\nRUN rm -rf {KIT_DIR}\n" in derived_only_env.text
+    assert f"\nRUN {REMOVE_KIT}\n" in derived_only_env.text
 
 
 def test_line_spans_follow_the_parser_with_a_form_feed_in_a_label() -> None:

@@ -320,7 +320,8 @@ run() {
 	# a target program the step runs (a test, a generator built with $(CC)) runs as natively
 	# built ones do, through the emulator binfmt_misc registers (QEMU, which reads this):
 	# with the cross compiler's loader and C library, unless the target's own are installed
-	if [ ! -e "$loader" ] && [ -d "/usr/$gnu/lib" ]; then export_unset QEMU_LD_PREFIX "/usr/$gnu"; fi
+	# (decided before the step installs the cross compiler: a prefix QEMU finds empty is ignored)
+	if [ ! -e "$loader" ]; then export_unset QEMU_LD_PREFIX "/usr/$gnu"; fi
 	# the compiler caches: a cache mount buildorch adds to the stage's steps. ccache, a folder
 	# per target; Go's own build cache, whose entries name their GOARCH, where the target's
 	# standard library is compiled once instead of by every build (Go ships it precompiled for
@@ -710,12 +711,24 @@ meson_tool() {
 }
 
 # -- the target's programs -------------------------------------------------------------------
+# the target's program loader: its own, else the cross compiler's (and its C library)
+target_loader() {
+	if [ -e "$loader" ]; then l=$loader libs=""; else l=/usr/$gnu/lib/${loader##*/} libs=/usr/$gnu/lib; fi
+}
+
 # true when this builder runs the target's programs (an emulator registered through
-# binfmt_misc, or a processor that runs them): its program loader, run with --version
+# binfmt_misc, or a processor that runs them): the loader the wrapper uses, with --version
 can_run() {
-	l=$loader
-	[ -e "$l" ] || l=/usr/$gnu/lib/${loader##*/}
+	target_loader
 	[ -x "$l" ] && "$l" --version >/dev/null 2>&1
+}
+
+# PROGRAM ARGS...: run through that loader, named: the program's own interpreter path may not
+# exist here, and QEMU_LD_PREFIX serves only QEMU (not a processor running i386 natively)
+exe_wrapper() {
+	target_loader
+	if [ -n "$libs" ]; then exec "$l" --library-path "$libs" "$@"; fi
+	exec "$@"
 }
 
 # -- verify ----------------------------------------------------------------------------------
@@ -763,7 +776,11 @@ kit | kit.sh)
 	setup) setup ;;
 	run) run "$@" ;;
 	verify) verify "$@" ;;
-	can-run) load && can_run ;;
+	can-run)
+		load
+		[ "$native" = 0 ] || exit 0
+		can_run
+		;;
 	*) die "usage: kit setup | kit run CMD... | kit verify PATH... | kit can-run" ;;
 	esac
 	;;
@@ -783,7 +800,7 @@ kit | kit.sh)
 	go) go_tool "$@" ;;
 	meson) meson_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
-	*-cross-exe-wrapper) exec "$@" ;;
+	*-cross-exe-wrapper) exe_wrapper "$@" ;;
 	rustc-cache)
 		find_real sccache || die "sccache is not installed in this stage"
 		exec "$found" "$@"
