@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from buildorch.apt_lists import NativeUpdate, helper_stages, native_update, step_mounts
 from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, Stage, Variable
 
 KIT_DIR = "/usr/local/libexec/buildorch-cross"
@@ -231,6 +232,7 @@ def derive(
                 changed = True
     verdicts: list[StageVerdict] = []
     moved: set[int] = set()
+    updates: dict[int, NativeUpdate] = {}
     for stage in dockerfile.stages:
         i = stage.index
         if i not in reached:
@@ -247,9 +249,23 @@ def derive(
                 )
             )
         elif i in why_stays:
+            update = native_update(dockerfile, stage)
+            if update is not None:
+                updates[i] = update
             verdicts.append(
                 StageVerdict(
-                    index=i, name=stage.name, moves=False, why=why_stays[i], compiles=compiles
+                    index=i,
+                    name=stage.name,
+                    moves=False,
+                    why=why_stays[i],
+                    compiles=compiles,
+                    changes=(
+                        "its first step's apt-get update runs on the build machine, for the "
+                        "target's architecture with the image's own sources; the rest of the "
+                        "step runs as written",
+                    )
+                    if update is not None
+                    else (),
                 )
             )
         else:
@@ -271,7 +287,9 @@ def derive(
                     ),
                 )
             )
-    text = _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit) if moved else None
+    text = (
+        _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit, updates) if moved else None
+    )
     return Derivation(stages=tuple(verdicts), text=text)
 
 
@@ -474,15 +492,24 @@ def _rewrite(
     handovers: dict[int, list[str]],
     verify_args: dict[int, dict[str, str | None]],
     keeps_kit: set[int],
+    updates: dict[int, NativeUpdate],
 ) -> str:
     """The Dockerfile with the moved stages changed and every other line as written.
-    `keeps_kit`: stages whose last step leaves the kit in place."""
+    `keeps_kit`: stages whose last step leaves the kit in place; `updates`: steps of stages on
+    the target whose apt-get update runs in a helper stage."""
     # split as the parser counts lines (at "\n" only), so that line spans match
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     # edits by line span, applied from the bottom so earlier spans stay valid
     edits: list[tuple[int, int, list[str]]] = []
+    for index, update in updates.items():
+        stage = dockerfile.stages[index]
+        first = stage.start.lines.first
+        edits.append((first, first - 1, helper_stages(update, stage)))
+        opening = lines[update.step.lines.first - 1]
+        mounted = _RUN_KEYWORD.sub(rf"\1 {step_mounts(update)}\2", opening, count=1)
+        edits.append((update.step.lines.first, update.step.lines.first, [mounted]))
     for stage in dockerfile.stages:
         if stage.index not in moved:
             continue

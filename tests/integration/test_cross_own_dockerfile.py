@@ -86,6 +86,8 @@ def test_own_dockerfile_cross_compiles_and_runs_the_same(engine: Engine, tmp_pat
     assert step["strategy"] == "cross"
     stages = {s["name"]: s for s in plan.json()["cross"]["stages"]}
     assert stages["build"]["moves"] and not stages[None]["moves"]
+    # the image's own apt-get update runs on the build machine; its install on the target
+    assert any("apt-get update runs on the build machine" in c for c in stages[None]["changes"])
 
     tag = f"buildorch-test/zs:{uuid.uuid4().hex[:8]}"
     try:
@@ -105,6 +107,13 @@ def test_own_dockerfile_cross_compiles_and_runs_the_same(engine: Engine, tmp_pat
                 engine, "image", "inspect", "--format", "{{.Architecture}}", f"{tag}-{arch}"
             )
             assert inspect.stdout.strip() == arch
+            # what stood in for apt-get during the step is gone with the step's mounts
+            left = docker(
+                engine, "run", "--rm", "--platform", f"linux/{arch}", "--entrypoint", "/bin/sh",
+                f"{tag}-{arch}", "-c", "ls -A /mnt /var/lib/apt/lists; head -c 4 /usr/bin/apt-get",
+            )  # fmt: skip
+            assert left.returncode == 0, left.stderr
+            assert left.stdout.split() == ["/mnt:", "/var/lib/apt/lists:", "\x7fELF"], left.stdout
         # the arm64 program, run under QEMU, says what the amd64 one says
         assert built["arm64"] == built["amd64"]
         assert built["arm64"].startswith("zstd 1.5")

@@ -343,6 +343,9 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 		die "$gnu-$tool is not installed: install $tool (or build-essential) in this stage before using it"
 	t=$found
 	case "$tool" in gcc | g++)
+		# a configure step's probes (autoconf's conftest, CMake's try_compile, meson's checks)
+		# compile faster than ccache stores them: cold, they cost a configure a quarter more
+		case " $* " in *" conftest."* | */CMakeScratch/* | */CMakeTmp/* | */meson-private/*) exec "$t" "$@" ;; esac
 		if [ -n "${CCACHE_DIR:-}" ] && find_real ccache; then exec "$found" "$t" "$@"; fi
 		;;
 	esac

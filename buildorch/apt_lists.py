@@ -1,0 +1,145 @@
+"""`apt-get update` of a stage that stays on the target, run on the build machine.
+
+Under QEMU, a runtime stage's `RUN apt-get update && apt-get install ...` spends most of its
+time in the update: apt decompresses and parses the archive's package lists as emulated code
+(10 s for bookworm's arm64 lists on this kind of host, against 1 s natively). The lists are
+data: the same files, whichever machine fetches them. So the derived Dockerfile fetches them
+in a helper stage on `$BUILDPLATFORM`, from the same image, with the target image's own apt
+configuration and sources (for its architecture: Ubuntu's ports archive too) and its dpkg
+status mounted where apt reads them, and the step's `apt-get update` copies them in (and the
+package cache apt built from them, which apt checks against the files and their times before
+it trusts it: apt-get then starts as fast as after its own update). Every other apt-get in
+the step, the install with its maintainer scripts among them, runs as written, on the target.
+
+Only where the lists are certainly the target's own: the step is the stage's first (nothing
+before it changed the image's sources), the stage is built FROM an image on the target
+platform, and the step has no flags of its own (a secret or a mount could carry
+credentials the helper would not have).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from buildorch.dockerfile import Dockerfile, Instruction, Run, Stage
+
+# steps that may come before the update without changing what apt reads
+_HARMLESS = frozenset(
+    {"ARG", "ENV", "LABEL", "WORKDIR", "EXPOSE", "MAINTAINER", "STOPSIGNAL", "HEALTHCHECK",
+     "CMD", "ENTRYPOINT", "VOLUME", "SHELL"}
+)  # fmt: skip
+# `apt-get update` or `apt update` as a command (options may come before the subcommand)
+_UPDATE = re.compile(r"(?:^|[\s;&|(])(apt-get|apt)(?:\s+-\S+)*\s+update(?=$|[\s;&|)])")
+# apt-get or apt as a command anywhere in the step: the programs the step's mounts stand in for
+_APT = re.compile(r"(?:^|[\s;&|(])(apt-get|apt)(?=$|[\s;&|)])")
+# where the helper's files are mounted in the step: a folder every Debian and Ubuntu image has,
+# empty, so that BuildKit makes no mount point of its own in the image
+_MOUNTED = "/mnt"
+_OUT = "/buildorch-apt"
+
+
+@dataclass(frozen=True, slots=True)
+class NativeUpdate:
+    """A stage's first step, whose `apt-get update` runs in a helper stage."""
+
+    stage: int
+    step: Run
+    programs: tuple[str, ...]
+    """`apt-get`, `apt`: those the step runs, each replaced for the step by the helper's."""
+
+    @property
+    def helper(self) -> str:
+        return f"buildorch-apt-{self.stage}"
+
+    @property
+    def target_image(self) -> str:
+        return f"buildorch-apt-target-{self.stage}"
+
+
+def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
+    """The step of `stage` (one that stays on the target) whose update can run natively."""
+    if stage.platform is not None or stage.base.lower() == "scratch":
+        return None
+    if dockerfile.stage_named(stage.base, before=stage.index) is not None:
+        return None
+    step = _first_step(stage.instructions)
+    if step is None or step.flags or step.heredocs or step.command.lstrip().startswith("["):
+        return None
+    if not _UPDATE.search(step.command):
+        return None
+    programs = tuple(sorted(set(_APT.findall(step.command)), reverse=True))
+    return NativeUpdate(stage=stage.index, step=step, programs=programs)
+
+
+def _first_step(instructions: tuple[Instruction, ...]) -> Run | None:
+    for instruction in instructions:
+        if isinstance(instruction, Run):
+            return instruction
+        if instruction.keyword not in _HARMLESS:
+            return None
+    return None
+
+
+def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
+    """The two stages before `stage`: its image on the target platform (whose configuration,
+    status and apt programs the helper reads) and the helper on the build machine."""
+    # the ARGs and ENVs before the step (a proxy, a mirror's name) hold in the helper too
+    settings = [
+        i.text if i.text.endswith("\n") else i.text + "\n"
+        for i in stage.instructions[: stage.instructions.index(update.step)]
+        if i.keyword in ("ARG", "ENV")
+    ]
+    target = f"--mount=type=bind,from={update.target_image}"
+    fetch = (
+        "set -e; "
+        # the target's Debian architecture, as its dpkg knows it
+        "arch=$(awk '/^Package: dpkg$/ { p = 1 } p && /^Architecture:/ { print $2; exit }' "
+        "/target/var/lib/dpkg/status); "
+        'apt-get -o APT::Architecture="$arch" -o APT::Architectures::="$arch" update; '
+        f"mkdir -p {_OUT}/cache; cp -a /var/lib/apt/lists {_OUT}/lists; "
+        f'for f in /var/cache/apt/*.bin; do [ ! -e "$f" ] || cp -a "$f" {_OUT}/cache/; done; '
+        f"for p in {' '.join(update.programs)}; do cp -a /target/usr/bin/$p {_OUT}/$p; done; "
+        f"printf '%s\\n' {' '.join(_quote(line) for line in _SHIM)} > {_OUT}/shim; "
+        f"chmod 755 {_OUT}/shim"
+    )
+    return [
+        f"# buildorch: the package lists of stage {stage.index}'s `apt-get update`, fetched on "
+        "the build machine\n",
+        f"FROM {stage.base} AS {update.target_image}\n",
+        f"FROM --platform=$BUILDPLATFORM {stage.base} AS {update.helper}\n",
+        *settings,
+        f"RUN {target},source=/etc/apt,target=/etc/apt "
+        f"{target},source=/var/lib/dpkg/status,target=/var/lib/dpkg/status "
+        f"{target},target=/target {fetch}\n",
+    ]
+
+
+def step_mounts(update: NativeUpdate) -> str:
+    """The flags the step gets: the helper's files, and its shim in place of each program."""
+    helper = f"--mount=type=bind,from={update.helper}"
+    shims = " ".join(f"{helper},source={_OUT}/shim,target=/usr/bin/{p}" for p in update.programs)
+    return f"{helper},source={_OUT},target={_MOUNTED} {shims}"
+
+
+# the stand-in for apt-get (and apt) during the step: `update` copies the helper's lists and
+# cache in; anything else (an update with options that take a value among them) is the real one
+_SHIM = (
+    "#!/bin/sh",
+    "# buildorch: apt-get update ran on the build machine, for this image's architecture and",
+    "# sources: its lists are copied in; every other apt-get runs as written",
+    'for a in "$@"; do',
+    '  case "$a" in',
+    "  -o | -c | -t) break ;;",
+    "  -*) continue ;;",
+    f"  update) cp -a {_MOUNTED}/lists/. /var/lib/apt/lists/ && "
+    f"cp -a {_MOUNTED}/cache/. /var/cache/apt/; exit ;;",
+    "  *) break ;;",
+    "  esac",
+    "done",
+    f'exec "{_MOUNTED}/${{0##*/}}" "$@"',
+)
+
+
+def _quote(line: str) -> str:
+    return "'" + line.replace("'", "'\\''") + "'"

@@ -1,0 +1,105 @@
+"""Which steps of a stage that stays on the target get their `apt-get update` from a helper
+stage on the build machine, and what the derived Dockerfile says for them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from buildorch.apt_lists import _SHIM, NativeUpdate, helper_stages, native_update, step_mounts
+from buildorch.dockerfile import parse_dockerfile
+
+BUILDER = """\
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y gcc
+RUN gcc -o /out/a a.c
+"""
+
+
+def update_of(image_stage: str) -> NativeUpdate | None:
+    dockerfile = parse_dockerfile(BUILDER + image_stage)
+    return native_update(dockerfile, dockerfile.stages[-1])
+
+
+def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
+    update = update_of(
+        "FROM debian:bookworm-slim\n"
+        "ENV DEBIAN_FRONTEND=noninteractive\n"
+        "RUN apt-get update && apt-get install -y libzstd1 && apt-get clean\n"
+        "COPY --from=build /out/a /a\n"
+    )
+    assert update is not None
+    assert update.programs == ("apt-get",)
+    dockerfile = parse_dockerfile(BUILDER + "FROM debian:bookworm-slim\nRUN apt update\n")
+    stage = dockerfile.stages[-1]
+    apt = native_update(dockerfile, stage)
+    assert apt is not None and apt.programs == ("apt",)
+    helpers = "".join(helper_stages(apt, stage))
+    # the image on the target (its configuration), the helper on the build machine
+    assert "FROM debian:bookworm-slim AS buildorch-apt-target-1\n" in helpers
+    assert "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS buildorch-apt-1\n" in helpers
+    assert "from=buildorch-apt-target-1,source=/etc/apt,target=/etc/apt" in helpers
+    assert "cp -a /target/usr/bin/$p" in helpers and "for p in apt;" in helpers
+    # the step's own mounts: the helper's files where the image has an empty folder, and the
+    # stand-in where the program the step runs is
+    assert step_mounts(apt) == (
+        "--mount=type=bind,from=buildorch-apt-1,source=/buildorch-apt,target=/mnt "
+        "--mount=type=bind,from=buildorch-apt-1,source=/buildorch-apt/shim,target=/usr/bin/apt"
+    )
+
+
+@pytest.mark.parametrize(
+    "image_stage",
+    [
+        # something before the step may have changed the sources apt reads
+        "FROM debian:bookworm-slim\nCOPY sources.list /etc/apt/\nRUN apt-get update\n",
+        "FROM debian:bookworm-slim\nRUN echo hi\nRUN apt-get update\n",
+        "FROM debian:bookworm-slim\nUSER app\nRUN apt-get update\n",
+        # flags of its own: a secret or a mount the helper would not have
+        "FROM debian:bookworm-slim\n"
+        "RUN --mount=type=secret,id=auth,target=/etc/apt/auth.conf apt-get update\n",
+        # not an image on the target
+        "FROM --platform=linux/amd64 debian:bookworm-slim\nRUN apt-get update\n",
+        "FROM build AS more\nRUN apt-get update\n",
+        # no update (an install from lists the step does not fetch), or the exec form
+        "FROM debian:bookworm-slim\nRUN apt-get install -y libzstd1\n",
+        'FROM debian:bookworm-slim\nRUN ["apt-get", "update"]\n',
+        "FROM debian:bookworm-slim\nRUN echo apt-get-update > /note\n",
+    ],
+)
+def test_a_step_whose_lists_may_not_be_the_targets_runs_as_written(image_stage: str) -> None:
+    assert update_of(image_stage) is None
+
+
+@pytest.mark.subprocesses
+@pytest.mark.parametrize(
+    ("args", "copies"),
+    [
+        (["update"], True),
+        (["-qq", "update"], True),
+        (["install", "-y", "libzstd1"], False),
+        # an option that takes a value: the real apt-get decides
+        (["-o", "Acquire::Retries=3", "update"], False),
+    ],
+)
+def test_the_stand_in_copies_the_lists_for_an_update_only(
+    tmp_path: Path, args: list[str], copies: bool
+) -> None:
+    # the helper's files and the image's folders, under tmp_path
+    shim = "\n".join(_SHIM).replace("/mnt/", f"{tmp_path}/mnt/").replace("/var/", f"{tmp_path}/")
+    (tmp_path / "mnt" / "lists").mkdir(parents=True)
+    (tmp_path / "mnt" / "cache").mkdir()
+    (tmp_path / "mnt" / "lists" / "Packages").write_text("Package: x\n")
+    (tmp_path / "mnt" / "apt-get").write_text('#!/bin/sh\necho "real $*"\n')
+    (tmp_path / "mnt" / "apt-get").chmod(0o755)
+    (tmp_path / "lib" / "apt" / "lists").mkdir(parents=True)
+    (tmp_path / "cache" / "apt").mkdir(parents=True)
+    (tmp_path / "apt-get").write_text(shim + "\n")
+    ran = subprocess.run(
+        ["sh", str(tmp_path / "apt-get"), *args], capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "lib" / "apt" / "lists" / "Packages").exists() == copies
+    assert ran.stdout == ("" if copies else f"real {' '.join(args)}\n")
