@@ -13,12 +13,16 @@ the step, the install with its maintainer scripts among them, runs as written, o
 
 Only where the lists are certainly the target's own: the step is the stage's first (nothing
 before it changed the image's sources), the stage is built FROM an image on the target
-platform, and the step has no flags of its own (a secret or a mount could carry
-credentials the helper would not have).
+platform, the step has no flags of its own (a secret or a mount could carry credentials the
+helper would not have), and its update is a plain one (no options of its own, which the
+helper would not pass). Within the step, the stand-in compares the image's apt configuration
+and dpkg architectures with what the helper read, so that an update after the step added a
+source (a vendor's repository, `dpkg --add-architecture`) is the real one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -29,8 +33,13 @@ _HARMLESS = frozenset(
     {"ARG", "ENV", "LABEL", "WORKDIR", "EXPOSE", "MAINTAINER", "STOPSIGNAL", "HEALTHCHECK",
      "CMD", "ENTRYPOINT", "VOLUME", "SHELL"}
 )  # fmt: skip
-# `apt-get update` or `apt update` as a command (options may come before the subcommand)
-_UPDATE = re.compile(r"(?:^|[\s;&|(])(apt-get|apt)(?:\s+-\S+)*\s+update(?=$|[\s;&|)])")
+# a plain `apt-get update` or `apt update` (quiet and yes are all the options it may have:
+# the helper's update has no others)
+_QUIET = r"(?:-q+|-y|-qy|-yq|-qqy|-yqq|--quiet|--yes|--assume-yes)"
+_UPDATE = re.compile(rf"(?:^|[\s;&|(])(apt-get|apt)(?:\s+{_QUIET})*\s+update\s*(?=$|[;&|)])")
+# steps that replace apt's own programs, which are mount points during the step (dpkg cannot
+# rename onto them), or write where the helper's files are mounted
+_UNSAFE = re.compile(r"upgrade|\binstall\b[^;&|]*\sapt(?=$|[\s;&|)])|/mnt\b")
 # apt-get or apt as a command anywhere in the step: the programs the step's mounts stand in for
 _APT = re.compile(r"(?:^|[\s;&|(])(apt-get|apt)(?=$|[\s;&|)])")
 # where the helper's files are mounted in the step: a folder every Debian and Ubuntu image has,
@@ -61,12 +70,15 @@ def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     """The step of `stage` (one that stays on the target) whose update can run natively."""
     if stage.platform is not None or stage.base.lower() == "scratch":
         return None
+    # the helper stages come before this one: a stage named by its number would shift
+    if any(r.isdigit() for s in dockerfile.stages for r in (s.base, *s.references)):
+        return None
     if dockerfile.stage_named(stage.base, before=stage.index) is not None:
         return None
     step = _first_step(stage.instructions)
     if step is None or step.flags or step.heredocs or step.command.lstrip().startswith("["):
         return None
-    if not _UPDATE.search(step.command):
+    if not _UPDATE.search(step.command) or _UNSAFE.search(step.command):
         return None
     programs = tuple(sorted(set(_APT.findall(step.command)), reverse=True))
     return NativeUpdate(stage=stage.index, step=step, programs=programs)
@@ -92,14 +104,19 @@ def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
     ]
     target = f"--mount=type=bind,from={update.target_image}"
     fetch = (
-        "set -e; "
-        # the target's Debian architecture, as its dpkg knows it
+        # the step's text, so that an edit of it fetches the lists again, as the step would
+        f": step {hashlib.sha256(update.step.text.encode()).hexdigest()[:16]}; set -e; "
+        # the target's Debian architecture, as its dpkg knows it, and the foreign ones it has
         "arch=$(awk '/^Package: dpkg$/ { p = 1 } p && /^Architecture:/ { print $2; exit }' "
         "/target/var/lib/dpkg/status); "
-        'apt-get -o APT::Architecture="$arch" -o APT::Architectures::="$arch" update; '
+        'archs="-o APT::Architectures::=$arch"; '
+        "for a in $(cat /target/var/lib/dpkg/arch 2>/dev/null); do "
+        '[ "$a" = "$arch" ] || archs="$archs -o APT::Architectures::=$a"; done; '
+        'apt-get -o APT::Architecture="$arch" $archs update; '
         f"mkdir -p {_OUT}/cache; cp -a /var/lib/apt/lists {_OUT}/lists; "
         f'for f in /var/cache/apt/*.bin; do [ ! -e "$f" ] || cp -a "$f" {_OUT}/cache/; done; '
-        f"for p in {' '.join(update.programs)}; do cp -a /target/usr/bin/$p {_OUT}/$p; done; "
+        f"for p in {' '.join(update.programs)}; do cp -L /target/usr/bin/$p {_OUT}/$p; done; "
+        f"(cd /target && {_FINGERPRINT}) > {_OUT}/read; "
         f"printf '%s\\n' {' '.join(_quote(line) for line in _SHIM)} > {_OUT}/shim; "
         f"chmod 755 {_OUT}/shim"
     )
@@ -108,6 +125,8 @@ def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
         "the build machine\n",
         f"FROM {stage.base} AS {update.target_image}\n",
         f"FROM --platform=$BUILDPLATFORM {stage.base} AS {update.helper}\n",
+        # an image whose user is not root (a step running `sudo apt-get update`)
+        "USER root\n",
         *settings,
         f"RUN {target},source=/etc/apt,target=/etc/apt "
         f"{target},source=/var/lib/dpkg/status,target=/var/lib/dpkg/status "
@@ -122,21 +141,31 @@ def step_mounts(update: NativeUpdate) -> str:
     return f"{helper},source={_OUT},target={_MOUNTED} {shims}"
 
 
-# the stand-in for apt-get (and apt) during the step: `update` copies the helper's lists and
-# cache in; anything else (an update with options that take a value among them) is the real one
+# what apt reads that a step could change before its update: the configuration and sources,
+# and dpkg's architectures (run from /, the same in the helper, on the target's files)
+_FINGERPRINT = (
+    "find etc/apt var/lib/dpkg/arch \\( -type f -o -type l \\) 2>/dev/null | LC_ALL=C sort "
+    '| while read -r f; do echo "$f"; cat "$f" 2>/dev/null; done | cksum'
+)
+
+# the stand-in for apt-get (and apt) during the step: a plain `update` copies the helper's
+# lists and cache in while apt reads what the helper read; anything else is the real program
 _SHIM = (
     "#!/bin/sh",
     "# buildorch: apt-get update ran on the build machine, for this image's architecture and",
     "# sources: its lists are copied in; every other apt-get runs as written",
+    "sub=",
     'for a in "$@"; do',
     '  case "$a" in',
-    "  -o | -c | -t) break ;;",
-    "  -*) continue ;;",
-    f"  update) cp -a {_MOUNTED}/lists/. /var/lib/apt/lists/ && "
-    f"cp -a {_MOUNTED}/cache/. /var/cache/apt/; exit ;;",
-    "  *) break ;;",
+    "  -q | -qq | -y | -qy | -yq | -qqy | -yqq | --quiet | --yes | --assume-yes) ;;",
+    '  update) [ -z "$sub" ] && sub=update || sub=other ;;',
+    "  *) sub=other ;;",
     "  esac",
     "done",
+    f'if [ "$sub" = update ] && [ "$(cd / && {_FINGERPRINT})" = "$(cat {_MOUNTED}/read)" ]; then',
+    f"  cp -a {_MOUNTED}/lists/. /var/lib/apt/lists/ &&",
+    f"    exec cp -a {_MOUNTED}/cache/. /var/cache/apt/",
+    "fi",
     f'exec "{_MOUNTED}/${{0##*/}}" "$@"',
 )
 

@@ -13,6 +13,7 @@ The stage that becomes the image, and every stage it is built on, stays on the t
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import io
 import json
@@ -287,9 +288,11 @@ def derive(
                     ),
                 )
             )
-    text = (
-        _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit, updates) if moved else None
-    )
+    if not moved:
+        # no derived Dockerfile: the original is built, and its apt-get update as written
+        verdicts = [dataclasses.replace(v, changes=()) if not v.moves else v for v in verdicts]
+        return Derivation(stages=tuple(verdicts), text=None)
+    text = _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit, updates)
     return Derivation(stages=tuple(verdicts), text=text)
 
 
@@ -506,6 +509,9 @@ def _rewrite(
     for index, update in updates.items():
         stage = dockerfile.stages[index]
         first = stage.start.lines.first
+        # an insertion before the FROM; the previous stage's closing steps insert at the same
+        # place, later in this list: applied after these (the sort below is stable), they land
+        # before the helper stages, at the end of their own stage
         edits.append((first, first - 1, helper_stages(update, stage)))
         opening = lines[update.step.lines.first - 1]
         mounted = _RUN_KEYWORD.sub(rf"\1 {step_mounts(update)}\2", opening, count=1)

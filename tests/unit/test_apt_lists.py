@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.apt_lists import _SHIM, NativeUpdate, helper_stages, native_update, step_mounts
+from buildorch.apt_lists import (
+    _FINGERPRINT,
+    _SHIM,
+    NativeUpdate,
+    helper_stages,
+    native_update,
+    step_mounts,
+)
 from buildorch.dockerfile import parse_dockerfile
 
 BUILDER = """\
@@ -41,7 +48,7 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
     assert "FROM debian:bookworm-slim AS buildorch-apt-target-1\n" in helpers
     assert "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS buildorch-apt-1\n" in helpers
     assert "from=buildorch-apt-target-1,source=/etc/apt,target=/etc/apt" in helpers
-    assert "cp -a /target/usr/bin/$p" in helpers and "for p in apt;" in helpers
+    assert "cp -L /target/usr/bin/$p" in helpers and "for p in apt;" in helpers
     # the step's own mounts: the helper's files where the image has an empty folder, and the
     # stand-in where the program the step runs is
     assert step_mounts(apt) == (
@@ -67,6 +74,16 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
         "FROM debian:bookworm-slim\nRUN apt-get install -y libzstd1\n",
         'FROM debian:bookworm-slim\nRUN ["apt-get", "update"]\n',
         "FROM debian:bookworm-slim\nRUN echo apt-get-update > /note\n",
+        # an update with options of its own, which the helper's would not have
+        "FROM debian:bookworm-slim\nRUN apt-get update --allow-releaseinfo-change\n",
+        "FROM debian:bookworm-slim\nRUN apt-get -o Acquire::Check-Valid-Until=false update\n",
+        # apt's own programs replaced while they stand in the step's mounts
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get -y upgrade\n",
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y apt\n",
+        # a step that writes where the helper's files are
+        "FROM debian:bookworm-slim\nRUN apt-get update && mkdir -p /mnt/data\n",
+        # a stage named by its number would be another after the helper stages
+        "FROM debian:bookworm-slim\nRUN apt-get update\nCOPY --from=0 /out/a /a\n",
     ],
 )
 def test_a_step_whose_lists_may_not_be_the_targets_runs_as_written(image_stage: str) -> None:
@@ -80,23 +97,43 @@ def test_a_step_whose_lists_may_not_be_the_targets_runs_as_written(image_stage: 
         (["update"], True),
         (["-qq", "update"], True),
         (["install", "-y", "libzstd1"], False),
-        # an option that takes a value: the real apt-get decides
+        # options the helper's update did not have: the real apt-get's
         (["-o", "Acquire::Retries=3", "update"], False),
+        (["update", "--allow-releaseinfo-change"], False),
+        # a source the step added before its update
+        (["update", "(a new source)"], False),
     ],
 )
-def test_the_stand_in_copies_the_lists_for_an_update_only(
+def test_the_stand_in_copies_the_lists_for_a_plain_update_of_the_same_sources(
     tmp_path: Path, args: list[str], copies: bool
 ) -> None:
-    # the helper's files and the image's folders, under tmp_path
-    shim = "\n".join(_SHIM).replace("/mnt/", f"{tmp_path}/mnt/").replace("/var/", f"{tmp_path}/")
+    # the helper's files, the image's folders and its root, under tmp_path
+    root = tmp_path / "root"
+    shim = (
+        "\n".join(_SHIM)
+        .replace("/mnt/", f"{tmp_path}/mnt/")
+        .replace("/var/", f"{tmp_path}/")
+        .replace("cd / &&", f"cd {root} &&")
+    )
+    (root / "etc" / "apt").mkdir(parents=True)
+    (root / "etc" / "apt" / "sources.list").write_text(
+        "deb http://deb.example/debian bookworm main\n"
+    )
+    read = subprocess.run(
+        ["sh", "-c", _FINGERPRINT], cwd=root, capture_output=True, text=True, check=True
+    )
     (tmp_path / "mnt" / "lists").mkdir(parents=True)
     (tmp_path / "mnt" / "cache").mkdir()
+    (tmp_path / "mnt" / "read").write_text(read.stdout)
     (tmp_path / "mnt" / "lists" / "Packages").write_text("Package: x\n")
     (tmp_path / "mnt" / "apt-get").write_text('#!/bin/sh\necho "real $*"\n')
     (tmp_path / "mnt" / "apt-get").chmod(0o755)
     (tmp_path / "lib" / "apt" / "lists").mkdir(parents=True)
     (tmp_path / "cache" / "apt").mkdir(parents=True)
     (tmp_path / "apt-get").write_text(shim + "\n")
+    if "(a new source)" in args:
+        args = ["update"]
+        (root / "etc" / "apt" / "vendor.list").write_text("deb http://vendor.example/ ./\n")
     ran = subprocess.run(
         ["sh", str(tmp_path / "apt-get"), *args], capture_output=True, text=True, check=False
     )

@@ -93,7 +93,7 @@ def test_the_derived_text_keeps_every_user_line() -> None:
     closing = f"RUN {KIT} verify /src/out/zs && {REMOVE_KIT}"
     assert closing in derived_lines
     assert derived_lines.index(closing) < derived_lines.index("FROM debian:bookworm-slim")
-    assert "USER root" not in derived_lines
+    assert "# buildorch: root removes the kit" not in derived_lines
     # the kit travels whole in the ARG's default
     packed = re.search(r"^ARG BUILDORCH_CROSS_KIT=(\S+)$", text, re.M)
     assert packed is not None
@@ -374,3 +374,15 @@ def test_the_planner_reads_the_kits_own_table_of_toolchains(
     arch: str, variant: str, has: bool
 ) -> None:
     assert kit_has_toolchain(arch, variant) is has
+
+
+def test_the_images_update_is_changed_only_in_a_derived_dockerfile() -> None:
+    # nothing moves (an installer that picks binaries by the machine it runs on): the
+    # original is built, its image's apt-get update as written, and the plan says no change
+    blocked = analysed(PLAIN.replace("RUN make zs", "RUN pip install -r requirements.txt"))
+    assert blocked.derivation is not None and blocked.derivation.text is None
+    assert all(not s.changes for s in blocked.derivation.stages)
+    moved = analysed(PLAIN).derivation
+    assert moved is not None
+    (image,) = [s for s in moved.stages if not s.moves]
+    assert image.changes and "apt-get update runs on the build machine" in image.changes[0]
