@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from dataclasses import dataclass
 
 from buildorch.dockerfile import Dockerfile, Instruction, Run, Stage
@@ -117,7 +118,7 @@ def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
         f'for f in /var/cache/apt/*.bin; do [ ! -e "$f" ] || cp -a "$f" {_OUT}/cache/; done; '
         f"for p in {' '.join(update.programs)}; do cp -L /target/usr/bin/$p {_OUT}/$p; done; "
         f"(cd /target && {_FINGERPRINT}) > {_OUT}/read; "
-        f"printf '%s\\n' {' '.join(_quote(line) for line in _SHIM)} > {_OUT}/shim; "
+        f"printf '%s\\n' {' '.join(shlex.quote(line) for line in _SHIM)} > {_OUT}/shim; "
         f"chmod 755 {_OUT}/shim"
     )
     return [
@@ -168,7 +169,3 @@ _SHIM = (
     "fi",
     f'exec "{_MOUNTED}/${{0##*/}}" "$@"',
 )
-
-
-def _quote(line: str) -> str:
-    return "'" + line.replace("'", "'\\''") + "'"

@@ -19,6 +19,7 @@ import io
 import json
 import posixpath
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -623,16 +624,11 @@ def _prelude() -> list[str]:
     ]
 
 
-def _quote_line(line: str) -> str:
-    """Text as one single-quoted shell word."""
-    return "'" + line.replace("'", "'\\''") + "'"
-
-
 def _quote(path: str) -> str:
     if "$" in path:
         # double quotes: the check's shell expands the ARGs declared before it
         return '"' + re.sub(r'(["\\`])', r"\\\1", path) + '"'
-    return path if re.fullmatch(r"[\w./*?\[\]@%+=:,-]+", path) else _quote_line(path)
+    return path if re.fullmatch(r"[\w./*?\[\]@%+=:,-]+", path) else shlex.quote(path)
 
 
 def _shell_line(instruction: Instruction) -> str:
