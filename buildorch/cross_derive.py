@@ -34,6 +34,10 @@ KIT = f"{KIT_DIR}/kit"
 REMOVE_KIT = f"rm -rf {KIT_DIR} && {{ rmdir {posixpath.dirname(KIT_DIR)} 2>/dev/null || true; }}"
 # the compiler cache of moved steps: the kit keeps a folder per target inside it
 CACHE_MOUNT = "--mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross"
+_NATIVE_UPDATE = (
+    "its first step's apt-get update runs on the build machine, for the target's architecture "
+    "with the image's own sources; the rest of the step runs as written"
+)
 _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 
 # Steps that choose binaries by the machine they run on: moved, they would fetch or build the
@@ -234,7 +238,6 @@ def derive(
                 changed = True
     verdicts: list[StageVerdict] = []
     moved: set[int] = set()
-    updates: dict[int, NativeUpdate] = {}
     for stage in dockerfile.stages:
         i = stage.index
         if i not in reached:
@@ -251,23 +254,9 @@ def derive(
                 )
             )
         elif i in why_stays:
-            update = native_update(dockerfile, stage)
-            if update is not None:
-                updates[i] = update
             verdicts.append(
                 StageVerdict(
-                    index=i,
-                    name=stage.name,
-                    moves=False,
-                    why=why_stays[i],
-                    compiles=compiles,
-                    changes=(
-                        "its first step's apt-get update runs on the build machine, for the "
-                        "target's architecture with the image's own sources; the rest of the "
-                        "step runs as written",
-                    )
-                    if update is not None
-                    else (),
+                    index=i, name=stage.name, moves=False, why=why_stays[i], compiles=compiles
                 )
             )
         else:
@@ -290,9 +279,16 @@ def derive(
                 )
             )
     if not moved:
-        # no derived Dockerfile: the original is built, and its apt-get update as written
-        verdicts = [dataclasses.replace(v, changes=()) if not v.moves else v for v in verdicts]
+        # no derived Dockerfile: the original is built, its apt-get updates as written
         return Derivation(stages=tuple(verdicts), text=None)
+    # the stages that stay on the target, in the derived Dockerfile
+    updates = {
+        i: update for i in why_stays if (update := native_update(dockerfile, dockerfile.stages[i]))
+    }
+    verdicts = [
+        dataclasses.replace(v, changes=(_NATIVE_UPDATE,)) if v.index in updates else v
+        for v in verdicts
+    ]
     text = _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit, updates)
     return Derivation(stages=tuple(verdicts), text=text)
 
