@@ -321,7 +321,8 @@ run() {
 	# built ones do, through the emulator binfmt_misc registers (QEMU, which reads this):
 	# with the cross compiler's loader and C library, unless the target's own are installed
 	# (decided before the step installs the cross compiler: a prefix QEMU finds empty is ignored)
-	if [ ! -e "$loader" ]; then export_unset QEMU_LD_PREFIX "/usr/$gnu"; fi
+	target_loader
+	[ -z "$libs" ] || export_unset QEMU_LD_PREFIX "/usr/$gnu"
 	# the compiler caches: a cache mount buildorch adds to the stage's steps. ccache, a folder
 	# per target; Go's own build cache, whose entries name their GOARCH, where the target's
 	# standard library is compiled once instead of by every build (Go ships it precompiled for
