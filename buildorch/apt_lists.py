@@ -69,12 +69,14 @@ class NativeUpdate:
 
 def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     """The step of `stage` (one that stays on the target) whose update can run natively."""
-    if stage.platform is not None or stage.base.lower() == "scratch":
+    # the helper's FROM must name the same image: not one a platform's ARG picks
+    image = dockerfile.expand_global(stage.base)
+    if stage.platform is not None or image is None or image.lower() == "scratch":
         return None
     # the helper stages come before this one: a stage named by its number would shift
     if any(r.isdigit() for s in dockerfile.stages for r in (s.base, *s.references)):
         return None
-    if dockerfile.stage_named(stage.base, before=stage.index) is not None:
+    if dockerfile.base_stage(stage) is not None:
         return None
     step = _first_step(stage.instructions)
     if step is None or step.flags or step.heredocs or step.command.lstrip().startswith("["):

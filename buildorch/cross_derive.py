@@ -298,7 +298,7 @@ def _label(stage: Stage) -> str:
 
 
 def _parent(dockerfile: Dockerfile, stage: Stage) -> int | None:
-    return dockerfile.stage_named(stage.base, before=stage.index)
+    return dockerfile.base_stage(stage)
 
 
 def _takes_from(dockerfile: Dockerfile, stage: Stage) -> list[int]:
@@ -411,9 +411,15 @@ def _why_stays(
         return "the image is built on it"
     if not handed and not builds_on_it:
         return "no later stage copies from it"
-    if stage.base.lower() == "scratch":
+    parent = _parent(dockerfile, stage)
+    if (dockerfile.expand_global(stage.base) or "").lower() == "scratch":
         return "it starts from scratch: no shell to cross-compile with"
-    if not builds_on_it and not any(isinstance(i, Run) for i in stage.instructions):
+    # a stage built on another runs where that one runs (`FROM build-release AS build`)
+    if (
+        parent is None
+        and not builds_on_it
+        and not any(isinstance(i, Run) for i in stage.instructions)
+    ):
         return "it runs no step: nothing to gain"
     images = [r for r in stage.references if dockerfile.stage_index(r, before=stage.index) is None]
     if images:

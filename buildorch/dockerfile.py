@@ -33,6 +33,16 @@ _KEYWORDS = frozenset(
      "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
 )  # fmt: skip
 _DOCKER_FRONTEND = re.compile(r"^(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::|@|$)")
+# `$NAME`, `${NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:+word}`, `${NAME+word}`: the
+# forms of BuildKit's shell lexer a FROM line's name uses
+_REFERENCE = re.compile(r"\$(?:(\w+)|\{(\w+)(?:(:?[-+])([^}]*))?\})")
+# what BuildKit sets for each platform of a build: a FROM that reads one names a stage per
+# platform, which only the build knows
+_PLATFORM_ARGS = frozenset(
+    f"{side}{part}"
+    for side in ("BUILD", "TARGET")
+    for part in ("PLATFORM", "OS", "ARCH", "VARIANT")
+)
 
 
 class LineSpan(NamedTuple):
@@ -219,11 +229,38 @@ class Dockerfile:
     global_args: tuple[Arg, ...]
     """ARG instructions before the first FROM."""
     stages: tuple[Stage, ...]
+    build_args: tuple[tuple[str, str], ...] = ()
+    """The build's `--build-arg` values, which a FROM line's global ARGs take."""
 
     @property
     def syntax(self) -> str | None:
         """The `# syntax=` frontend image, when one is named."""
         return flag_value(self.directives, "syntax")
+
+    def base_stage(self, stage: Stage) -> int | None:
+        """The earlier stage `stage` is built on; None: an image (or a name that depends on
+        the platform). Its FROM is read as BuildKit reads it: `FROM build-${VARIANT}` with
+        the global ARGs, each the build's --build-arg value or its default."""
+        name = self.expand_global(stage.base)
+        return None if name is None else self.stage_named(name, before=stage.index)
+
+    def expand_global(self, word: str) -> str | None:
+        """`word` with the global ARGs in it expanded (an ARG with no value is empty, as in
+        BuildKit); None when it reads a platform's ARG or a form this reading does not know."""
+        given = dict(self.build_args)
+        values: dict[str, str] = {}
+        for arg in self.global_args:
+            for variable in arg.variables:
+                if variable.name in given:
+                    values[variable.name] = given[variable.name]
+                elif variable.value is not None:
+                    default = _expand(variable.value, values)
+                    if default is None:
+                        return None
+                    values[variable.name] = default
+                else:
+                    values.pop(variable.name, None)
+        return _expand(word, values)
 
     def stage_named(self, name: str, *, before: int | None = None) -> int | None:
         """The stage of that name (case-insensitive) among those before `before` (a stage
@@ -239,6 +276,31 @@ class Dockerfile:
         if named is None and reference.isdigit() and int(reference) < len(self.stages[:before]):
             return int(reference)
         return named
+
+
+def _expand(word: str, values: dict[str, str]) -> str | None:
+    """`word` with `values` substituted, as BuildKit's lexer does for the forms of _REFERENCE;
+    None for a platform's ARG or another form (`${NAME#pattern}`)."""
+    unknown = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal unknown
+        name = match.group(1) or match.group(2)
+        operator, word = match.group(3), match.group(4) or ""
+        if name in _PLATFORM_ARGS:
+            unknown = True
+            return ""
+        value = values.get(name)
+        if operator in (":-", "-"):
+            use_word = value is None or (operator == ":-" and value == "")
+            return word if use_word else str(value)
+        if operator in (":+", "+"):
+            use_word = value is not None and (operator == "+" or value != "")
+            return word if use_word else ""
+        return value or ""
+
+    expanded = _REFERENCE.sub(substitute, word)
+    return None if unknown or "$" in expanded else expanded
 
 
 def flag_value(options: Iterable[Option], name: str) -> str | None:

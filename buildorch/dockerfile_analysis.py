@@ -9,6 +9,7 @@ reaches run on the target platform, under an emulator when the target is foreign
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import re
@@ -32,9 +33,15 @@ _TARGET_ARG_NAME = re.compile(r"^TARGET(PLATFORM|ARCH|OS|VARIANT)$")
 _REMOTE_SOURCE = re.compile(r"^[a-z+]+://|^git@")
 
 
-def analyse_dockerfile(text: str, path: str, build_target: str | None) -> DockerfileFacts:
-    """Stages, where each runs, and what that means for foreign targets."""
-    dockerfile = parse_dockerfile(text, path)
+def analyse_dockerfile(
+    text: str,
+    path: str,
+    build_target: str | None,
+    build_args: tuple[tuple[str, str], ...] = (),
+) -> DockerfileFacts:
+    """Stages, where each runs, and what that means for foreign targets. `build_args`: the
+    build's --build-arg values, which decide the stage a `FROM build-${VARIANT}` names."""
+    dockerfile = dataclasses.replace(parse_dockerfile(text, path), build_args=build_args)
     target = target_stage(dockerfile, build_target)
     depends = [stage_dependencies(dockerfile, stage) for stage in dockerfile.stages]
     reached = reached_stages(depends, target)
@@ -127,7 +134,7 @@ def target_stage(dockerfile: Dockerfile, build_target: str | None) -> int:
 def stage_dependencies(dockerfile: Dockerfile, stage: Stage) -> tuple[int, ...]:
     """Earlier stages it builds on: FROM stage, COPY --from=stage, RUN --mount from=stage."""
     found = {dockerfile.stage_index(r, before=stage.index) for r in stage.references}
-    found.add(dockerfile.stage_named(stage.base, before=stage.index))
+    found.add(dockerfile.base_stage(stage))
     return tuple(sorted(i for i in found if i is not None))
 
 
@@ -151,7 +158,7 @@ def build_platform_stages(dockerfile: Dockerfile) -> frozenset[int]:
             pinned = bool(_BUILD_PLATFORM.match(stage.platform))
         else:
             # a stage built on an earlier stage runs where that stage runs
-            parent = dockerfile.stage_named(stage.base, before=stage.index)
+            parent = dockerfile.base_stage(stage)
             pinned = parent is not None and parent in found
         if pinned:
             found.add(stage.index)

@@ -148,6 +148,7 @@ def plan_on(
         context=options.context,
         build_target=options.build_target,
         use_template=options.use_template,
+        build_args=options.build_args,
     )
     refuse_replacing_sources(options.output_dir, project)
     refuse_unwritable_output(options.output_dir)

@@ -35,6 +35,7 @@ def read_project(
     context: str,
     build_target: str | None,
     use_template: bool = False,
+    build_args: tuple[tuple[str, str], ...] = (),
 ) -> ProjectFacts:
     """Facts about the project on this machine. Reads only; never writes."""
     if not project_dir.is_dir():
@@ -58,6 +59,7 @@ def read_project(
         named=dockerfile is not None,
         build_target=build_target,
         use_template=use_template,
+        build_args=build_args,
     )
     facts = choice.dockerfile
     survey = survey_context(context_dir, Path(facts.path), facts.context_reads)

@@ -33,6 +33,7 @@ def choose_dockerfile(
     named: bool,
     build_target: str | None,
     use_template: bool,
+    build_args: tuple[tuple[str, str], ...] = (),
 ) -> DockerfileChoice:
     """The project's Dockerfile at `path` (`text` None: there is none), or the `template`
     that fits the project: when the project has no Dockerfile and did not name one, or when
@@ -52,7 +53,7 @@ def choose_dockerfile(
             template=f"the project has no Dockerfile: building it with the {template.name} "
             "template",
         )
-    own = analyse_dockerfile(text, str(path), build_target)
+    own = analyse_dockerfile(text, str(path), build_target, build_args)
     if own.cross_capable or template is None:
         return DockerfileChoice(dockerfile=own)
     if use_template and build_target is None:

@@ -89,6 +89,7 @@ def ci_plan(
         dockerfile=options.dockerfile,
         context=options.context,
         build_target=options.build_target,
+        build_args=options.build_args,
     )
     root = next(
         (d for d in (project_dir, *project_dir.parents) if (d / ".git").exists()), project_dir

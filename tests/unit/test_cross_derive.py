@@ -293,6 +293,43 @@ COPY --from=build /app/a /a
     assert found["`base`"][0] and found["`build`"][0]
 
 
+VARIANTS = """\
+ARG VARIANT=release
+FROM debian:bookworm AS base
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make
+WORKDIR /src
+COPY . .
+FROM base AS build-release
+RUN make app
+FROM base AS build-debug
+RUN make app CFLAGS=-g
+FROM build-${VARIANT} AS build
+FROM debian:bookworm-slim
+COPY --from=build /src/app /usr/local/bin/app
+"""
+
+
+def test_a_stage_named_through_a_global_arg_moves_with_the_stage_it_names() -> None:
+    # BuildKit expands a FROM with the global ARGs before it looks for a stage of that name;
+    # the alias stage runs no step, and runs where the stage it names runs
+    moves = {label: move for label, (move, _) in verdicts(VARIANTS).items()}
+    assert moves == {"`base`": True, "`build-release`": True, "`build`": True, "stage 4": False}
+    facts = analyse_dockerfile(VARIANTS, "/p/Dockerfile", None, (("VARIANT", "debug"),))
+    assert facts.derivation is not None
+    assert [s.label for s in facts.derivation.moved] == ["`base`", "`build-debug`", "`build`"]
+    text = facts.derivation.text
+    assert text is not None
+    # the alias is as written, and checks what the image copies from it before the kit leaves
+    alias = text[text.index("FROM build-${VARIANT} AS build") :].splitlines()
+    assert alias[2] == f"RUN {KIT} verify /src/app && {REMOVE_KIT}"
+
+
+def test_a_stage_named_through_the_platforms_arg_is_left_to_the_build() -> None:
+    text = VARIANTS.replace("build-${VARIANT}", "build-${TARGETARCH}")
+    moves = {label: move for label, (move, _) in verdicts(text).items()}
+    assert not moves["`build`"]
+
+
 def test_a_scratch_stage_stays_and_variable_paths_are_not_checked_in_the_build() -> None:
     text = PLAIN.replace("COPY --from=build /src/out/zs", "COPY --from=build /src/out/${APP}")
     facts = analysed(text)

@@ -3,6 +3,7 @@ what collides."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -313,6 +314,29 @@ def test_stage_references_by_index_and_by_name() -> None:
     assert dockerfile.stage_index("build", before=0) is None  # only earlier stages
     assert dockerfile.stage_index("alpine:3") is None  # an image
     assert stage_dependencies(dockerfile, final) == (0,)
+
+
+@pytest.mark.parametrize(
+    ("word", "build_args", "expanded"),
+    [
+        ("build-${VARIANT}", (), "build-release"),
+        ("build-$VARIANT", (("VARIANT", "debug"),), "build-debug"),
+        ("${BASE:-debian}:${TAG}", (), "debian:"),  # no value: empty, as in BuildKit
+        ("${BASE-debian}", (("BASE", ""),), ""),
+        ("${BASE:-debian}", (("BASE", ""),), "debian"),
+        ("${VARIANT:+build-}${VARIANT}", (), "build-release"),
+        ("${DERIVED}", (), "release-slim"),  # a default reads the ARGs before it
+        ("build-${TARGETARCH}", (), None),  # one stage per platform: the build decides
+        ("${VARIANT#rel}", (), None),  # a form this reading does not know
+        ("${UNDECLARED}x", (("UNDECLARED", "y"),), "x"),  # only declared ARGs take values
+    ],
+)
+def test_from_lines_expand_the_global_args(
+    word: str, build_args: tuple[tuple[str, str], ...], expanded: str | None
+) -> None:
+    text = "ARG VARIANT=release\nARG BASE\nARG TAG\nARG DERIVED=${VARIANT}-slim\nFROM scratch\n"
+    dockerfile = dataclasses.replace(parse_dockerfile(text), build_args=build_args)
+    assert dockerfile.expand_global(word) == expanded
 
 
 def test_heredoc_bodies_are_not_instructions() -> None:
