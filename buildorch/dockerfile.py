@@ -240,7 +240,8 @@ class Dockerfile:
     def base_stage(self, stage: Stage) -> int | None:
         """The earlier stage `stage` is built on; None: an image (or a name that depends on
         the platform). Its FROM is read as BuildKit reads it: `FROM build-${VARIANT}` with
-        the global ARGs, each the build's --build-arg value or its default."""
+        the global ARGs, each the build's --build-arg value or its default (the stage BuildKit
+        has users write instead of `COPY --from=$ARG`: moby/buildkit#2374)."""
         name = self.expand_global(stage.base)
         return None if name is None else self.stage_named(name, before=stage.index)
 
