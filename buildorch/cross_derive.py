@@ -28,10 +28,11 @@ from importlib import resources
 from buildorch.apt_lists import NativeUpdate, helper_stages, native_update, step_mounts
 from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, Stage, Variable
 
-KIT_DIR = "/usr/local/libexec/buildorch-cross"
+# a folder of its own at the top, where no copy of a project's files reaches (`COPY --from=build
+# /usr/local /usr/local` after `make install`; a copy of / keeps its stage on the target), so it
+# stays for the steps of every stage built on this one, reached or not (`--target test`)
+KIT_DIR = "/buildorch-cross"
 KIT = f"{KIT_DIR}/kit"
-# and its folder, with the libexec folder setup made for it when nothing else is there
-REMOVE_KIT = f"rm -rf {KIT_DIR} && {{ rmdir {posixpath.dirname(KIT_DIR)} 2>/dev/null || true; }}"
 # the compiler cache of moved steps: the kit keeps a folder per target inside it
 CACHE_MOUNT = "--mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross"
 _NATIVE_UPDATE = (
@@ -184,18 +185,6 @@ def derive(
         ]
         for i in range(len(dockerfile.stages))
     }
-    # the kit stays in a stage others are built on (also one this build does not reach, which
-    # `--target` can build from the written file: `FROM build AS test`), and in one a step
-    # mounts, whose files could cover the mounting stage's own kit
-    keeps_kit = {p for s in dockerfile.stages if (p := _parent(dockerfile, s)) is not None} | {
-        m
-        for s in dockerfile.stages
-        for i in s.instructions
-        if isinstance(i, Run)
-        for mount in i.mounts
-        if mount.from_ref is not None
-        and (m := dockerfile.stage_index(mount.from_ref, before=s.index)) is not None
-    }
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:
@@ -270,11 +259,7 @@ def derive(
                     "build for the target from the build machine",
                     compiles=compiles,
                     changes=_changes(
-                        dockerfile,
-                        stage,
-                        handovers.get(i, []),
-                        verify_args.get(i, {}),
-                        leaves=i not in keeps_kit,
+                        dockerfile, stage, handovers.get(i, []), verify_args.get(i, {})
                     ),
                 )
             )
@@ -289,7 +274,7 @@ def derive(
         dataclasses.replace(v, changes=(_NATIVE_UPDATE,)) if v.index in updates else v
         for v in verdicts
     ]
-    text = _rewrite(dockerfile, moved, handovers, verify_args, keeps_kit, updates)
+    text = _rewrite(dockerfile, moved, handovers, verify_args, updates)
     return Derivation(stages=tuple(verdicts), text=text)
 
 
@@ -459,8 +444,6 @@ def _changes(
     stage: Stage,
     handed: list[str],
     args: dict[str, str | None],
-    *,
-    leaves: bool,
 ) -> tuple[str, ...]:
     changes = []
     if _parent(dockerfile, stage) is None:
@@ -487,8 +470,6 @@ def _changes(
             "paths whose variables the check cannot follow (an ENV's, or given two defaults) "
             "are not checked in the build (a folder output is checked before it is published)"
         )
-    if leaves:
-        changes.append("the cross kit is removed by its last step, so no copy takes it along")
     return tuple(changes)
 
 
@@ -497,12 +478,10 @@ def _rewrite(
     moved: set[int],
     handovers: dict[int, list[str]],
     verify_args: dict[int, dict[str, str | None]],
-    keeps_kit: set[int],
     updates: dict[int, NativeUpdate],
 ) -> str:
     """The Dockerfile with the moved stages changed and every other line as written.
-    `keeps_kit`: stages whose last step leaves the kit in place; `updates`: steps of stages on
-    the target whose apt-get update runs in a helper stage."""
+    `updates`: steps of stages on the target whose apt-get update runs in a helper stage."""
     # split as the parser counts lines (at "\n" only), so that line spans match
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
@@ -548,25 +527,13 @@ def _rewrite(
         # a path named with the copying stage's ARGs: the same ARGs, declared again here
         args = verify_args.get(stage.index, {})
         handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)]
-        # the kit leaves with the last step, unless a stage built on this one runs with it: a
-        # later stage that copies /usr/local whole must not take it along
-        leaves = stage.index not in keeps_kit
-        steps: list[str] = []
-        if leaves and _sets_user(dockerfile, stage):
-            # the stage's files leave only through copies, which no USER changes
-            steps += ["# buildorch: root removes the kit\n", "USER root\n"]
         if handed:
             used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
-            steps += [
-                "# buildorch: every ELF file the later stages copy must be the target's"
-                + ("; then the kit leaves\n" if leaves else "\n"),
+            steps = [
+                "# buildorch: every ELF file the later stages copy must be the target's\n",
                 *(f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used),
-                f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}"
-                + (f" && {REMOVE_KIT}\n" if leaves else "\n"),
+                f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}\n",
             ]
-        elif leaves:
-            steps += ["# buildorch: the kit leaves the stage\n", f"RUN {REMOVE_KIT}\n"]
-        if steps:
             edits.append((stage.lines.last + 1, stage.lines.last, steps))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[first - 1 : last] = new
@@ -583,14 +550,6 @@ def _rewrite(
         else:
             break
     return "".join([*lines[:directives], header, *lines[directives:]])
-
-
-def _sets_user(dockerfile: Dockerfile, stage: Stage) -> bool:
-    """Whether a USER of the stage, or of a stage it is built on, runs its steps."""
-    if any(i.keyword == "USER" for i in stage.instructions):
-        return True
-    parent = _parent(dockerfile, stage)
-    return parent is not None and _sets_user(dockerfile, dockerfile.stages[parent])
 
 
 def _from_line(stage: Stage) -> str:

@@ -20,7 +20,7 @@
 # When the target is the build machine itself every command runs unchanged.
 set -eu
 
-KIT=/usr/local/libexec/buildorch-cross
+KIT=/buildorch-cross
 say() { printf 'buildorch-cross: %s\n' "$*" >&2; }
 die() {
 	say "$*"
