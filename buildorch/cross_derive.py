@@ -16,6 +16,7 @@ import base64
 import dataclasses
 import gzip
 import io
+import itertools
 import json
 import posixpath
 import re
@@ -105,6 +106,11 @@ _SYSTEM_PATH = re.compile(
     r"^/(usr/(bin|sbin|lib|lib32|lib64|libexec)|lib|lib32|lib64|libx32|bin|sbin|opt/venv)(/|$)"
 )
 _ARCH_URL = re.compile(r"(amd64|x86_64|x64|linux64|aarch64|arm64)", re.IGNORECASE)
+# where `go install PACKAGE@VERSION` and `cargo install NAME` put the tools they build, which
+# the kit builds for the build machine (a stage runs them): GOPATH's bin, CARGO_HOME's bin
+_TOOL_FOLDER = re.compile(r"/(go|cargo|\.cargo)/bin(/|$)")
+_COMMAND_SEPARATOR = re.compile(r"&&|\|\||[;|\n]")
+_VERSIONED_PACKAGE = re.compile(r"^[\w.~/-]+@[\w.+-]+$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -431,7 +437,47 @@ def _why_stays(
                 f"a later stage copies {path} from it: files its packages installed, which "
                 "would be the build machine's"
             )
+    for line, folders in _tool_installs(dockerfile, stage):
+        for path in handed:
+            if _TOOL_FOLDER.search(path) or any(_within(path, f) for f in folders):
+                return (
+                    f"a later stage copies {path}, where line {line} installs a tool, which "
+                    "moved it would build for the build machine (the steps run it)"
+                )
     return None
+
+
+def _tool_installs(dockerfile: Dockerfile, stage: Stage) -> list[tuple[int, list[str]]]:
+    """Each step of the stage, or of a stage it is built on, that installs a tool (`go install
+    PACKAGE@VERSION`, `cargo install NAME`): its line, and the folders `--root` names."""
+    parent = _parent(dockerfile, stage)
+    found = [] if parent is None else _tool_installs(dockerfile, dockerfile.stages[parent])
+    for instruction in stage.instructions:
+        if isinstance(instruction, Run):
+            for command in _COMMAND_SEPARATOR.split(instruction.script):
+                folders = _tool_folders(command.split())
+                if folders is not None:
+                    found.append((instruction.lines.first, folders))
+    return found
+
+
+def _tool_folders(words: list[str]) -> list[str] | None:
+    """None: the command installs no tool; else the folders its `--root` names."""
+    if words[:2] == ["go", "install"]:
+        options = [w for w in words[2:] if not w.startswith("-")]
+        return [] if any(_VERSIONED_PACKAGE.match(w) for w in options) else None
+    if words[:1] != ["cargo"]:
+        return None
+    rest = words[2:] if words[1:2] and words[1].startswith("+") else words[1:]
+    if rest[:1] not in (["install"], ["binstall"]) or "--path" in rest:
+        return None
+    roots = [w.removeprefix("--root=") for w in rest if w.startswith("--root=")]
+    roots += [value for option, value in itertools.pairwise(rest) if option == "--root"]
+    return [f"{root.rstrip('/')}/bin" for root in roots]
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + "/")
 
 
 def _short(instruction: Instruction) -> str:

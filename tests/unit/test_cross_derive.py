@@ -305,6 +305,41 @@ def test_a_stage_named_through_the_platforms_arg_is_left_to_the_build() -> None:
     assert not moves["`build`"]
 
 
+TOOLS = """\
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y golang-go cargo gcc
+RUN {install}
+RUN go build -o /out/app .
+FROM debian:bookworm-slim
+COPY --from=build {copied} /usr/local/bin/
+"""
+
+
+@pytest.mark.parametrize(
+    ("install", "copied", "stays"),
+    [
+        # a tool the steps run is built for the build machine: the image's copy must stay
+        ("go install github.com/pressly/goose/v3/cmd/goose@v3.20.0", "/root/go/bin/goose", True),
+        ("cargo install sqlx-cli --locked", "/root/.cargo/bin/sqlx", True),
+        ("cargo +stable install --root /tools diesel_cli", "/tools/bin/diesel", True),
+        ("cargo install --root=/tools diesel_cli", "/tools/bin/diesel", True),
+        # the project's own install builds for the target
+        ("cargo install --path . --root /tools", "/tools/bin/app", False),
+        ("go install ./cmd/app", "/root/go/bin/app", False),
+        ('go install -ldflags "-X main.mail=a@b" ./cmd/app', "/root/go/bin/app", False),
+        # a tool that only the build runs is no reason to stay
+        ("go install github.com/a-h/templ/cmd/templ@latest", "/out/app", False),
+    ],
+)
+def test_a_tool_installed_for_the_steps_and_copied_into_the_image_keeps_its_stage(
+    install: str, copied: str, stays: bool
+) -> None:
+    moves, why = verdicts(TOOLS.format(install=install, copied=copied))["`build`"]
+    assert moves is not stays, why
+    if stays:
+        assert f"copies {copied}, where line 3 installs a tool" in why
+
+
 def test_a_scratch_stage_stays_and_variable_paths_are_not_checked_in_the_build() -> None:
     text = PLAIN.replace("COPY --from=build /src/out/zs", "COPY --from=build /src/out/${APP}")
     facts = analysed(text)
@@ -333,9 +368,7 @@ def test_a_path_named_with_the_copying_stages_args_is_checked_with_the_same_args
     derived = facts.derivation.text.splitlines()
     verify = next(i for i, line in enumerate(derived) if line.startswith(f"RUN {KIT} verify"))
     assert derived[verify - 3 : verify] == ["ARG OUT=out", "ARG APP=zs", "ARG TARGETARCH"]
-    assert derived[verify].endswith(
-        'verify "/src/${OUT}/$APP" "/src/out/zs-${TARGETARCH}"'
-    )
+    assert derived[verify].endswith('verify "/src/${OUT}/$APP" "/src/out/zs-${TARGETARCH}"')
     (build,) = facts.derivation.moved
     assert not any("cannot follow" in c for c in build.changes)
     # an ENV's value is the copying stage's alone: that path stays unchecked in the build

@@ -684,12 +684,17 @@ mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-li
 go_tool() {
 	g=$(real go) || die "go is not installed in this stage"
 	[ "${1:-}" = install ] || exec "$g" "$@"
-	case " $* " in *@*)
-		# `go install tool@version` installs a tool this build runs: the build machine's
-		unset GOOS GOARCH GOARM CGO_ENABLED CC CXX PKG_CONFIG
-		exec "$g" "$@"
-		;;
-	esac
+	for a in "$@"; do
+		# `go install tool@version` installs a tool this build runs: the build machine's, with
+		# its own compilers for cgo (not an option's value: `-ldflags=-X main.mail=a@b`)
+		case "$a" in -* | *=*) ;; *@*)
+			unset GOOS GOARCH GOARM CGO_ENABLED CC CXX PKG_CONFIG
+			PATH=$PLAIN
+			export PATH
+			exec "$g" "$@"
+			;;
+		esac
+	done
 	gobin=${GOBIN:-}
 	unset GOBIN
 	"$g" "$@"
