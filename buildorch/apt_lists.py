@@ -39,8 +39,11 @@ _HARMLESS = frozenset(
 _QUIET = r"(?:-q+|-y|-qy|-yq|-qqy|-yqq|--quiet|--yes|--assume-yes)"
 _UPDATE = re.compile(rf"(?:^|[\s;&|(])(apt-get|apt)(?:\s+{_QUIET})*\s+update\s*(?=$|[;&|)])")
 # steps that replace apt's own programs, which are mount points during the step (dpkg cannot
-# rename onto them), or write where the helper's files are mounted
-_UNSAFE = re.compile(r"upgrade|\binstall\b[^;&|]*\sapt(?=$|[\s;&|)])|/mnt\b")
+# rename onto them): an upgrade, apt itself, or a package that needs apt's own version
+# (apt-utils) or a newer one than an older image has; or write where the helper's files are
+_UNSAFE = re.compile(
+    r"upgrade|\binstall\b[^;&|]*\sapt(-utils|-transport-https)?(?=$|[\s;&|)=:])|/mnt\b"
+)
 # apt-get or apt as a command anywhere in the step: the programs the step's mounts stand in for
 _APT = re.compile(r"(?:^|[\s;&|(])(apt-get|apt)(?=$|[\s;&|)])")
 # where the helper's files are mounted in the step: a folder every Debian and Ubuntu image has,

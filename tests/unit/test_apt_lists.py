@@ -80,6 +80,9 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
         # apt's own programs replaced while they stand in the step's mounts
         "FROM debian:bookworm-slim\nRUN apt-get update && apt-get -y upgrade\n",
         "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y apt\n",
+        # apt-utils needs apt's own version: an image older than the archive upgrades apt
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y apt-utils curl\n",
+        "FROM debian:bookworm-slim\nRUN apt update && apt install -y apt-transport-https\n",
         # a step that writes where the helper's files are
         "FROM debian:bookworm-slim\nRUN apt-get update && mkdir -p /mnt/data\n",
         # a stage named by its number would be another after the helper stages
