@@ -455,10 +455,11 @@ WORKDIR /src
 COPY . .
 RUN cmake -S . -B out -DCMAKE_BUILD_TYPE=Release && cmake --build out && \\
     ./out/hello-cmake > out/said.txt && cmake --install out --prefix /usr/local
-RUN meson setup m-out m
+RUN meson setup m-out m && meson --buildtype=release m-old m
 
 FROM scratch
 COPY --from=build /src/out/said.txt /src/out/probe.txt /src/m-out/probe.h /
+COPY --from=build /src/m-old/probe.h /old/
 COPY --from=build /usr/local /usr/local
 """
 # what each build system runs on the target while it configures: the machine uname gives
@@ -517,6 +518,8 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     assert "aarch64" in said, said
     assert (out / "probe.txt").read_text() == "RUNS_ON_AARCH64=1\n"
     assert '#define MACHINE "aarch64"' in (out / "probe.h").read_text()
+    # meson's older form, options before the build folder, is a setup with the cross file too
+    assert '#define MACHINE "aarch64"' in (out / "old" / "probe.h").read_text()
     # /usr/local copied whole holds what the project installed, not the kit
     installed = sorted(str(p.relative_to(out)) for p in (out / "usr").rglob("*") if not p.is_dir())
     assert installed == ["usr/local/bin/hello-cmake"]

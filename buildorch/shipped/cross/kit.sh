@@ -706,7 +706,8 @@ go_tool() {
 meson_tool() {
 	m=$(real meson) || die "meson is not installed in this stage"
 	case "${1:-}" in
-	compile | install | test | configure | introspect | dist | subprojects | wrap | init | rewrite | devenv | env2mfile | -*)
+	compile | install | test | configure | introspect | dist | subprojects | wrap | init | rewrite | devenv | env2mfile | \
+		-v | --version | -h | --help)
 		exec "$m" "$@" ;;
 	"") exec "$m" ;;
 	esac
@@ -715,7 +716,7 @@ meson_tool() {
 	# shellcheck disable=SC2086
 	case "$1" in
 	setup) shift && exec "$m" setup $cross "$@" ;;
-	*) exec "$m" $cross "$@" ;; # `meson builddir`
+	*) exec "$m" $cross "$@" ;; # `meson builddir`, `meson --prefix=/usr builddir`
 	esac
 }
 
