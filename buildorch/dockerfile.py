@@ -329,7 +329,8 @@ def split_flags(value: str) -> tuple[tuple[Option, ...], str]:
 
 def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
     """The Dockerfile's records. Raises ProjectError for what BuildKit would refuse to read."""
-    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
+    parseable = _blank_continuations_as_comments(text)
+    parser = DockerfileParser(fileobj=io.BytesIO(parseable.encode("utf-8")))
     try:
         structure: list[dict[str, Any]] = parser.structure
     except Exception as exc:  # dockerfile-parse raises bare errors on broken input
@@ -369,6 +370,22 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
         global_args=tuple(global_args),
         stages=tuple(stages),
     )
+
+
+def _blank_continuations_as_comments(text: str) -> str:
+    """The text with each empty line inside a continued instruction made a comment, line for
+    line: BuildKit skips such a line (with a warning), where dockerfile-parse would end the
+    instruction there and read the next line as one of its own."""
+    escape = flag_value(_directives(text), "escape") or "\\"
+    lines = io.StringIO(text, newline="\n").readlines()
+    continued = False
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if continued and not stripped:
+            lines[number] = "#" + line
+        elif not stripped.startswith("#"):
+            continued = stripped.endswith(escape)
+    return "".join(lines)
 
 
 def _directives(text: str) -> tuple[Option, ...]:

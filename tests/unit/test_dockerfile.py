@@ -411,6 +411,24 @@ def test_directives_are_read_only_at_the_top() -> None:
     assert parse_dockerfile("FROM x\n# syntax=a/b:1\n").syntax is None
 
 
+def test_an_empty_line_inside_a_continued_instruction_is_skipped_as_buildkit_does() -> None:
+    text = "FROM debian\nRUN apt-get install -y \\\n    gcc \\\n\n  \n    make\nRUN echo hi\n"
+    run, echo = parse_dockerfile(text).stages[0].instructions
+    assert isinstance(run, Run) and run.script.split() == [
+        "apt-get",
+        "install",
+        "-y",
+        "gcc",
+        "make",
+    ]
+    assert run.lines == (2, 6) and run.text.endswith("\n\n  \n    make\n")
+    assert isinstance(echo, Run) and echo.lines == (7, 7)
+    # with the escape character a directive names
+    other = parse_dockerfile("# escape=`\nFROM debian\nRUN echo a `\n\n  b\n")
+    (run,) = other.stages[0].instructions
+    assert isinstance(run, Run) and run.script.split() == ["echo", "a", "b"]
+
+
 def test_lines_are_counted_at_newlines_only() -> None:
     # a form feed inside a line is no line break for Docker (nor for dockerfile-parse)
     dockerfile = parse_dockerfile("FROM x\nRUN echo \f done\nCOPY a /\n")
