@@ -139,6 +139,26 @@ def test_a_step_that_compiles_for_the_build_machine_fails_with_the_file_named(
     assert not out.exists(), "nothing was written"
 
 
+def test_a_compiler_named_by_its_version_compiles_for_the_target(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # `gcc-12` (the version Debian's gcc depends on) is a wrapper as `gcc` is
+    project = zstd_project(
+        tmp_path / "zs", compile_line="gcc-12 -O2 -o zs zs.c $$(pkg-config --cflags --libs libzstd)"
+    )
+    (project / "Dockerfile").write_text(
+        DOCKERFILE.partition("FROM debian:bookworm-slim")[0]
+        + "FROM scratch\nCOPY --from=build /src/zs /\n"
+    )
+    out = tmp_path / "out"
+    result = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
+        env=classic.env(),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert elf_machine(out / "zs") == "aarch64"
+
+
 def test_a_path_named_with_an_arg_is_checked_in_the_build_of_an_image(
     classic: Engine, tmp_path: Path
 ) -> None:

@@ -237,10 +237,24 @@ toolchain_for() {
 	# still compiles build-time helpers for the build machine (CC_FOR_BUILD)
 	real "$gnu-gcc" >/dev/null || pkgs="gcc-$tp libc6-dev-$deb-cross libc6-dev"
 	[ $cxx = 0 ] || real "$gnu-g++" >/dev/null || pkgs="$pkgs g++-$tp"
+	# a compiler named by its version (gcc-13 beside the default): its cross twin, when the
+	# lists have one (the stage then finds gcc-13 missing for the target, by name)
+	for p in $(versioned_cross "$1"); do
+		real "$gnu-${p%-"$tp"}" >/dev/null || ! in_lists "$p" || pkgs="$pkgs $p"
+	done
 	real ccache >/dev/null || pkgs="$pkgs ccache"
 	# sccache is packaged from Debian 12 and Ubuntu 24.04 on: asked for when the lists have it
 	[ $rs = 0 ] || real sccache >/dev/null || ! in_lists sccache || pkgs="$pkgs sccache"
 	echo "$pkgs"
+}
+
+versioned_cross() { # LIST: the cross packages of the versioned GNU compilers LIST names
+	for t in $1; do
+		case "${t%%[:=/]*}" in gcc-[0-9]* | g++-[0-9]*)
+			echo "${t%%[:=/]*}-$(echo "$gnu" | tr _ -)"
+			;;
+		esac
+	done
 }
 
 in_lists() { # NAME: true when $info (package_info) has a build-machine candidate for NAME
@@ -279,6 +293,16 @@ rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
 	say "unpacked the $deb Rust standard library ($1) for /usr/lib/rustlib/$rust"
 }
 
+# the compilers a stage names by version (`CC=gcc-12`, `clang-16`), each a wrapper as its
+# unversioned name is: linked when a step starts, and after apt-get installs one
+link_versioned() {
+	for f in /usr/bin/gcc-[0-9]* /usr/bin/g++-[0-9]* /usr/bin/cpp-[0-9]* /usr/bin/clang-[0-9]* \
+		/usr/bin/clang++-[0-9]*; do
+		[ -x "$f" ] && [ ! -e "$KIT/bin/${f##*/}" ] || continue
+		ln -s ../kit "$KIT/bin/${f##*/}" 2>/dev/null || true
+	done
+}
+
 # -- run: the target's environment -----------------------------------------------------------
 export_unset() { # NAME VALUE: a value the stage set itself wins
 	eval "[ -n \"\${$1+x}\" ]" || export "$1=$2"
@@ -287,6 +311,7 @@ export_unset() { # NAME VALUE: a value the stage set itself wins
 run() {
 	load
 	if [ "$native" = 1 ]; then exec "$@"; fi
+	link_versioned
 	build_cc=$(real gcc || real cc || echo /usr/bin/cc)
 	build_cxx=$(real g++ || real c++ || echo /usr/bin/c++)
 	for pair in CC:gcc CXX:g++ CPP:cpp AR:ar RANLIB:ranlib NM:nm STRIP:strip OBJCOPY:objcopy \
@@ -343,7 +368,7 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 	find_real "$gnu-$tool" ||
 		die "$gnu-$tool is not installed: install $tool (or build-essential) in this stage before using it"
 	t=$found
-	case "$tool" in gcc | g++)
+	case "$tool" in gcc | g++ | gcc-[0-9]* | g++-[0-9]*)
 		# a configure step's probes (autoconf's conftest, CMake's try_compile, meson's checks)
 		# compile faster than ccache stores them: cold, they cost a configure a quarter more
 		case " $* " in *" conftest."* | */CMakeScratch/* | */CMakeTmp/* | */meson-private/*) exec "$t" "$@" ;; esac
@@ -457,8 +482,10 @@ apt_get() {
 		case "${p%%[=/]*}" in *:*) ;; *) bare="$bare ${p%%[=/]*}" ;; esac
 	done
 	# one look at the package lists (each apt-cache start costs a third of a second): every
-	# name's candidate for the build machine and for the target, rustc's version, and sccache
-	info=$(package_info $bare rustc sccache)
+	# name's candidate for the build machine and for the target, rustc's version, sccache, and
+	# the cross twins of compilers named by version
+	# shellcheck disable=SC2046
+	info=$(package_info $bare rustc sccache $(versioned_cross "$bare"))
 	native_info=$(printf '%s\n' "$info" | awk -v t="$deb" '$2 != t')
 	extra=$(toolchain_for "$names")
 	# a -dev library built from the same source as a tool the stage installs, now or in an
@@ -504,8 +531,12 @@ apt_get() {
 	if rust_std_for "$names"; then
 		std=$(printf '%s\n' "$info" | awk -v t="$deb" '$1 == "rustc" && $2 != t { print $6; exit }')
 	fi
-	# shellcheck disable=SC2086
-	[ -n "$std" ] || PATH=$PLAIN exec "/usr/bin/$called" $args $out $extra
+	if [ -z "$std" ]; then
+		# shellcheck disable=SC2086
+		PATH=$PLAIN "/usr/bin/$called" $args $out $extra || exit $?
+		link_versioned
+		return
+	fi
 	# fetched first (apt-get fetches its own at once), unpacked while apt-get resolves and
 	# fetches (dpkg's unpacking already keeps both cores busy: dpkg-deb decompresses beside it)
 	dir=$(mktemp -d)
@@ -799,8 +830,10 @@ kit | kit.sh)
 	case "$called" in
 	cc | gcc | *-gcc) target_tool gcc "$@" ;;
 	c++ | g++ | *-g++) target_tool g++ "$@" ;;
-	cpp | ar | ranlib | nm | strip | objcopy | objdump | readelf) target_tool "$called" "$@" ;;
-	clang | clang++)
+	cpp | ar | ranlib | nm | strip | objcopy | objdump | readelf | gcc-[0-9]* | g++-[0-9]* | cpp-[0-9]*)
+		target_tool "$called" "$@"
+		;;
+	clang | clang++ | clang-[0-9]* | clang++-[0-9]*)
 		cl=$(real "$called") || die "$called is not installed in this stage"
 		exec "$cl" --target="$gnu" "$@"
 		;;
