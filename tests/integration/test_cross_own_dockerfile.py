@@ -323,6 +323,16 @@ def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machi
     assert "Inst zlib1g-dev:arm64 " in simulated, "an architecture written in the Dockerfile stays"
 
 
+def test_apt_get_decides_a_virtual_name_as_the_package_that_provides_it(
+    classic: Engine, tmp_path: Path
+) -> None:
+    ran = kit_apt(classic, tmp_path, "gcc libz-dev")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    said = ran.stderr
+    assert "libz-dev -> zlib1g-dev:arm64 (it provides libz-dev; Multi-Arch: same" in said
+    assert "Inst zlib1g-dev:arm64 " in ran.stdout
+
+
 def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
     classic: Engine, tmp_path: Path
 ) -> None:

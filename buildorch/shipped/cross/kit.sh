@@ -257,6 +257,12 @@ versioned_cross() { # LIST: the cross packages of the versioned GNU compilers LI
 	done
 }
 
+sole_provider() { # NAME: the one package that provides a virtual NAME, if there is one
+	providers=$(apt-cache showpkg "$1" 2>/dev/null |
+		awk '/^Reverse Provides:/ { f = 1; next } f && NF { sub(/:.*/, "", $1); print $1 }' | sort -u)
+	[ -n "$providers" ] && [ "$(printf '%s\n' "$providers" | wc -l)" = 1 ] && echo "$providers"
+}
+
 in_lists() { # NAME: true when $info (package_info) has a build-machine candidate for NAME
 	printf '%s\n' "${info:-}" | awk -v p="$1" -v t="$deb" '$1 == p && $2 != t { f = 1 } END { exit !f }'
 }
@@ -507,6 +513,21 @@ apt_get() {
 			;;
 		esac
 		decide "$name"
+		if [ -z "$arch_of" ] && provider=$(sole_provider "$name"); then
+			# a virtual name (libz-dev): decided as the one package that provides it
+			more=$(package_info "$provider")
+			info="$info
+$more"
+			native_info="$native_info
+$(printf '%s\n' "$more" | awk -v t="$deb" '$2 != t')"
+			decide "$provider"
+			if [ $verdict = target ]; then
+				out="$out $provider:$deb"
+				crossed="$crossed $provider"
+				say "$p -> $provider:$deb (it provides $name; $why)"
+				continue
+			fi
+		fi
 		if [ $verdict = target ]; then
 			out="$out $name:$deb$pin"
 			crossed="$crossed $name"
