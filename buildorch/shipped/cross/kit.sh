@@ -329,9 +329,13 @@ run() {
 	export_unset CXX_FOR_BUILD "$build_cxx"
 	export_unset BUILD_CC "$build_cc"
 	export_unset HOSTCC "$build_cc"
-	# autoconf's configure reads these from the environment as --build and --host
-	export_unset build_alias "$build_gnu"
+	# autoconf's configure reads these from the environment as --build and --host. With the
+	# host alone (xx's `--host`), it checks whether it runs what it builds, through the emulator
+	# the builder registered, and then runs its test programs as a build on the target does;
+	# with both (Debian's way), where nothing runs them, it takes the answers their authors
+	# wrote for a cross build, or stops ("cannot run test program while cross compiling")
 	export_unset host_alias "$gnu"
+	can_run || export_unset build_alias "$build_gnu"
 	export_unset CMAKE_TOOLCHAIN_FILE "$KIT/toolchain.cmake"
 	export_unset GOOS linux
 	export_unset GOARCH "$goarch"
