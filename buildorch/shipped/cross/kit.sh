@@ -128,10 +128,13 @@ EOF
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
 	ln -sf kit "$KIT/rustc-cache"
+	# the processor as a build on the target names it (uname -m there): CMake's and meson's own
+	# detection starts from it, and projects match it (`MATCHES "^armv7"`)
+	case "$deb" in armhf) cpu=armv7l ;; ppc64el) cpu=ppc64le ;; *) cpu=$(echo "$gnu" | cut -d- -f1) ;; esac
 	cat >"$KIT/toolchain.cmake" <<EOF
 # written by buildorch-cross: CMake reads it through CMAKE_TOOLCHAIN_FILE (CMake >= 3.21)
 set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR $(echo "$gnu" | cut -d- -f1))
+set(CMAKE_SYSTEM_PROCESSOR $cpu)
 # the compilers: CC and CXX, which the kit sets to the target's (a Dockerfile's own win)
 set(PKG_CONFIG_EXECUTABLE $KIT/bin/$gnu-pkg-config CACHE FILEPATH "")
 # try_run and check_*_source_runs run their programs as a build on the target does, through
@@ -145,8 +148,7 @@ if("\$ENV{BUILDORCH_CROSS_RUNS}" STREQUAL "0")
   set(CMAKE_CROSSCOMPILING_EMULATOR $KIT/bin/$gnu-cross-exe-wrapper)
 endif()
 EOF
-	cpu=$(echo "$gnu" | cut -d- -f1)
-	case "$cpu" in i686) family=x86 ;; powerpc64le) family=ppc64 ;; arm) family=arm ;; *) family=$cpu ;; esac
+	case "$cpu" in i686) family=x86 ;; ppc64le) family=ppc64 ;; armv7l) family=arm ;; *) family=$cpu ;; esac
 	endian=little
 	[ "$cpu" = s390x ] && endian=big
 	cat >"$KIT/meson.cross" <<EOF
