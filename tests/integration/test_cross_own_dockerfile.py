@@ -555,6 +555,40 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     assert installed == ["usr/local/bin/hello-cmake"]
 
 
+CONFIGURE_AC = """\
+AC_INIT([probe], [1])
+AC_PROG_CC
+AC_MSG_CHECKING([the machine a test program runs on])
+AC_RUN_IFELSE([AC_LANG_PROGRAM([[#include <stdio.h>
+#include <sys/utsname.h>]], [[struct utsname u; FILE *f = fopen("machine.txt", "w");
+uname(&u); fputs(u.machine, f); return fclose(f);]])], [AC_MSG_RESULT([ran])])
+AC_OUTPUT
+"""
+
+
+def test_configure_runs_its_test_programs_as_on_the_target(classic: Engine, tmp_path: Path) -> None:
+    # AC_RUN_IFELSE without an answer for a cross build: configure would stop ("cannot run
+    # test program while cross compiling"); with the host alone, it finds it runs them
+    project = tmp_path / "probe"
+    project.mkdir()
+    (project / "configure.ac").write_text(CONFIGURE_AC)
+    (project / "Dockerfile").write_text(
+        "FROM debian:bookworm AS build\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev autoconf\n"
+        "WORKDIR /src\nCOPY configure.ac .\nRUN autoconf && ./configure\n"
+        "FROM scratch\nCOPY --from=build /src/machine.txt /\n"
+    )
+    out = tmp_path / "out"
+    built = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
+        "--json", env=classic.env(),
+    )  # fmt: skip
+    assert built.code == 0, built.err
+    (done,) = built.json()["report"]["builds"]
+    assert done["strategy"] == "cross"
+    assert (out / "machine.txt").read_text() == "aarch64"
+
+
 def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(
     classic: Engine, tmp_path: Path
 ) -> None:
