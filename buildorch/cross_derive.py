@@ -16,7 +16,6 @@ import base64
 import dataclasses
 import gzip
 import io
-import itertools
 import json
 import posixpath
 import re
@@ -111,6 +110,31 @@ _ARCH_URL = re.compile(r"(amd64|x86_64|x64|linux64|aarch64|arm64)", re.IGNORECAS
 _TOOL_FOLDER = re.compile(r"/(go|cargo|\.cargo)/bin(/|$)")
 _COMMAND_SEPARATOR = re.compile(r"&&|\|\||[;|\n]")
 _VERSIONED_PACKAGE = re.compile(r"^[\w.~/-]+@[\w.+-]+$")
+# what runs a command without being it: `CGO_ENABLED=0 go install`, `sudo cargo install`
+_COMMAND_PREFIX = re.compile(r"^(\w+=\S*|env|sudo|exec|time|command)$")
+# cargo install's options that take a value (the others are flags)
+_CARGO_VALUE_OPTIONS = frozenset(
+    {"--root", "--version", "--vers", "--git", "--branch", "--tag", "--rev", "--registry",
+     "--index", "--features", "-F", "--target", "--target-dir", "--bin", "--example",
+     "--profile", "-j", "--jobs", "--config", "-Z", "--color", "--path"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolInstall:
+    """A step's `go install PACKAGE@VERSION` or `cargo install NAME`: the programs it names
+    and the folders it installs them to besides GOPATH's and CARGO_HOME's bin (`--root`)."""
+
+    line: int
+    names: frozenset[str]
+    folders: tuple[str, ...]
+
+    def installs(self, path: str) -> bool:
+        """Whether a copy of `path` takes one of its programs (or their whole folder)."""
+        if not (_TOOL_FOLDER.search(path) or any(_within(path, f) for f in self.folders)):
+            return False
+        path = path.rstrip("/")
+        return path.endswith("/bin") or posixpath.basename(path) in self.names
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -437,43 +461,63 @@ def _why_stays(
                 f"a later stage copies {path} from it: files its packages installed, which "
                 "would be the build machine's"
             )
-    for line, folders in _tool_installs(dockerfile, stage):
+    for install in _tool_installs(dockerfile, stage):
         for path in handed:
-            if _TOOL_FOLDER.search(path) or any(_within(path, f) for f in folders):
+            if install.installs(path):
                 return (
-                    f"a later stage copies {path}, where line {line} installs a tool, which "
+                    f"a later stage copies {path}, a tool line {install.line} installs, which "
                     "moved it would build for the build machine (the steps run it)"
                 )
     return None
 
 
-def _tool_installs(dockerfile: Dockerfile, stage: Stage) -> list[tuple[int, list[str]]]:
-    """Each step of the stage, or of a stage it is built on, that installs a tool (`go install
-    PACKAGE@VERSION`, `cargo install NAME`): its line, and the folders `--root` names."""
+def _tool_installs(dockerfile: Dockerfile, stage: Stage) -> list[_ToolInstall]:
+    """Each tool the stage, or a stage it is built on, installs for its steps."""
     parent = _parent(dockerfile, stage)
     found = [] if parent is None else _tool_installs(dockerfile, dockerfile.stages[parent])
     for instruction in stage.instructions:
         if isinstance(instruction, Run):
             for command in _COMMAND_SEPARATOR.split(instruction.script):
-                folders = _tool_folders(command.split())
-                if folders is not None:
-                    found.append((instruction.lines.first, folders))
+                words = command.split()
+                while words and _COMMAND_PREFIX.match(words[0]):
+                    words.pop(0)
+                install = _tool_install(instruction.lines.first, words)
+                if install is not None:
+                    found.append(install)
     return found
 
 
-def _tool_folders(words: list[str]) -> list[str] | None:
-    """None: the command installs no tool; else the folders its `--root` names."""
+def _tool_install(line: int, words: list[str]) -> _ToolInstall | None:
     if words[:2] == ["go", "install"]:
-        options = [w for w in words[2:] if not w.startswith("-")]
-        return [] if any(_VERSIONED_PACKAGE.match(w) for w in options) else None
+        # github.com/pressly/goose/v3/cmd/goose@v3 installs goose; example.org/tool/v2@v2, tool
+        packages = [w.split("@")[0].rstrip("/").split("/") for w in words[2:]
+                    if not w.startswith("-") and _VERSIONED_PACKAGE.match(w)]  # fmt: skip
+        tools = {p[-2] if re.fullmatch(r"v\d+", p[-1]) and len(p) > 1 else p[-1] for p in packages}
+        return _ToolInstall(line, frozenset(tools), ()) if tools else None
     if words[:1] != ["cargo"]:
         return None
     rest = words[2:] if words[1:2] and words[1].startswith("+") else words[1:]
-    if rest[:1] not in (["install"], ["binstall"]) or "--path" in rest:
+    if rest[:1] not in (["install"], ["binstall"]):
         return None
-    roots = [w.removeprefix("--root=") for w in rest if w.startswith("--root=")]
-    roots += [value for option, value in itertools.pairwise(rest) if option == "--root"]
-    return [f"{root.rstrip('/')}/bin" for root in roots]
+    names: set[str] = set()
+    roots: list[str] = []
+    arguments = iter(rest[1:])
+    for word in arguments:
+        if not word.startswith("-"):
+            # a crate, and the programs such crates install (sqlx-cli: sqlx and cargo-sqlx)
+            short = re.sub(r"[-_]cli$", "", word.split("@")[0])
+            names |= {word.split("@")[0], short, f"cargo-{short}"}
+            continue
+        option, given, value = word.partition("=")
+        if not given and option in _CARGO_VALUE_OPTIONS:
+            value = next(arguments, "")
+        if option == "--path":
+            return None  # the project's own: built for the target
+        if option == "--root":
+            roots.append(f"{value.rstrip('/')}/bin")
+        elif option == "--bin":
+            names.add(value)
+    return _ToolInstall(line, frozenset(names), tuple(roots)) if names else None
 
 
 def _within(path: str, folder: str) -> bool:
@@ -575,10 +619,13 @@ def _rewrite(
         handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)]
         if handed:
             used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
+            # a stage whose FROM a build arg picks (`FROM build-${VARIANT}`) may be built, from
+            # the written file, on a stage this derivation did not move, which has no kit
+            check = f"[ ! -x {KIT} ] || {KIT}" if "$" in stage.base else KIT
             steps = [
                 "# buildorch: every ELF file the later stages copy must be the target's\n",
                 *(f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used),
-                f"RUN {KIT} verify {' '.join(_quote(p) for p in handed)}\n",
+                f"RUN {check} verify {' '.join(_quote(p) for p in handed)}\n",
             ]
             edits.append((stage.lines.last + 1, stage.lines.last, steps))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):

@@ -36,13 +36,13 @@ _DOCKER_FRONTEND = re.compile(r"^(?:docker\.io/)?docker/dockerfile(?:-upstream)?
 # `$NAME`, `${NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:+word}`, `${NAME+word}`: the
 # forms of BuildKit's shell lexer a FROM line's name uses
 _REFERENCE = re.compile(r"\$(?:(\w+)|\{(\w+)(?:(:?[-+])([^}]*))?\})")
-# what BuildKit sets for each platform of a build: a FROM that reads one names a stage per
-# platform, which only the build knows
+# what BuildKit sets for each platform of a build (and the stage it builds): a FROM that reads
+# one names a stage per platform, which only the build knows
 _PLATFORM_ARGS = frozenset(
     f"{side}{part}"
     for side in ("BUILD", "TARGET")
-    for part in ("PLATFORM", "OS", "ARCH", "VARIANT")
-)
+    for part in ("PLATFORM", "OS", "ARCH", "VARIANT", "OSVERSION")
+) | {"TARGETSTAGE"}
 
 
 class LineSpan(NamedTuple):
@@ -249,18 +249,15 @@ class Dockerfile:
         """`word` with the global ARGs in it expanded (an ARG with no value is empty, as in
         BuildKit); None when it reads a platform's ARG or a form this reading does not know."""
         given = dict(self.build_args)
-        values: dict[str, str] = {}
+        # None: a value only the build knows
+        values: dict[str, str | None] = dict.fromkeys(_PLATFORM_ARGS)
         for arg in self.global_args:
             for variable in arg.variables:
                 if variable.name in given:
                     values[variable.name] = given[variable.name]
                 elif variable.value is not None:
-                    default = _expand(variable.value, values)
-                    if default is None:
-                        return None
-                    values[variable.name] = default
-                else:
-                    values.pop(variable.name, None)
+                    values[variable.name] = _expand(variable.value, values)
+                # an ARG declared again without a value keeps the one it had
         return _expand(word, values)
 
     def stage_named(self, name: str, *, before: int | None = None) -> int | None:
@@ -279,16 +276,17 @@ class Dockerfile:
         return named
 
 
-def _expand(word: str, values: dict[str, str]) -> str | None:
-    """`word` with `values` substituted, as BuildKit's lexer does for the forms of _REFERENCE;
-    None for a platform's ARG or another form (`${NAME#pattern}`)."""
+def _expand(word: str, values: dict[str, str | None]) -> str | None:
+    """`word` with `values` substituted, as BuildKit's lexer does for the forms of _REFERENCE
+    (a name not in `values` is unset); None when it reads a value that is None, or has another
+    form (`${NAME#pattern}`, a default that is itself a `${...}`)."""
     unknown = False
 
     def substitute(match: re.Match[str]) -> str:
         nonlocal unknown
         name = match.group(1) or match.group(2)
         operator, word = match.group(3), match.group(4) or ""
-        if name in _PLATFORM_ARGS:
+        if name in values and values[name] is None:
             unknown = True
             return ""
         value = values.get(name)
@@ -301,7 +299,7 @@ def _expand(word: str, values: dict[str, str]) -> str | None:
         return value or ""
 
     expanded = _REFERENCE.sub(substitute, word)
-    return None if unknown or "$" in expanded else expanded
+    return None if unknown or any(c in expanded for c in "${}") else expanded
 
 
 def flag_value(options: Iterable[Option], name: str) -> str | None:

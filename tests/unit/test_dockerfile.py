@@ -329,12 +329,21 @@ def test_stage_references_by_index_and_by_name() -> None:
         ("build-${TARGETARCH}", (), None),  # one stage per platform: the build decides
         ("${VARIANT#rel}", (), None),  # a form this reading does not know
         ("${UNDECLARED}x", (("UNDECLARED", "y"),), "x"),  # only declared ARGs take values
+        # a default only the build knows leaves the others readable
+        ("${PLATFORMED}", (), None),
+        ("deps", (), "deps"),
+        ("${TARGETSTAGE}", (), None),
+        ("build-${NESTED:-${VARIANT}}", (), None),
     ],
 )
 def test_from_lines_expand_the_global_args(
     word: str, build_args: tuple[tuple[str, str], ...], expanded: str | None
 ) -> None:
-    text = "ARG VARIANT=release\nARG BASE\nARG TAG\nARG DERIVED=${VARIANT}-slim\nFROM scratch\n"
+    text = (
+        "ARG VARIANT=release\nARG BASE\nARG TAG\nARG DERIVED=${VARIANT}-slim\n"
+        # declared again without a value: it keeps the one it had, as in BuildKit
+        "ARG PLATFORMED=distroless-${TARGETARCH}\nARG VARIANT\nFROM scratch\n"
+    )
     dockerfile = dataclasses.replace(parse_dockerfile(text), build_args=build_args)
     assert dockerfile.expand_global(word) == expanded
 
