@@ -302,12 +302,16 @@ rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
 }
 
 # the compilers a stage names by version (`CC=gcc-12`, `clang-16`), each a wrapper as its
-# unversioned name is: linked when a step starts, and after apt-get installs one
+# unversioned name is, where the target has one (clang's own, gcc's cross twin; without it
+# the build machine's stays, and the check names what it built): linked when a step starts,
+# and after apt-get installs one
 link_versioned() {
 	for f in /usr/bin/gcc-[0-9]* /usr/bin/g++-[0-9]* /usr/bin/cpp-[0-9]* /usr/bin/clang-[0-9]* \
 		/usr/bin/clang++-[0-9]*; do
-		[ -x "$f" ] && [ ! -e "$KIT/bin/${f##*/}" ] || continue
-		ln -s ../kit "$KIT/bin/${f##*/}" 2>/dev/null || true
+		n=${f##*/}
+		[ -x "$f" ] && [ ! -e "$KIT/bin/$n" ] || continue
+		case "$n" in clang*) ;; *) [ -x "/usr/bin/$gnu-$n" ] || continue ;; esac
+		ln -s ../kit "$KIT/bin/$n" 2>/dev/null || true
 	done
 }
 
@@ -337,7 +341,9 @@ run() {
 	# with both (Debian's way), where nothing runs them, it takes the answers their authors
 	# wrote for a cross build, or stops ("cannot run test program while cross compiling")
 	export_unset host_alias "$gnu"
-	can_run || export_unset build_alias "$build_gnu"
+	# and the build machine's triple as configure's cache holds it, so that no config.guess
+	# (an old one may not know this machine) is needed to name it
+	if can_run; then export_unset ac_cv_build "$build_gnu"; else export_unset build_alias "$build_gnu"; fi
 	export_unset CMAKE_TOOLCHAIN_FILE "$KIT/toolchain.cmake"
 	export_unset GOOS linux
 	export_unset GOARCH "$goarch"
@@ -588,6 +594,7 @@ $(printf '%s\n' "$more" | awk -v t="$deb" '$2 != t')"
 		say "rustc $have: the $deb standard library through apt-get (libstd-rust-dev:$deb=$have)"
 		apt_real install -y --no-install-recommends --no-remove "libstd-rust-dev:$deb=$have"
 	fi
+	link_versioned
 }
 
 # cargo build: for the target's triple, with the build machine's compilers for build scripts
