@@ -66,6 +66,17 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
+def built_cross(engine: Engine, project: Path, out: Path) -> None:
+    """`buildorch build --target arm64` of the project into `out`, planned and built cross."""
+    built = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
+        "--json", env=engine.env(),
+    )  # fmt: skip
+    assert built.code == 0, built.err
+    (done,) = built.json()["report"]["builds"]
+    assert done["strategy"] == "cross"
+
+
 def docker(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker", *args],
@@ -151,11 +162,7 @@ def test_a_compiler_named_by_its_version_compiles_for_the_target(
         + "FROM scratch\nCOPY --from=build /src/zs /\n"
     )
     out = tmp_path / "out"
-    result = buildorch(
-        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
-        env=classic.env(),
-    )  # fmt: skip
-    assert result.code == 0, result.err
+    built_cross(classic, project, out)
     assert elf_machine(out / "zs") == "aarch64"
 
 
@@ -536,13 +543,7 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     (project / "m" / "meson.build").write_text(MESON_PROJECT)
     (project / "Dockerfile").write_text(RUNS_WHAT_IT_BUILT)
     out = tmp_path / "out"
-    built = buildorch(
-        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
-        "--json", env=classic.env(),
-    )  # fmt: skip
-    assert built.code == 0, built.err
-    (done,) = built.json()["report"]["builds"]
-    assert done["strategy"] == "cross"
+    built_cross(classic, project, out)
     assert elf_machine(out / "usr" / "local" / "bin" / "hello-cmake") == "aarch64"
     said = (out / "said.txt").read_text()
     assert "aarch64" in said, said
@@ -579,13 +580,7 @@ def test_configure_runs_its_test_programs_as_on_the_target(classic: Engine, tmp_
         "FROM scratch\nCOPY --from=build /src/machine.txt /\n"
     )
     out = tmp_path / "out"
-    built = buildorch(
-        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
-        "--json", env=classic.env(),
-    )  # fmt: skip
-    assert built.code == 0, built.err
-    (done,) = built.json()["report"]["builds"]
-    assert done["strategy"] == "cross"
+    built_cross(classic, project, out)
     assert (out / "machine.txt").read_text() == "aarch64"
 
 
