@@ -15,6 +15,7 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, NamedTuple, TypedDict
 
 from dockerfile_parse import DockerfileParser
@@ -248,17 +249,7 @@ class Dockerfile:
     def expand_global(self, word: str) -> str | None:
         """`word` with the global ARGs in it expanded (an ARG with no value is empty, as in
         BuildKit); None when it reads a platform's ARG or a form this reading does not know."""
-        given = dict(self.build_args)
-        # None: a value only the build knows
-        values: dict[str, str | None] = dict.fromkeys(_PLATFORM_ARGS)
-        for arg in self.global_args:
-            for variable in arg.variables:
-                if variable.name in given:
-                    values[variable.name] = given[variable.name]
-                elif variable.value is not None:
-                    values[variable.name] = _expand(variable.value, values)
-                # an ARG declared again without a value keeps the one it had
-        return _expand(word, values)
+        return _expand(word, _global_values(self.global_args, self.build_args))
 
     def stage_named(self, name: str, *, before: int | None = None) -> int | None:
         """The stage of that name (case-insensitive) among those before `before` (a stage
@@ -274,6 +265,24 @@ class Dockerfile:
         if named is None and reference.isdigit() and int(reference) < len(self.stages[:before]):
             return int(reference)
         return named
+
+
+@cache
+def _global_values(
+    global_args: tuple[Arg, ...], build_args: tuple[tuple[str, str], ...]
+) -> dict[str, str | None]:
+    """Each global ARG's value for a build (None: one only the build knows), read once for
+    every FROM that asks: the build arg, else its default with the ARGs before it expanded."""
+    given = dict(build_args)
+    values: dict[str, str | None] = dict.fromkeys(_PLATFORM_ARGS)
+    for arg in global_args:
+        for variable in arg.variables:
+            if variable.name in given:
+                values[variable.name] = given[variable.name]
+            elif variable.value is not None:
+                values[variable.name] = _expand(variable.value, values)
+            # an ARG declared again without a value keeps the one it had
+    return values
 
 
 def _expand(word: str, values: dict[str, str | None]) -> str | None:

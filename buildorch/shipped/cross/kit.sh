@@ -440,6 +440,9 @@ package_info() {
 		/^$/ { out() } END { out() }' || true
 }
 
+# the lines of $info (package_info) for the build machine's candidates
+build_machine_info() { printf '%s\n' "$info" | awk -v t="$deb" '$2 != t'; }
+
 # NAME: verdict (target or native) and why, from NAME's metadata in $native_info, as Debian's
 # own cross builds decide
 decide() {
@@ -504,7 +507,7 @@ apt_get() {
 	# the cross twins of compilers named by version
 	# shellcheck disable=SC2046
 	info=$(package_info $bare rustc sccache $(versioned_cross "$bare"))
-	native_info=$(printf '%s\n' "$info" | awk -v t="$deb" '$2 != t')
+	native_info=$(build_machine_info)
 	extra=$(toolchain_for "$names")
 	# a -dev library built from the same source as a tool the stage installs, now or in an
 	# earlier step, serves that tool (libclang-dev beside clang): it stays native
@@ -530,8 +533,7 @@ apt_get() {
 			more=$(package_info "$provider")
 			info="$info
 $more"
-			native_info="$native_info
-$(printf '%s\n' "$more" | awk -v t="$deb" '$2 != t')"
+			native_info=$(build_machine_info)
 			decide "$provider"
 			if [ $verdict = target ]; then
 				out="$out $provider:$deb"
