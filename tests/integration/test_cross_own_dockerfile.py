@@ -287,14 +287,17 @@ def test_a_meson_projects_own_dockerfile_cross_compiles_with_its_generators_nati
     assert said["arm64"] == "fribidi (GNU FriBidi) 1.0.8\ncar is RAC EHT\n"
 
 
-def with_kit(engine: Engine, tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+def with_kit(
+    engine: Engine, tmp_path: Path, script: str, mounts: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """SCRIPT in a debian:bookworm container holding the kit, its target arm64."""
     kit = tmp_path / "kit"
     kit.write_text(kit_text())
     kit.chmod(0o755)
+    volumes = [flag for mount in mounts for flag in ("-v", mount)]
     return docker(
         engine, "run", "--rm", "--network", "host", "-e", "TARGETARCH=arm64",
-        "-v", f"{kit}:{KIT}:ro", "debian:bookworm", "/bin/sh", "-c", script,
+        "-v", f"{kit}:{KIT}:ro", *volumes, "debian:bookworm", "/bin/sh", "-c", script,
     )  # fmt: skip
 
 
@@ -338,6 +341,22 @@ def test_apt_get_decides_a_virtual_name_as_the_package_that_provides_it(
     said = ran.stderr
     assert "libz-dev -> zlib1g-dev:arm64 (it provides libz-dev; Multi-Arch: same" in said
     assert "Inst zlib1g-dev:arm64 " in ran.stdout
+
+
+def test_apt_get_in_a_moved_stage_unpacks_without_syncing_each_file(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # a step's files reach the image when it ends: dpkg's sync of each file buys nothing there
+    ran = with_kit(
+        classic,
+        tmp_path,
+        f"{KIT} setup && {KIT} run /bin/sh -c 'apt-get update -qq && "
+        "apt-get install -y --no-install-recommends -o Debug::pkgDPkgPM=1 make'",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    # apt's debugging option prints dpkg's command lines instead of running them
+    dpkg = [line for line in ran.stderr.splitlines() if line.startswith("/usr/bin/dpkg ")]
+    assert dpkg and all("--force-unsafe-io" in line for line in dpkg), ran.stderr[-3000:]
 
 
 def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
@@ -621,3 +640,44 @@ def test_a_library_of_a_tool_installed_in_an_earlier_step_stays_the_build_machin
     assert "libclang-dev -> libclang-dev, native (Section: libdevel, built from" in said, said
     assert "adding the arm64 toolchain" not in said
     assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
+
+
+CGO_PROGRAM = """\
+package main
+
+// #ifdef __aarch64__
+// static const char *machine(void) { return "aarch64"; }
+// #else
+// static const char *machine(void) { return "another machine"; }
+// #endif
+import "C"
+import "fmt"
+
+func main() { fmt.Println("cgo on", C.GoString(C.machine())) }
+"""
+
+
+def test_a_cgo_program_cross_compiles_with_its_c_cached_by_go_alone(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # Go's build cache keeps cgo's compiles with the package: ccache would store them twice.
+    # A C compile outside Go still goes through ccache
+    (tmp_path / "main.go").write_text(CGO_PROGRAM)
+    ccache_files = "find /root/.cache/buildorch-cross/ccache-arm64 -type f 2>/dev/null | wc -l"
+    ran = with_kit(
+        classic,
+        tmp_path,
+        f"mkdir -p /root/.cache/buildorch-cross /src && {KIT} setup && {KIT} run /bin/sh -c "
+        "'apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-go gcc "
+        "libc6-dev >/dev/null' && cd /src && cp /project/main.go . && "
+        f"echo 'module probe' > go.mod && {KIT} run go build -o probe . && {KIT} run ./probe && "
+        f"{ccache_files} && "
+        f"echo 'int f(void) {{ return 1; }}' > f.c && {KIT} run gcc -c f.c && {ccache_files} && "
+        f"{KIT} verify probe f.o",
+        mounts=(f"{tmp_path}:/project:ro",),
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    *_, printed, under_go, outside_go = ran.stdout.splitlines()
+    assert printed == "cgo on aarch64"
+    assert under_go == "0", "cgo's compiles went through ccache"
+    assert int(outside_go) > 0, "a plain C compile went around ccache"
