@@ -538,7 +538,9 @@ def _changes(
     changes = []
     if _parent(dockerfile, stage) is None:
         changes.append("FROM runs on $BUILDPLATFORM")
-        changes.append("the cross kit is set up after FROM and runs every RUN step (SHELL)")
+        changes.append(
+            "the cross kit is set up before its first step and runs every RUN step (SHELL)"
+        )
     else:
         changes.append("built on a moved stage: runs on $BUILDPLATFORM with its cross kit")
     if any(isinstance(i, Run) and i.command.lstrip().startswith("[") for i in stage.instructions):
@@ -594,11 +596,7 @@ def _rewrite(
         root = _parent(dockerfile, stage) is None
         if root:
             edits.append(
-                (
-                    stage.start.lines.first,
-                    stage.start.lines.last,
-                    [_from_line(stage), *_prelude()],
-                )
+                (stage.start.lines.first, stage.start.lines.last, [_from_line(stage), *_kit_args()])
             )
         for instruction in stage.instructions:
             if instruction.keyword == "SHELL":
@@ -628,6 +626,10 @@ def _rewrite(
                 f"RUN {check} verify {' '.join(_quote(p) for p in handed)}\n",
             ]
             edits.append((stage.lines.last + 1, stage.lines.last, steps))
+        if root:
+            # added after the check: at the same place, it is applied later and lands first
+            after = _settings_end(stage)
+            edits.append((after + 1, after, _kit_setup(stage)))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[first - 1 : last] = new
     header = (
@@ -659,7 +661,7 @@ def _from_line(stage: Stage) -> str:
     )
 
 
-def _prelude() -> list[str]:
+def _kit_args() -> list[str]:
     # the kit travels in an ARG's default (gzip, base64): an ARG is no build step, so the
     # build log shows one short RUN instead of the whole script, and the file stands alone
     packed = base64.b64encode(gzip.compress(kit_text().encode("utf-8"), mtime=0)).decode()
@@ -669,11 +671,51 @@ def _prelude() -> list[str]:
         "# buildorch: the cross kit (buildorch's shipped/cross/kit.sh, gzip, base64); read it\n",
         '# with: echo "$BUILDORCH_CROSS_KIT" | base64 -d | gunzip\n',
         f"ARG BUILDORCH_CROSS_KIT={packed}\n",
+    ]
+
+
+# instructions that add no file: the kit is set up after those that open a stage, so that it
+# runs with their settings (a proxy's or rustup's ENV, `USER root` for apt-get) and before any
+# of the project's files, whose change would then install the cross toolchain again
+_SETTINGS = frozenset(
+    {"ARG", "ENV", "USER", "WORKDIR", "LABEL", "MAINTAINER", "EXPOSE", "STOPSIGNAL", "CMD",
+     "ENTRYPOINT", "HEALTHCHECK"}
+)  # fmt: skip
+
+
+def _opening_settings(stage: Stage) -> list[Instruction]:
+    settings = []
+    for instruction in stage.instructions:
+        if instruction.keyword not in _SETTINGS:
+            break
+        settings.append(instruction)
+    return settings
+
+
+def _settings_end(stage: Stage) -> int:
+    """The last line of the stage's opening settings (its FROM's, without any)."""
+    settings = _opening_settings(stage)
+    return settings[-1].lines.last if settings else stage.start.lines.last
+
+
+def _kit_setup(stage: Stage) -> list[str]:
+    users = [i.value for i in _opening_settings(stage) if i.keyword == "USER"]
+    # the setup installs packages and writes the kit's folder: as root, then the stage's user
+    become, back = [], []
+    if users and users[-1].split(":")[0] not in ("root", "0"):
+        become, back = ["USER root\n"], [f"USER {users[-1]}\n"]
+    return [
+        *become,
         # read from the environment, not as "$BUILDORCH_CROSS_KIT": BuildKit shows a step with
         # its variables expanded (and busybox images may have no printenv)
-        f"RUN mkdir -p {KIT_DIR} && env | sed -n 's/^BUILDORCH_CROSS_KIT=//p' | base64 -d "
+        # an image whose own user is not root, in a stage that does not say USER first
+        f"RUN mkdir -p {KIT_DIR} || {{ echo 'buildorch-cross: the image runs as a user "
+        "who cannot set up the cross kit: add USER root after FROM (and its user after it), "
+        "or build with --strategy qemu' >&2; exit 1; } "
+        f"&& env | sed -n 's/^BUILDORCH_CROSS_KIT=//p' | base64 -d "
         f"| gunzip > {KIT} "
         f"&& chmod 755 {KIT} && {KIT} setup\n",
+        *back,
         f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]\n',
     ]
 

@@ -166,6 +166,50 @@ def test_a_compiler_named_by_its_version_compiles_for_the_target(
     assert elf_machine(out / "zs") == "aarch64"
 
 
+def test_a_builder_image_whose_user_is_not_root_is_set_up_as_root(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # an image that runs as its own user, with a compiler (the kit adds its cross twin): the
+    # stage says `USER root` for its apt-get, and the kit is set up after it
+    image = f"buildorch-test-nonroot:{uuid.uuid4().hex[:8]}"
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "Dockerfile").write_text(
+        "FROM debian:bookworm\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && "
+        "useradd -m builder\nUSER builder\n"
+    )
+    made = docker(classic, "build", "-q", "--network", "host", "-t", image, str(base))
+    assert made.returncode == 0, made.stderr
+    try:
+        project = tmp_path / "project"
+        project.mkdir()
+        (project / "a.c").write_text("int main(void) { return 0; }\n")
+        (project / "Dockerfile").write_text(
+            f"FROM {image} AS build\nUSER root\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends make\n"
+            "USER builder\nWORKDIR /home/builder\nCOPY a.c .\nRUN make a && id -un > who\n"
+            "FROM scratch\nCOPY --from=build /home/builder/a /home/builder/who /\n"
+        )
+        out = tmp_path / "out"
+        built_cross(classic, project, out)
+        assert elf_machine(out / "a") == "aarch64"
+        assert (out / "who").read_text() == "builder\n"
+        # without it, the image's user cannot set the kit up, and the build says what to do
+        (project / "Dockerfile").write_text(
+            f"FROM {image} AS build\nWORKDIR /home/builder\nCOPY a.c .\nRUN make a\n"
+            "FROM scratch\nCOPY --from=build /home/builder/a /\n"
+        )
+        failed = buildorch(
+            "build", "-C", str(project), "--target", "arm64", "--network", "host",
+            "-o", str(tmp_path / "out2"), env=classic.env(),
+        )  # fmt: skip
+        assert failed.code != 0
+        assert "cannot set up the cross kit: add USER root after FROM" in failed.err, failed.err
+    finally:
+        docker(classic, "rmi", "-f", image)
+
+
 def test_a_path_named_with_an_arg_is_checked_in_the_build_of_an_image(
     classic: Engine, tmp_path: Path
 ) -> None:

@@ -172,6 +172,43 @@ COPY --from=build /out/a /a
     assert KIT_DIR == "/buildorch-cross" and "rm -rf" not in derived
 
 
+def test_the_kit_is_set_up_with_the_stages_opening_settings_and_before_its_files() -> None:
+    text = """\
+FROM rust:1 AS build
+ENV RUSTUP_DIST_SERVER=https://mirror.example.test/rustup
+USER builder
+WORKDIR /src
+COPY . .
+RUN cargo build --release
+FROM scratch
+COPY --from=build /src/target/release/app /app
+"""
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    derived = [line for line in facts.derivation.text.splitlines() if not line.startswith("#")]
+    setup = next(i for i, line in enumerate(derived) if line.endswith(f"{KIT} setup"))
+    # rustup's mirror holds for the setup, which runs as root and hands the stage back to its
+    # user; a change of the project's files does not set the kit up again
+    assert derived[setup - 4 : setup] == [
+        "ENV RUSTUP_DIST_SERVER=https://mirror.example.test/rustup",
+        "USER builder",
+        "WORKDIR /src",
+        "USER root",
+    ]
+    assert derived[setup + 1 : setup + 4] == [
+        "USER builder",
+        f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]',
+        "COPY . .",
+    ]
+    # without settings it follows the FROM and the kit's ARGs, as root unless told otherwise
+    plain = analysed(PLAIN).derivation
+    assert plain is not None and plain.text is not None
+    lines = plain.text.splitlines()
+    setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup"))
+    assert lines[setup - 1].startswith("ARG BUILDORCH_CROSS_KIT=")
+    assert lines[setup + 1] == f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]'
+
+
 def test_exec_form_and_shell_run_through_the_kit() -> None:
     text = PLAIN.replace(
         "RUN make zs", 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nRUN ["make", "zs"]'

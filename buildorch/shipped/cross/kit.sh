@@ -2,8 +2,9 @@
 # buildorch's cross-compiling kit: makes a Dockerfile stage that runs on the build machine
 # ($BUILDPLATFORM) build for the target ($TARGETPLATFORM) without its commands being edited.
 #
-#   kit setup           once, after FROM: multiarch for the target's packages, the cross
-#                       compilers when the image already has a compiler, wrappers, env files
+#   kit setup           once, before the stage's first step: multiarch for the target's
+#                       packages, the cross compilers when the image already has a compiler,
+#                       wrappers, env files
 #   kit run CMD...      the stage's SHELL prefix: runs CMD with the target's environment
 #   kit verify PATH...  fails unless every ELF file under PATH is built for the target
 #
