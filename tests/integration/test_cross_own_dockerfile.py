@@ -725,3 +725,45 @@ def test_a_cgo_program_cross_compiles_with_its_c_cached_by_go_alone(
     assert printed == "cgo on aarch64"
     assert under_go == "0", "cgo's compiles went through ccache"
     assert int(outside_go) > 0, "a plain C compile went around ccache"
+
+
+LIBRARY_MAKEFILE = """\
+PREFIX ?= /usr/local
+libgreet.so: greet.c
+\t$(CC) -shared -fPIC -o $@ $<
+install: libgreet.so
+\tmkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/include
+\tcp libgreet.so $(PREFIX)/lib/ && cp greet.h $(PREFIX)/include/
+\tprintf 'prefix=$(PREFIX)\\nName: greet\\nDescription: greet\\nVersion: 1\\n\
+Libs: -L$${prefix}/lib -lgreet\\nCflags: -I$${prefix}/include\\n' > $(PREFIX)/lib/pkgconfig/greet.pc
+app: app.c
+\t$(CC) -o $@ $< $$(pkg-config --cflags --libs greet)
+"""
+
+
+@pytest.mark.parametrize("prefix", ["/usr", "/usr/local"])
+def test_a_library_the_stage_builds_and_installs_is_found_through_pkg_config(
+    classic: Engine, tmp_path: Path, prefix: str
+) -> None:
+    # a newer library than the distribution's, built from source and installed where a
+    # Makefile's PREFIX says, then linked by the project: a native build's pkg-config reads
+    # <prefix>/lib/pkgconfig, and so must the cross build's
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "greet.h").write_text("const char *greet(void);\n")
+    (project / "greet.c").write_text('const char *greet(void) { return "hello"; }\n')
+    (project / "app.c").write_text(
+        "#include <stdio.h>\n#include <greet.h>\nint main(void) { puts(greet()); return 0; }\n"
+    )
+    (project / "Makefile").write_text(LIBRARY_MAKEFILE)
+    (project / "Dockerfile").write_text(
+        "FROM debian:bookworm AS build\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make "
+        "pkg-config\nWORKDIR /src\nCOPY . .\n"
+        f"RUN make install PREFIX={prefix} && make app\n"
+        "FROM scratch\nCOPY --from=build /src/app /src/libgreet.so /\n"
+    )
+    out = tmp_path / "out"
+    built_cross(classic, project, out)
+    assert elf_machine(out / "app") == "aarch64"
+    assert elf_machine(out / "libgreet.so") == "aarch64"

@@ -397,9 +397,14 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 	exec "$t" "$@"
 }
 
+# the folders a native pkg-config reads, in its order, with the target's triple. Debian's
+# cross pkg-config leaves out /usr/lib/pkgconfig, where a package that is not multiarch puts
+# its build machine's files; in a moved stage it also holds what the project installs with
+# prefix /usr (a library built from source), cross-compiled, and a link with one of those
+# few packages' files fails in any case (the linker skips another machine's library)
 pkg_config() {
 	libdir=/usr/local/lib/$gnu/pkgconfig:/usr/local/lib/pkgconfig:/usr/local/share/pkgconfig
-	PKG_CONFIG_LIBDIR=$libdir:/usr/lib/$gnu/pkgconfig:/usr/share/pkgconfig
+	PKG_CONFIG_LIBDIR=$libdir:/usr/lib/$gnu/pkgconfig:/usr/lib/pkgconfig:/usr/share/pkgconfig
 	export PKG_CONFIG_LIBDIR
 	unset PKG_CONFIG_SYSROOT_DIR
 	p=$(real pkgconf || real pkg-config) ||
