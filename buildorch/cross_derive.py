@@ -3,7 +3,7 @@ and the Dockerfile that moves them. Pure: records in, verdicts and text out.
 
 A stage whose products leave only through `COPY --from` (a builder) can run on $BUILDPLATFORM
 and build for the target, if nothing in it picks binaries for the machine it runs on. Such a
-stage gets `--platform=$BUILDPLATFORM` and, right after its FROM, the cross kit
+stage gets `--platform=$BUILDPLATFORM` and, before its first step, the cross kit
 (shipped/cross/kit.sh): set up once, then made the stage's SHELL prefix, so that every RUN
 step of the user's runs unchanged with the target's compilers, packages and environment. The
 stage ends with a check that every ELF file the later stages copy from it is the target's.
@@ -674,11 +674,13 @@ def _kit_args() -> list[str]:
     ]
 
 
-# instructions that add no file: the kit is set up after those that open a stage, so that it
+# instructions that run nothing: the kit is set up after those that open a stage, so that it
 # runs with their settings (a proxy's or rustup's ENV, `USER root` for apt-get) and before any
-# of the project's files, whose change would then install the cross toolchain again
+# of the project's files, whose change would then install the cross toolchain again. Not
+# after an ARG: its value is part of every later step's cache key (a commit's hash would
+# install the toolchain again), and the proxies' ARGs reach every step undeclared
 _SETTINGS = frozenset(
-    {"ARG", "ENV", "USER", "WORKDIR", "LABEL", "MAINTAINER", "EXPOSE", "STOPSIGNAL", "CMD",
+    {"ENV", "USER", "WORKDIR", "LABEL", "MAINTAINER", "EXPOSE", "STOPSIGNAL", "CMD",
      "ENTRYPOINT", "HEALTHCHECK"}
 )  # fmt: skip
 
@@ -708,7 +710,7 @@ def _kit_setup(stage: Stage) -> list[str]:
         *become,
         # read from the environment, not as "$BUILDORCH_CROSS_KIT": BuildKit shows a step with
         # its variables expanded (and busybox images may have no printenv)
-        # an image whose own user is not root, in a stage that does not say USER first
+        # (the message: an image whose own user is not root, in a stage that says no USER)
         f"RUN mkdir -p {KIT_DIR} || {{ echo 'buildorch-cross: the image runs as a user "
         "who cannot set up the cross kit: add USER root after FROM (and its user after it), "
         "or build with --strategy qemu' >&2; exit 1; } "

@@ -4,16 +4,18 @@ with --cross, the project's own Dockerfile derived to cross-compile, written bes
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from buildorch import console
 from buildorch.commands import Command
-from buildorch.commands.args import output_options, project_option
+from buildorch.commands.args import flags_from, output_options, project_option
+from buildorch.config import load_options
 from buildorch.dockerfile_analysis import analyse_dockerfile
-from buildorch.errors import BuildorchError, PlanError, ProjectError
+from buildorch.errors import BuildorchError, ConfigError, PlanError, ProjectError
 from buildorch.fsutil import atomic_write
 from buildorch.project import project_languages
 from buildorch.templates import write_init
@@ -24,8 +26,9 @@ class InitInputs:
     project_dir: Path
     force: bool = False
     cross: bool = False
-    dockerfile: str | None = None
-    build_target: str | None = None
+    flags: dict[str, object] = field(default_factory=dict)
+    """What the user typed, for --cross: the option cascade (buildorch.yaml, environment)
+    gives the rest, as it does to `plan` and `build`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +51,15 @@ def declare(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-f", "--file", dest="dockerfile", help="Dockerfile (default: Dockerfile)")
     parser.add_argument("--build-target", help="the Dockerfile stage that is the image")
+    parser.add_argument(
+        "--build-arg",
+        action="append",
+        dest="build_args",
+        metavar="KEY=VALUE",
+        default=None,
+        help="with --cross: a build argument the derivation reads (the stage "
+        "`FROM build-${VARIANT}` names)",
+    )
     output_options(parser)
 
 
@@ -56,14 +68,20 @@ def inputs(ns: argparse.Namespace) -> InitInputs:
         project_dir=(ns.project or Path.cwd()).absolute(),
         force=ns.force,
         cross=ns.cross,
-        dockerfile=ns.dockerfile,
-        build_target=ns.build_target,
+        flags=flags_from(ns),
     )
 
 
 def run(args: InitInputs, env: Mapping[str, str]) -> InitResult:
     if args.cross:
-        return InitResult(written=(write_cross(args),))
+        return InitResult(written=(write_cross(args, env),))
+    if "build_args" in args.flags:
+        raise ConfigError(
+            "--build-arg is read by `init --cross` only",
+            why="the template init writes takes its build args from the buildorch.yaml it "
+            "writes beside it",
+            fix="add --cross to derive the project's own Dockerfile, or drop --build-arg",
+        )
     languages = project_languages(args.project_dir)
     return InitResult(written=tuple(write_init(args.project_dir, languages, force=args.force)))
 
@@ -78,16 +96,18 @@ def cross_name(dockerfile: Path) -> Path:
     return dockerfile.with_name(f"{name}.cross")
 
 
-def write_cross(args: InitInputs) -> tuple[Path, str]:
+def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     """The derived Dockerfile beside the original, which is never touched."""
-    source = (args.project_dir / (args.dockerfile or "Dockerfile")).resolve()
+    options = load_options(project_dir=args.project_dir, flags=args.flags, env=env)
+    build_args = tuple((a.name, a.value) for a in options.build_args)
+    source = (args.project_dir / (options.dockerfile or "Dockerfile")).resolve()
     if not source.is_file():
         raise ProjectError(
             f"no Dockerfile at {source}",
             fix="pass -f with the project's Dockerfile, or run `buildorch init` for a template",
         )
     facts = analyse_dockerfile(
-        source.read_text(encoding="utf-8-sig"), str(source), args.build_target
+        source.read_text(encoding="utf-8-sig"), str(source), options.build_target, build_args
     )
     derivation = facts.derivation
     if derivation is None:
@@ -118,10 +138,11 @@ def write_cross(args: InitInputs) -> tuple[Path, str]:
     if ignore.is_file():
         atomic_write(Path(f"{dest}.dockerignore"), ignore.read_bytes())
     moved = ", ".join(s.label for s in derivation.moved)
-    stage = f" --target {args.build_target}" if args.build_target else ""
+    stage = f" --target {options.build_target}" if options.build_target else ""
+    given = "".join(f" --build-arg {shlex.quote(f'{k}={v}')}" for k, v in build_args)
     return dest, (
         f"{source.name} with {moved} moved to the build machine, cross-compiling; build it with "
-        f"`docker buildx build --platform linux/arm64{stage} -f {dest.name} .`"
+        f"`docker buildx build --platform linux/arm64{stage}{given} -f {dest.name} .`"
     )
 
 

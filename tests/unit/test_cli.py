@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from buildorch.cli import main
+from buildorch.cross_derive import CACHE_MOUNT
+from tests.unit.test_cross_derive import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOTS = REPO / "tests" / "snapshots"
@@ -498,3 +500,22 @@ def test_an_emulated_platform_is_not_built_from_the_derived_dockerfile(
         ("linux/arm/v6",): False,
     }
     assert data["merge"] is not None, "the platforms' images are joined under the tag"
+
+
+def test_init_cross_derives_for_the_build_args_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the written file moves the stages the build args pick, and says how to build it so
+    (tmp_path / "Dockerfile").write_text(VARIANTS)
+    code, out, err = run(
+        capsys, "init", "--cross", "-C", str(tmp_path), "--build-arg", "VARIANT=debug", "--json"
+    )
+    assert code == 0, err
+    (written,) = json.loads(out)
+    assert "--build-arg VARIANT=debug -f Dockerfile.cross" in written["why"]
+    derived = (tmp_path / "Dockerfile.cross").read_text().splitlines()
+    assert f"RUN {CACHE_MOUNT} make app CFLAGS=-g" in derived
+    assert "RUN make app" in derived, "build-release stays as written"
+    # the templates take theirs from buildorch.yaml, which init writes
+    code, _, err = run(capsys, "init", "-C", str(tmp_path), "--build-arg", "VARIANT=debug")
+    assert code != 0 and "--build-arg is read by `init --cross` only" in err

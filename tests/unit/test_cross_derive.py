@@ -207,6 +207,13 @@ COPY --from=build /src/target/release/app /app
     setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup"))
     assert lines[setup - 1].startswith("ARG BUILDORCH_CROSS_KIT=")
     assert lines[setup + 1] == f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]'
+    # nor after an ARG: a new value (a commit's hash) would set the kit up again
+    stamped = text.replace("ENV RUSTUP", "ARG GIT_SHA\nENV RUSTUP")
+    derivation = analysed(stamped).derivation
+    assert derivation is not None and derivation.text is not None
+    lines = [line for line in derivation.text.splitlines() if not line.startswith("#")]
+    setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup"))
+    assert lines[setup + 2] == "ARG GIT_SHA"
 
 
 def test_exec_form_and_shell_run_through_the_kit() -> None:

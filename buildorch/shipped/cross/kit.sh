@@ -762,10 +762,17 @@ mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-li
 # golang/go#57485); put them where a native install would
 go_tool() {
 	g=$(real go) || die "go is not installed in this stage"
-	# cgo's compiles skip ccache: Go's build cache keeps their results with the package's, so
-	# ccache would store each a second time, which costs a cold cgo package a third more
-	BUILDORCH_CROSS_GO=1
-	export BUILDORCH_CROSS_GO
+	# the compiles Go runs itself (cgo's and its probes) skip ccache: Go's build cache keeps
+	# their results with the package's, so ccache would store each a second time, which costs
+	# a cold cgo package a third more. Not for `go generate` or `go run`, whose programs may
+	# compile C of their own
+	sub=${1:-}
+	[ "$sub" != -C ] || sub=${3:-}
+	case "$sub" in build | install | test | vet)
+		BUILDORCH_CROSS_GO=1
+		export BUILDORCH_CROSS_GO
+		;;
+	esac
 	[ "${1:-}" = install ] || exec "$g" "$@"
 	for a in "$@"; do
 		# `go install tool@version` installs a tool this build runs: the build machine's, with
