@@ -90,15 +90,46 @@ _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
         "ldd runs the build machine's loader, which cannot list a target program's libraries",
     ),
     (
-        re.compile(r"\bapk\s+(add|update)\b"),
-        "Alpine's apk has no multiarch: the target's libraries would need a sysroot of their "
-        "own (as xx-apk builds); the stage stays on the target",
-    ),
-    (
         re.compile(r"\b(dnf|yum|microdnf|zypper)\s+(install|update)\b"),
         "RPM distributions install one architecture's libraries per system (no multiarch)",
     ),
 )
+# Alpine's packages that compile or link for the machine they are installed on: a compiler, its
+# C library's files, a library to link (-dev, -static). apk has no multiarch, so a moved stage
+# would get the build machine's, and the target's would need a sysroot of their own (what
+# xx-apk builds). The other packages are tools the steps run (git, make, ca-certificates,
+# Go's own compiler, which the kit points at the target): the build machine's are right
+_APK_COMPILING = re.compile(
+    r"^(.+-dev|.+-static|build-base|gcc|g\+\+|gfortran|clang(\d+)?|llvm(\d+)?(-.+)?|tcc|musl-dev"
+    r"|libc-dev|rust|cargo)$"
+)
+# apk's options that take a value (`--virtual .build-deps`, `--repository URL`)
+_APK_VALUE_OPTIONS = frozenset(
+    {"-t", "--virtual", "-X", "--repository", "--repositories-file", "-p", "--root", "--arch",
+     "--cache-dir", "--keys-dir"}
+)  # fmt: skip
+
+
+def _apk_compiling(script: str) -> str | None:
+    """The first package an `apk add` of the script installs that compiles or links."""
+    for command in _COMMAND_SEPARATOR.split(script):
+        words = command.split()
+        while words and _COMMAND_PREFIX.match(words[0]):
+            words.pop(0)
+        if words[:2] != ["apk", "add"]:
+            continue
+        arguments = iter(words[2:])
+        for word in arguments:
+            if word.startswith("-"):
+                if "=" not in word and word in _APK_VALUE_OPTIONS:
+                    next(arguments, None)
+                continue
+            name = re.split(r"[=<>~]", word, maxsplit=1)[0]
+            if _APK_COMPILING.match(name):
+                return name
+    return None
+
+
 # what a later stage may take from a moved stage: what it built, not what its packages put in
 # the system folders (those would be the build machine's)
 _SYSTEM_PATH = re.compile(
@@ -449,6 +480,14 @@ def _why_stays(
             for pattern, reason in _UNSAFE_STEPS:
                 if pattern.search(instruction.script):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
+            package = _apk_compiling(instruction.script)
+            if package is not None:
+                return (
+                    f"line {instruction.lines.first} `{_short(instruction)}`: Alpine's apk has "
+                    f"no multiarch: {package} would be the build machine's, and the target's "
+                    "would need a sysroot of their own (as xx-apk builds); the stage stays on "
+                    "the target"
+                )
         elif isinstance(instruction, Copy) and instruction.keyword == "ADD":
             for source in instruction.sources:
                 if "://" in source and _ARCH_URL.search(source):

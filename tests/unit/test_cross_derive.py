@@ -112,7 +112,11 @@ def test_the_derived_text_keeps_every_user_line() -> None:
         ("RUN pip install -r requirements.txt", "Python installers"),
         ("RUN npm ci", "Node installers"),
         ("RUN curl -fsSL https://example.test/install.sh | sh", "downloaded installer"),
-        ("RUN apk add --no-cache build-base", "Alpine's apk has no multiarch"),
+        ("RUN apk add --no-cache build-base", "Alpine's apk has no multiarch: build-base"),
+        (
+            "RUN apk add --no-cache --virtual .build-deps git zstd-dev=1.5.6-r0",
+            "no multiarch: zstd-dev would be the build machine's",
+        ),
         ('RUN case "$(uname -m)" in x86_64) echo a;; esac', "asks which machine"),
         ("RUN gcc -march=native -o a a.c", "names a machine itself"),
     ],
@@ -124,6 +128,24 @@ def test_a_step_that_picks_binaries_by_machine_keeps_its_stage(step: str, reason
     assert reason in why and "line 6" in why
     facts = analysed(text)
     assert facts.derivation is not None and not facts.derivation.complete
+
+
+def test_an_alpine_builder_that_adds_only_tools_moves() -> None:
+    # golang:alpine's common opening: git for modules, certificates for the image; Go without
+    # a C compiler builds static programs, natively and cross
+    text = """\
+FROM golang:1.22-alpine AS build
+RUN apk add --no-cache --virtual .fetch git ca-certificates && apk update
+WORKDIR /src
+COPY . .
+RUN CGO_ENABLED=0 go build -o /out/app .
+FROM scratch
+COPY --from=build /out/app /app
+"""
+    assert verdicts(text)["`build`"][0]
+    stays = text.replace("git ca-certificates", "git gcc musl-dev")
+    moves, why = verdicts(stays)["`build`"]
+    assert not moves and "gcc would be the build machine's" in why
 
 
 def test_copying_system_files_keeps_the_stage() -> None:
