@@ -100,8 +100,8 @@ _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
 # xx-apk builds). The other packages are tools the steps run (git, make, ca-certificates,
 # Go's own compiler, which the kit points at the target): the build machine's are right
 _APK_COMPILING = re.compile(
-    r"^(.+-dev|.+-static|build-base|gcc|g\+\+|gfortran|clang(\d+)?|llvm(\d+)?(-.+)?|tcc|musl-dev"
-    r"|libc-dev|rust|cargo)$"
+    r"^(.+-dev|.+-static|build-base|alpine-sdk|gcc|g\+\+|gfortran|clang(\d+)?|llvm(\d+)?(-.+)?"
+    r"|tcc|zig|musl-dev|libc-dev|linux-headers|binutils|lld|mold|rust(-.+)?|cargo(-.+)?|rustup)$"
 )
 # apk's options that take a value (`--virtual .build-deps`, `--repository URL`)
 _APK_VALUE_OPTIONS = frozenset(
@@ -111,22 +111,29 @@ _APK_VALUE_OPTIONS = frozenset(
 
 
 def _apk_compiling(script: str) -> str | None:
-    """The first package an `apk add` of the script installs that compiles or links."""
+    """The first package an `apk add` of the script installs that compiles or links, or a
+    word that names packages unseen (`$DEPS`)."""
     for command in _COMMAND_SEPARATOR.split(script):
-        words = command.split()
-        while words and _COMMAND_PREFIX.match(words[0]):
-            words.pop(0)
-        if words[:2] != ["apk", "add"]:
+        # `apk --no-cache add`, `xargs apk add`, `(apk add ...)`: apk anywhere, its options first
+        words = [w.strip("()'\"") for w in command.split()]
+        if "apk" not in words:
             continue
-        arguments = iter(words[2:])
+        arguments = iter(words[words.index("apk") + 1 :])
+        adding = False
         for word in arguments:
             if word.startswith("-"):
                 if "=" not in word and word in _APK_VALUE_OPTIONS:
                     next(arguments, None)
-                continue
-            name = re.split(r"[=<>~]", word, maxsplit=1)[0]
-            if _APK_COMPILING.match(name):
-                return name
+            elif not adding:
+                if word != "add":
+                    break
+                adding = True
+            elif "$" in word or "`" in word:
+                return word
+            else:
+                name = re.split(r"[=<>~@]", word, maxsplit=1)[0]
+                if _APK_COMPILING.match(name):
+                    return name
     return None
 
 
@@ -713,28 +720,30 @@ def _kit_args() -> list[str]:
     ]
 
 
-# instructions that run nothing: the kit is set up after those that open a stage, so that it
-# runs with their settings (a proxy's or rustup's ENV, `USER root` for apt-get) and before any
-# of the project's files, whose change would then install the cross toolchain again. Not
-# after an ARG: its value is part of every later step's cache key (a commit's hash would
-# install the toolchain again), and the proxies' ARGs reach every step undeclared
+# instructions that run nothing, which may open a stage
 _SETTINGS = frozenset(
-    {"ENV", "USER", "WORKDIR", "LABEL", "MAINTAINER", "EXPOSE", "STOPSIGNAL", "CMD",
+    {"ARG", "ENV", "USER", "WORKDIR", "LABEL", "MAINTAINER", "EXPOSE", "STOPSIGNAL", "CMD",
      "ENTRYPOINT", "HEALTHCHECK"}
 )  # fmt: skip
 
 
 def _opening_settings(stage: Stage) -> list[Instruction]:
-    settings = []
+    """The stage's opening settings up to its last ENV or USER: the kit is set up after them,
+    so that it runs with them (a proxy's or rustup's ENV, `USER root` for apt-get), and before
+    the project's files, whose change would then install the cross toolchain again, and the
+    ARGs after them, whose new value (a commit's hash) would too."""
+    settings: list[Instruction] = []
     for instruction in stage.instructions:
         if instruction.keyword not in _SETTINGS:
             break
         settings.append(instruction)
+    while settings and settings[-1].keyword not in ("ENV", "USER"):
+        settings.pop()
     return settings
 
 
 def _settings_end(stage: Stage) -> int:
-    """The last line of the stage's opening settings (its FROM's, without any)."""
+    """The line after which the kit is set up: the last opening ENV or USER, else the FROM."""
     settings = _opening_settings(stage)
     return settings[-1].lines.last if settings else stage.start.lines.last
 

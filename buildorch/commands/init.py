@@ -142,8 +142,17 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     given = "".join(f" --build-arg {shlex.quote(f'{k}={v}')}" for k, v in build_args)
     return dest, (
         f"{source.name} with {moved} moved to the build machine, cross-compiling; build it with "
-        f"`docker buildx build --platform linux/arm64{stage}{given} -f {dest.name} .`"
+        f"`docker buildx build --platform linux/arm64{stage}{given} "
+        f"-f {shlex.quote(_relative(dest, args.project_dir))} "
+        f"{shlex.quote(options.context)}` in {args.project_dir}"
     )
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return str(path.relative_to(start.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def render(result: InitResult) -> None:

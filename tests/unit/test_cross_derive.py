@@ -117,6 +117,9 @@ def test_the_derived_text_keeps_every_user_line() -> None:
             "RUN apk add --no-cache --virtual .build-deps git zstd-dev=1.5.6-r0",
             "no multiarch: zstd-dev would be the build machine's",
         ),
+        ("RUN apk --no-cache add gcc musl-dev", "no multiarch: gcc would be"),
+        ('RUN if true; then apk -U add "rust-1.80"; fi', "no multiarch: rust-1.80 would be"),
+        ("RUN apk add --no-cache $BUILD_DEPS", "no multiarch: $BUILD_DEPS would be"),
         ('RUN case "$(uname -m)" in x86_64) echo a;; esac', "asks which machine"),
         ("RUN gcc -march=native -o a a.c", "names a machine itself"),
     ],
@@ -211,15 +214,15 @@ COPY --from=build /src/target/release/app /app
     setup = next(i for i, line in enumerate(derived) if line.endswith(f"{KIT} setup"))
     # rustup's mirror holds for the setup, which runs as root and hands the stage back to its
     # user; a change of the project's files does not set the kit up again
-    assert derived[setup - 4 : setup] == [
+    assert derived[setup - 3 : setup] == [
         "ENV RUSTUP_DIST_SERVER=https://mirror.example.test/rustup",
         "USER builder",
-        "WORKDIR /src",
         "USER root",
     ]
-    assert derived[setup + 1 : setup + 4] == [
+    assert derived[setup + 1 : setup + 5] == [
         "USER builder",
         f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]',
+        "WORKDIR /src",
         "COPY . .",
     ]
     # without settings it follows the FROM and the kit's ARGs, as root unless told otherwise
@@ -229,13 +232,15 @@ COPY --from=build /src/target/release/app /app
     setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup"))
     assert lines[setup - 1].startswith("ARG BUILDORCH_CROSS_KIT=")
     assert lines[setup + 1] == f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]'
-    # nor after an ARG: a new value (a commit's hash) would set the kit up again
-    stamped = text.replace("ENV RUSTUP", "ARG GIT_SHA\nENV RUSTUP")
+    # nor after an ARG that no ENV or USER follows: a new value (a commit's hash) would set
+    # the kit up again. One they follow may feed them (`ENV http_proxy=$PROXY`)
+    stamped = text.replace("USER builder\n", "ARG PROXY\nUSER builder\nARG GIT_SHA\n", 1)
     derivation = analysed(stamped).derivation
     assert derivation is not None and derivation.text is not None
     lines = [line for line in derivation.text.splitlines() if not line.startswith("#")]
     setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup"))
-    assert lines[setup + 2] == "ARG GIT_SHA"
+    assert lines[setup - 3 : setup] == ["ARG PROXY", "USER builder", "USER root"]
+    assert lines[setup + 3] == "ARG GIT_SHA"
 
 
 def test_exec_form_and_shell_run_through_the_kit() -> None:

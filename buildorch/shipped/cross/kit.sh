@@ -173,7 +173,13 @@ EOF
 [binaries]
 exe_wrapper = '$KIT/bin/$gnu-cross-exe-wrapper'
 EOF
-	if has_apt && ubuntu_sources_name "$deb"; then
+	if ! has_apt; then
+		# no Debian packages (Alpine, an RPM distribution): no cross compiler or target
+		# libraries to install, so only Go, which needs neither, builds for the target here
+		for t in $(installed_tools); do
+			[ "$t" = go ] || die "this image has $t but not Debian's apt-get, which brings the $deb cross compiler and libraries: build this stage emulated (--strategy qemu), or from a Debian or Ubuntu image"
+		done
+	elif ubuntu_sources_name "$deb"; then
 		dpkg --add-architecture "$deb"
 		# a compiler already in the image (gcc:12, rust:1, golang:1.22 are Debian with gcc):
 		# its cross twin now; otherwise apt-get adds it when the stage installs one
@@ -401,7 +407,8 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 # cross pkg-config leaves out /usr/lib/pkgconfig, where a package that is not multiarch puts
 # its build machine's files; in a moved stage it also holds what the project installs with
 # prefix /usr (a library built from source), cross-compiled, and a link with one of those
-# few packages' files fails in any case (the linker skips another machine's library)
+# few packages' files fails in any case (the linker skips another machine's library; where the
+# project's build finds such an optional library, it then fails at the link, not quietly)
 pkg_config() {
 	libdir=/usr/local/lib/$gnu/pkgconfig:/usr/local/lib/pkgconfig:/usr/local/share/pkgconfig
 	PKG_CONFIG_LIBDIR=$libdir:/usr/lib/$gnu/pkgconfig:/usr/lib/pkgconfig:/usr/share/pkgconfig
@@ -766,14 +773,17 @@ go_tool() {
 	# their results with the package's, so ccache would store each a second time, which costs
 	# a cold cgo package a third more. Not for `go generate` or `go run`, whose programs may
 	# compile C of their own
-	sub=${1:-}
-	[ "$sub" != -C ] || sub=${3:-}
+	case "${1:-}" in
+	-C) sub=${3:-} ;;
+	-C=*) sub=${2:-} ;;
+	*) sub=${1:-} ;;
+	esac
 	case "$sub" in build | install | test | vet)
 		BUILDORCH_CROSS_GO=1
 		export BUILDORCH_CROSS_GO
 		;;
 	esac
-	[ "${1:-}" = install ] || exec "$g" "$@"
+	[ "$sub" = install ] || exec "$g" "$@"
 	for a in "$@"; do
 		# `go install tool@version` installs a tool this build runs: the build machine's, with
 		# its own compilers for cgo (not an option's value: `-ldflags=-X main.mail=a@b`)
