@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from buildorch.cross_derive import KIT, KIT_DIR, kit_text
-from tests.integration.conftest import REPO, Engine
+from tests.integration.conftest import BUSYBOX, REPO, Engine
 from tests.integration.helpers import buildorch, elf_machine
 
 pytestmark = pytest.mark.usefixtures("registry", "qemu_aarch64")
@@ -767,3 +767,28 @@ def test_a_library_the_stage_builds_and_installs_is_found_through_pkg_config(
     built_cross(classic, project, out)
     assert elf_machine(out / "app") == "aarch64"
     assert elf_machine(out / "libgreet.so") == "aarch64"
+
+
+def test_an_image_without_apt_sets_up_for_go_and_refuses_a_c_compiler(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # Alpine, busybox: no cross compiler or target libraries to install; Go needs neither
+    kit = tmp_path / "kit"
+    kit.write_text(kit_text())
+    kit.chmod(0o755)
+
+    def set_up_with(tool: str) -> subprocess.CompletedProcess[str]:
+        script = (
+            f"mkdir -p /usr/local/bin && printf '#!/bin/sh\\n' > /usr/local/bin/{tool} && "
+            f"chmod 755 /usr/local/bin/{tool} && {KIT} setup"
+        )
+        return docker(
+            classic, "run", "--rm", "--platform", "linux/amd64", "-e", "TARGETARCH=arm64",
+            "-v", f"{kit}:{KIT}:ro", BUSYBOX,
+            "/bin/sh", "-c", script,
+        )  # fmt: skip
+
+    ran = {tool: set_up_with(tool) for tool in ("go", "gcc")}
+    assert ran["go"].returncode == 0, ran["go"].stderr
+    assert ran["gcc"].returncode != 0
+    assert "this image has gcc but not Debian's apt-get" in ran["gcc"].stderr
