@@ -40,9 +40,11 @@ ARG TARGETARCH
 ARG CONFIGURE_ARGS=""
 WORKDIR /src
 COPY . .
+# ccache's depend mode: the build's compiles write their dependencies (-MD), so a miss is
+# keyed by the headers the compiler read, with no preprocessor run of ccache's own
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; triple="$(cat /etc/buildorch-triple)"; \
-    export CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH; \
+    export CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH CCACHE_DEPEND=true; \
     ccache --zero-stats >/dev/null; \
     [ -x configure ] || autoreconf -fi; \
     ./configure --host="$triple" --prefix=/usr CC="ccache $triple-gcc" CXX="ccache $triple-g++" \

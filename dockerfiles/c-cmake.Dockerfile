@@ -43,9 +43,11 @@ ARG TARGETARCH
 ARG CMAKE_ARGS=""
 WORKDIR /src
 COPY . .
+# ccache's depend mode: the build's compiles write their dependencies (-MD), so a miss is
+# keyed by the headers the compiler read, with no preprocessor run of ccache's own
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; tree=/tmp/build; \
-    export CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH; \
+    export CCACHE_DIR=/root/.cache/buildorch/ccache/$TARGETARCH CCACHE_DEPEND=true; \
     ccache --zero-stats >/dev/null; \
     cmake -S . -B "$tree" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_TOOLCHAIN_FILE=/etc/buildorch-toolchain.cmake -DCMAKE_INSTALL_PREFIX=/usr $CMAKE_ARGS; \

@@ -379,6 +379,11 @@ run() {
 	# the build machine at most)
 	if [ -w /root/.cache/buildorch-cross ]; then
 		export_unset CCACHE_DIR "/root/.cache/buildorch-cross/ccache-$deb"
+		# ccache's depend mode: a compile that writes its dependencies (-MD: automake's,
+		# CMake's, meson's) is keyed by the headers the compiler read, without a preprocessor
+		# run of its own, which a cold build pays for nothing (brotli's compile: 8% over the
+		# bare compiler, 2% in depend mode); a compile without -MD is cached as before
+		export_unset CCACHE_DEPEND true
 		export_unset GOCACHE /root/.cache/buildorch-cross/go-build
 	fi
 	PATH="$KIT/bin:$PLAIN"
