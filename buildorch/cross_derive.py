@@ -106,21 +106,50 @@ _APK_COMPILING = re.compile(
 # apk's options that take a value (`--virtual .build-deps`, `--repository URL`)
 _APK_VALUE_OPTIONS = frozenset(
     {"-t", "--virtual", "-X", "--repository", "--repositories-file", "-p", "--root", "--arch",
-     "--cache-dir", "--keys-dir"}
+     "--cache-dir", "--keys-dir", "--cache-max-age", "--wait", "--timeout", "--progress-fd"}
 )  # fmt: skip
+# an image's own tag naming Alpine (`alpine:3.20`, `rust:1-alpine`, `golang:1.23-alpine3.20`)
+_ALPINE_IMAGE = re.compile(r"(^|[/:@-])alpine([\d.:-]|$)", re.IGNORECASE)
+# a step that compiles C or Rust, or runs a build system that may: on Alpine the kit has neither
+# the target's C library nor Rust's standard library to link with (Go needs neither)
+_C_OR_RUST_STEP = re.compile(
+    r"(^|[\s/])(cargo|rustc|gcc|g\+\+|cc|c\+\+|clang(\+\+)?|make|cmake|meson|ninja|autoreconf"
+    r"|configure)(\s|$)"
+)
+
+
+_PACKAGE_MANAGER = re.compile(r"(^|[\s/])(apk|apt-get|apt|aptitude)\s")
+_REDIRECT = re.compile(r"\d*(<<<|<|>>|>)")
+
+
+def _is_apk(word: str) -> bool:
+    return word == "apk" or word.endswith("/apk")
+
+
+def _runs_apk(script: str) -> bool:
+    return any(_is_apk(w.strip("()'\"")) for w in script.split())
 
 
 def _apk_compiling(script: str) -> str | None:
-    """The first package an `apk add` of the script installs that compiles or links, or a
-    word that names packages unseen (`$DEPS`)."""
-    for command in _COMMAND_SEPARATOR.split(script):
+    """What an `apk add` of the script installs that compiles or links: its first such
+    package, or packages it is given unseen (`$DEPS`, through xargs, from a file)."""
+    # a heredoc keeps its line continuations: one command, not one per line
+    for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " ")):
         # `apk --no-cache add`, `xargs apk add`, `(apk add ...)`: apk anywhere, its options first
         words = [w.strip("()'\"") for w in command.split()]
-        if "apk" not in words:
+        at = next((i for i, w in enumerate(words) if _is_apk(w)), None)
+        if at is None:
             continue
-        arguments = iter(words[words.index("apk") + 1 :])
+        if "xargs" in words[:at]:
+            return "the packages xargs passes it"
+        arguments = iter(words[at + 1 :])
         adding = False
+        named = 0
         for word in arguments:
+            if _REDIRECT.match(word):
+                if _REDIRECT.fullmatch(word):
+                    next(arguments, None)  # the redirect's file
+                continue
             if word.startswith("-"):
                 if "=" not in word and word in _APK_VALUE_OPTIONS:
                     next(arguments, None)
@@ -131,10 +160,34 @@ def _apk_compiling(script: str) -> str | None:
             elif "$" in word or "`" in word:
                 return word
             else:
+                named += 1
                 name = re.split(r"[=<>~@]", word, maxsplit=1)[0]
                 if _APK_COMPILING.match(name):
                     return name
+        if adding and not named:
+            return "packages it reads from elsewhere"
     return None
+
+
+def _on_alpine(dockerfile: Dockerfile, stage: Stage) -> bool:
+    """Whether the stage runs on Alpine, as its steps (apk) or its image's tag say, the stages
+    it is built on included."""
+    while True:
+        if any(isinstance(i, Run) and _runs_apk(i.script) for i in stage.instructions):
+            return True
+        parent = _parent(dockerfile, stage)
+        if parent is None:
+            return bool(_ALPINE_IMAGE.search(dockerfile.expand_global(stage.base) or stage.base))
+        stage = dockerfile.stages[parent]
+
+
+def _compiles_c_or_rust(script: str) -> bool:
+    """Whether a step runs a C or Rust compiler or a build system (a package manager's
+    commands aside: the packages they name are not run)."""
+    return any(
+        _C_OR_RUST_STEP.search(command) and not _PACKAGE_MANAGER.search(command)
+        for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " "))
+    )
 
 
 # what a later stage may take from a moved stage: what it built, not what its packages put in
@@ -482,11 +535,19 @@ def _why_stays(
         )
     if targeting:
         return "it reads $TARGETARCH itself: it handles platforms its own way"
+    alpine = _on_alpine(dockerfile, stage)
     for instruction in stage.instructions:
         if isinstance(instruction, Run):
             for pattern, reason in _UNSAFE_STEPS:
                 if pattern.search(instruction.script):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
+            if alpine and _compiles_c_or_rust(instruction.script):
+                return (
+                    f"line {instruction.lines.first} `{_short(instruction)}`: on Alpine the "
+                    "cross kit builds Go only: C and Rust need the target's C library (and "
+                    "Rust's standard library) as a sysroot of their own, which apk, without "
+                    "multiarch, does not install (as xx-apk builds); the stage stays on the target"
+                )
             package = _apk_compiling(instruction.script)
             if package is not None:
                 return (
@@ -534,6 +595,12 @@ def _tool_installs(dockerfile: Dockerfile, stage: Stage) -> list[_ToolInstall]:
 
 
 def _tool_install(line: int, words: list[str]) -> _ToolInstall | None:
+    if words[:1] == ["go"]:
+        # `go -C dir install`: the folder first, as go reads it
+        if words[1:2] in (["-C"], ["--C"]):
+            words = words[:1] + words[3:]
+        elif words[1:2] and words[1].startswith(("-C=", "--C=")):
+            words = words[:1] + words[2:]
     if words[:2] == ["go", "install"]:
         # github.com/pressly/goose/v3/cmd/goose@v3 installs goose; example.org/tool/v2@v2, tool
         packages = [w.split("@")[0].rstrip("/").split("/") for w in words[2:]

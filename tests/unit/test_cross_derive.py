@@ -120,6 +120,10 @@ def test_the_derived_text_keeps_every_user_line() -> None:
         ("RUN apk --no-cache add gcc musl-dev", "no multiarch: gcc would be"),
         ('RUN if true; then apk -U add "rust-1.80"; fi', "no multiarch: rust-1.80 would be"),
         ("RUN apk add --no-cache $BUILD_DEPS", "no multiarch: $BUILD_DEPS would be"),
+        ("RUN xargs apk add --no-cache < apk.txt", "the packages xargs passes it would be"),
+        ("RUN apk add --no-cache < apk.txt", "packages it reads from elsewhere would be"),
+        ("RUN /sbin/apk --cache-max-age 60 add gcc", "no multiarch: gcc would be"),
+        ("RUN <<EOF\napk add --no-cache \\\n    build-base\nEOF", "no multiarch: build-base"),
         ('RUN case "$(uname -m)" in x86_64) echo a;; esac', "asks which machine"),
         ("RUN gcc -march=native -o a a.c", "names a machine itself"),
     ],
@@ -149,6 +153,35 @@ COPY --from=build /out/app /app
     stays = text.replace("git ca-certificates", "git gcc musl-dev")
     moves, why = verdicts(stays)["`build`"]
     assert not moves and "gcc would be the build machine's" in why
+
+
+@pytest.mark.parametrize(
+    ("opening", "build"),
+    [
+        # tools from apk, then cargo: the kit has no Rust standard library for Alpine
+        ("FROM rust:1-alpine AS build\nRUN apk add --no-cache git protoc", "cargo build --release"),
+        # no apk at all: the image's tag says Alpine
+        ("FROM rust:1.80-alpine3.20 AS build", "cargo build --release"),
+        ("FROM golang:1.22-alpine AS build\nRUN apk add --no-cache git", "make -j2 all"),
+        # on a stage built on an Alpine one
+        ("FROM alpine:3.20 AS base\nRUN apk add --no-cache git\nFROM base AS build", "./configure"),
+    ],
+)
+def test_an_alpine_builder_that_compiles_c_or_rust_stays(opening: str, build: str) -> None:
+    text = f"""\
+{opening}
+WORKDIR /src
+COPY . .
+RUN {build}
+FROM scratch
+COPY --from=build /src/app /app
+"""
+    moves, why = verdicts(text)["`build`"]
+    assert not moves
+    assert "on Alpine the cross kit builds Go only" in why, why
+    assert f"`RUN {build}`" in why
+    # Go on the same images moves
+    assert verdicts(text.replace(f"RUN {build}", "RUN go build -o app ."))["`build`"][0]
 
 
 def test_copying_system_files_keeps_the_stage() -> None:
@@ -401,6 +434,8 @@ COPY --from=build {copied} /usr/local/bin/
         ('go install -ldflags "-X main.mail=a@b" ./cmd/app', "/root/go/bin/app", False),
         ("CGO_ENABLED=0 go install github.com/go-delve/delve/cmd/dlv@latest", "/go/bin/dlv", True),
         ("go install example.org/tool/v2@v2.1.0", "/go/bin/tool", True),
+        ("go -C tools install example.org/gen@v1.2.0", "/go/bin/gen", True),
+        ("go -C=tools install ./cmd/app", "/go/bin/app", False),
         ("cargo install sqlx-cli", "/usr/local/cargo/bin/", True),  # the whole folder
         # a tool that only the build runs is no reason to stay, nor the project's own program
         # beside it in the same folder

@@ -203,8 +203,10 @@ EOF
 			rm -rf /var/lib/apt/lists/*
 		fi
 	fi
+	# rustup's target now, while the setup runs as root; where root has no toolchain (rustup in
+	# the home of the user the stage builds as), each cargo step adds it as that user
 	if command -v rustup >/dev/null 2>&1; then
-		rustup target add "$rust"
+		rustup target add "$rust" || say "rustup could not add $rust for root: cargo's steps add it"
 	fi
 	say "set up to build for $deb ($gnu) on $build_deb"
 }
@@ -779,8 +781,8 @@ go_tool() {
 	# a cold cgo package a third more. Not for `go generate` or `go run`, whose programs may
 	# compile C of their own
 	case "${1:-}" in
-	-C) sub=${3:-} ;;
-	-C=*) sub=${2:-} ;;
+	-C | --C) sub=${3:-} ;;
+	-C=* | --C=*) sub=${2:-} ;;
 	*) sub=${1:-} ;;
 	esac
 	case "$sub" in build | install | test | vet)
