@@ -118,6 +118,11 @@ _C_OR_RUST_STEP = re.compile(
 )
 
 
+# cargo's intermediate files, which a step may remove to force a rebuild (the dummy-main
+# trick: `rm target/release/deps/app*`); a cross build keeps them under target/<triple>/
+_CARGO_INTERMEDIATES = re.compile(
+    r"(^|[\s/=\"'])target/[\w.-]+/(deps|build|\.fingerprint|incremental)([/*\s\"']|$)"
+)
 _PACKAGE_MANAGER = re.compile(r"(^|[\s/])(apk|apt-get|apt|aptitude)\s")
 _REDIRECT = re.compile(r"\d*(<<<|<|>>|>)")
 
@@ -334,17 +339,22 @@ def derive(
             if stuck_source is not None:
                 why_stays[i] = (
                     f"it takes files from {_label(dockerfile.stages[stuck_source])}, which stays "
-                    "on the target: its programs would be the target's, not this machine's"
+                    "on the target: its programs would be the target's, not this machine's "
+                    f"({_label(dockerfile.stages[stuck_source])} stays because "
+                    f"{why_stays[stuck_source]})"
                 )
                 changed = True
             elif stuck_child is not None:
                 why_stays[i] = (
                     f"{_label(dockerfile.stages[stuck_child])} is built on it and stays on the "
-                    "target"
+                    f"target because {why_stays[stuck_child]}"
                 )
                 changed = True
             elif parent is not None and parent in why_stays:
-                why_stays[i] = f"it is built on {_label(dockerfile.stages[parent])}, which stays"
+                why_stays[i] = (
+                    f"it is built on {_label(dockerfile.stages[parent])}, which stays because "
+                    f"{why_stays[parent]}"
+                )
                 changed = True
     verdicts: list[StageVerdict] = []
     moved: set[int] = set()
@@ -541,6 +551,13 @@ def _why_stays(
             for pattern, reason in _UNSAFE_STEPS:
                 if pattern.search(instruction.script):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
+            if _CARGO_INTERMEDIATES.search(instruction.script):
+                return (
+                    f"line {instruction.lines.first} `{_short(instruction)}`: it works in "
+                    "cargo's intermediate files, which a cross build keeps under "
+                    "target/<triple>/ (a removal there would miss them, and the next build "
+                    "could keep what it should rebuild); the stage stays on the target"
+                )
             if alpine and _compiles_c_or_rust(instruction.script):
                 return (
                     f"line {instruction.lines.first} `{_short(instruction)}`: on Alpine the "

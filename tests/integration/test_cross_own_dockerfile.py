@@ -546,6 +546,39 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
         docker(classic, "rmi", "-f", tag)
 
 
+def test_cargo_auditable_build_builds_for_the_target(classic: Engine, tmp_path: Path) -> None:
+    # `cargo auditable build` (cargo-auditable, a cargo subcommand that runs cargo build with
+    # the dependency list embedded) gets the target's triple after `build`, as cargo build does;
+    # a stand-in for it here runs the cargo it is given, as the real one does
+    project = tmp_path / "hello-rust-vendored"
+    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-rust-vendored", project)
+    (project / "Dockerfile").write_text(RUST_DOCKERFILE)
+    assert buildorch("init", "--cross", "-C", str(project), env=classic.env()).code == 0
+    tag = f"buildorch-test/hello-rust-stage:{uuid.uuid4().hex[:8]}"
+    try:
+        built = docker(
+            classic, "buildx", "build", "--platform", "linux/arm64", "--network", "host",
+            "-f", str(project / "Dockerfile.cross"), "--target", "build", "--load", "-t", tag,
+            str(project),
+        )  # fmt: skip
+        assert built.returncode == 0, built.stderr[-3000:]
+        ran = docker(
+            classic, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
+            "printf '#!/bin/sh\\nshift\\nexec cargo \"$@\"\\n' > /usr/local/bin/cargo-auditable && "
+            "chmod 755 /usr/local/bin/cargo-auditable && rm -rf target && "
+            f"{KIT} run cargo auditable build --release --offline && "
+            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored && "
+            "ls target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        assert ran.stdout.split() == [
+            "183",
+            "target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
+        ], "an aarch64 program where a native build puts it"
+    finally:
+        docker(classic, "rmi", "-f", tag)
+
+
 RUNS_WHAT_IT_BUILT = """\
 FROM debian:bookworm AS build
 RUN apt-get update && \\
@@ -684,6 +717,28 @@ def test_a_library_of_a_tool_installed_in_an_earlier_step_stays_the_build_machin
     assert "libclang-dev -> libclang-dev, native (Section: libdevel, built from" in said, said
     assert "adding the arm64 toolchain" not in said
     assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
+
+
+def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # `apt-get install cargo libclang-dev` without clang: bindgen, in a -sys crate's build
+    # script, loads libclang on the build machine. A C stage's libclang-dev is a library to
+    # link into the target's program, as before
+    ran = with_kit(
+        classic,
+        tmp_path,
+        f"{KIT} setup && {KIT} run /bin/sh -c 'apt-get update -qq && "
+        "apt-get install -s --no-install-recommends cargo libclang-dev > /tmp/rust.txt && "
+        "apt-get install -s --no-install-recommends gcc libclang-dev > /tmp/c.txt' && "
+        "grep -c '^Inst libclang-dev ' /tmp/rust.txt && "
+        "grep -c '^Inst libclang-dev:arm64 ' /tmp/c.txt",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    said = " ".join(ran.stderr.split())
+    assert "libclang-dev -> libclang-dev, native (bindgen loads it on the build machine" in said
+    assert "libclang-dev -> libclang-dev:arm64 (Section: libdevel, Multi-Arch: none" in said
+    assert ran.stdout.split() == ["1", "1"]
 
 
 CGO_PROGRAM = """\

@@ -184,6 +184,31 @@ COPY --from=build /src/app /app
     assert verdicts(text.replace(f"RUN {build}", "RUN go build -o app ."))["`build`"][0]
 
 
+def test_a_rust_builder_that_removes_cargos_intermediate_files_stays() -> None:
+    # the dummy-main trick: dependencies built with a stub main, then the stub's own files
+    # removed so that cargo rebuilds the program; moved, the removal would miss them (they are
+    # under target/<triple>/) and cargo could keep the stub
+    text = """\
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends cargo
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && cargo build --release
+COPY src src
+RUN rm ./target/release/deps/relay* && cargo build --release
+FROM debian:bookworm-slim
+COPY --from=build /src/target/release/relay /usr/local/bin/
+"""
+    moves, why = verdicts(text)["`build`"]
+    assert not moves
+    assert "line 7 `RUN rm ./target/release/deps/relay* && cargo build --release`" in why
+    assert "cargo's intermediate files" in why
+    # touching the source instead, as many do, moves
+    assert verdicts(text.replace("rm ./target/release/deps/relay*", "touch src/main.rs"))[
+        "`build`"
+    ][0]
+
+
 def test_copying_system_files_keeps_the_stage() -> None:
     text = PLAIN.replace(
         "COPY --from=build /src/out/zs",
@@ -205,7 +230,11 @@ COPY --from=build /a /a
 """
     found = verdicts(text)
     assert found["`base`"] == (False, "the image is built on it")
-    assert found["`build`"][0] is False and "`base`, which stays" in found["`build`"][1]
+    # with the first stage's own reason: the step to change is named
+    assert found["`build`"] == (
+        False,
+        "it is built on `base`, which stays because the image is built on it",
+    )
 
 
 def test_a_chain_of_builders_moves_together_with_one_kit() -> None:

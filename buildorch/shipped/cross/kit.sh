@@ -495,7 +495,11 @@ decide() {
 		verdict=target
 		why="Multi-Arch: same, Section: $sec"
 	elif [ -z "$ma" ] && [ "$sec" = libdevel ]; then
-		if printf '%s\n' "$tool_sources" | grep -qx "$src"; then
+		if [ "${rust_stage:-0}" = 1 ] && case "$pkg" in libclang-dev | libclang-[0-9]*-dev) true ;; *) false ;; esac then
+			# a Rust stage's libclang is bindgen's, which -sys crates' build scripts load on
+			# the build machine (clang-sys); nothing in a Rust build links it into the target
+			why="bindgen loads it on the build machine (the stage builds Rust)"
+		elif printf '%s\n' "$tool_sources" | grep -qx "$src"; then
 			why="Section: libdevel, built from $src like a tool installed beside it"
 		else
 			verdict=target
@@ -534,6 +538,9 @@ apt_get() {
 	info=$(package_info $bare rustc sccache $(versioned_cross "$bare"))
 	native_info=$(build_machine_info)
 	extra=$(toolchain_for "$names")
+	rust_stage=0
+	case " $names " in *" cargo"[\ :=/]* | *" rustc"[\ :=/]*) rust_stage=1 ;; esac
+	if [ $rust_stage = 0 ] && { real cargo || real rustc; } >/dev/null; then rust_stage=1; fi
 	# a -dev library built from the same source as a tool the stage installs, now or in an
 	# earlier step, serves that tool (libclang-dev beside clang): it stays native
 	tool_sources=$(
@@ -659,6 +666,11 @@ cargo_tool() {
 	after=$sub
 	case "$sub" in
 	chef) after=cook ;;
+	# cargo-auditable builds through cargo build, with its dependency list embedded
+	auditable)
+		after=$(for a in "$@"; do [ "${seen:-}" != 1 ] || { echo "$a"; break; }; [ "$a" != auditable ] || seen=1; done)
+		case "$after" in build | b | rustc) ;; *) exec "$c" "$@" ;; esac
+		;;
 	build | b | rustc | install | doc | check | clippy) ;;
 	*) exec "$c" "$@" ;;
 	esac
@@ -692,7 +704,7 @@ cargo_tool() {
 	done
 	case "$profile" in dev | test) profile=debug ;; bench) profile=release ;; esac
 	with_sccache "$c" "$@"
-	case "$sub" in build | b | rustc) ;; *) return 0 ;; esac
+	case "$after" in build | b | rustc) ;; *) return 0 ;; esac
 	if [ -z "$dir" ]; then
 		dir=$("$c" metadata --no-deps --format-version 1 --offline ${manifest:+--manifest-path "$manifest"} 2>/dev/null |
 			sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || true
