@@ -723,22 +723,19 @@ def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
     classic: Engine, tmp_path: Path
 ) -> None:
     # `apt-get install cargo libclang-dev` without clang: bindgen, in a -sys crate's build
-    # script, loads libclang on the build machine. A C stage's libclang-dev is a library to
-    # link into the target's program, as before
+    # script, loads libclang on the build machine
     ran = with_kit(
         classic,
         tmp_path,
         f"{KIT} setup && {KIT} run /bin/sh -c 'apt-get update -qq && "
-        "apt-get install -s --no-install-recommends cargo libclang-dev > /tmp/rust.txt && "
-        "apt-get install -s --no-install-recommends gcc libclang-dev > /tmp/c.txt' && "
-        "grep -c '^Inst libclang-dev ' /tmp/rust.txt && "
-        "grep -c '^Inst libclang-dev:arm64 ' /tmp/c.txt",
+        "apt-get install -s --no-install-recommends cargo libclang-dev'",
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = " ".join(ran.stderr.split())
     assert "libclang-dev -> libclang-dev, native (bindgen loads it on the build machine" in said
-    assert "libclang-dev -> libclang-dev:arm64 (Section: libdevel, Multi-Arch: none" in said
-    assert ran.stdout.split() == ["1", "1"]
+    assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
+    # a simulation installs nothing, the target's Rust standard library included
+    assert "unpacked the arm64 Rust standard library" not in said
 
 
 CGO_PROGRAM = """\

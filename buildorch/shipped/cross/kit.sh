@@ -596,9 +596,16 @@ $more"
 	[ -z "$extra$crossed" ] || args="$args --no-remove"
 	args="$UNSAFE_IO$args"
 	std=""
-	if rust_std_for "$names"; then
-		std=$(printf '%s\n' "$info" | awk -v t="$deb" '$1 == "rustc" && $2 != t { print $6; exit }')
-	fi
+	# a simulation or a download installs nothing: nor does the kit
+	case " $args " in
+	*" -s "* | *" --simulate "* | *" --dry-run "* | *" --just-print "* | *" --no-act "* | \
+		*" --recon "* | *" -d "* | *" --download-only "*) ;;
+	*)
+		if rust_std_for "$names"; then
+			std=$(printf '%s\n' "$info" | awk -v t="$deb" '$1 == "rustc" && $2 != t { print $6; exit }')
+		fi
+		;;
+	esac
 	if [ -z "$std" ]; then
 		# shellcheck disable=SC2086
 		PATH=$PLAIN "/usr/bin/$called" $args $out $extra || exit $?
