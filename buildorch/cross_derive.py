@@ -123,6 +123,7 @@ _C_OR_RUST_STEP = re.compile(
 _CARGO_INTERMEDIATES = re.compile(
     r"(^|[\s/=\"'])target/[\w.-]+/(deps|build|\.fingerprint|incremental)([/*\s\"']|$)"
 )
+_UBUNTU_IMAGE = re.compile(r"(^|/)ubuntu(:|@|$)|[:-]ubuntu\d", re.IGNORECASE)
 _PACKAGE_MANAGER = re.compile(r"(^|[\s/])(apk|apt-get|apt|aptitude)\s")
 _REDIRECT = re.compile(r"\d*(<<<|<|>>|>)")
 
@@ -174,16 +175,49 @@ def _apk_compiling(script: str) -> str | None:
     return None
 
 
+def _chain(dockerfile: Dockerfile, stage: Stage) -> Iterator[Stage]:
+    """The stage and the stages it is built on, nearest first."""
+    while True:
+        yield stage
+        parent = _parent(dockerfile, stage)
+        if parent is None:
+            return
+        stage = dockerfile.stages[parent]
+
+
+def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | None:
+    """On an Ubuntu image whose steps never name another archive: the first `-dev` library
+    an apt-get install of the stage names. Ubuntu publishes amd64 and i386 in one archive and
+    the other architectures in ubuntu-ports, and an image's sources name its own only, so the
+    target's libraries cannot be found (the kit says so when it installs them)."""
+    chain = list(_chain(dockerfile, stage))
+    root = chain[-1]
+    if not _UBUNTU_IMAGE.search(dockerfile.expand_global(root.base) or root.base):
+        return None
+    steps = [i for s in chain for i in s.instructions if isinstance(i, Run)]
+    if any("ubuntu-ports" in i.script or "arch=" in i.script for i in steps):
+        return None
+    for instruction in stage.instructions:
+        if not isinstance(instruction, Run):
+            continue
+        for command in _COMMAND_SEPARATOR.split(instruction.script.replace("\\\n", " ")):
+            words = command.split()
+            if not any(w.endswith(("apt-get", "apt")) for w in words) or "install" not in words:
+                continue
+            for word in words[words.index("install") + 1 :]:
+                name = re.split(r"[=/]", word, maxsplit=1)[0]
+                if name.endswith("-dev") and name != "libc6-dev" and ":" not in name:
+                    return name
+    return None
+
+
 def _on_alpine(dockerfile: Dockerfile, stage: Stage) -> bool:
     """Whether the stage runs on Alpine, as its steps (apk) or its image's tag say, the stages
     it is built on included."""
-    while True:
-        if any(isinstance(i, Run) and _runs_apk(i.script) for i in stage.instructions):
-            return True
-        parent = _parent(dockerfile, stage)
-        if parent is None:
-            return bool(_ALPINE_IMAGE.search(dockerfile.expand_global(stage.base) or stage.base))
-        stage = dockerfile.stages[parent]
+    chain = list(_chain(dockerfile, stage))
+    if any(isinstance(i, Run) and _runs_apk(i.script) for s in chain for i in s.instructions):
+        return True
+    return bool(_ALPINE_IMAGE.search(dockerfile.expand_global(chain[-1].base) or chain[-1].base))
 
 
 def _compiles_c_or_rust(script: str) -> bool:
@@ -545,6 +579,14 @@ def _why_stays(
         )
     if targeting:
         return "it reads $TARGETARCH itself: it handles platforms its own way"
+    library = _ubuntu_dev_without_ports(dockerfile, stage)
+    if library is not None:
+        return (
+            f"it installs {library} on Ubuntu, which publishes the target's packages in a "
+            "second archive (ubuntu-ports for arm64, the main one for amd64) that the image's "
+            "apt sources do not name: add it for the target's architecture ([arch=...]) before "
+            "apt-get to cross-compile the stage"
+        )
     alpine = _on_alpine(dockerfile, stage)
     for instruction in stage.instructions:
         if isinstance(instruction, Run):

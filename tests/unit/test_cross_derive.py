@@ -209,6 +209,33 @@ COPY --from=build /src/target/release/relay /usr/local/bin/
     ][0]
 
 
+def test_an_ubuntu_builder_that_installs_a_library_stays_unless_its_sources_name_the_target() -> (
+    None
+):
+    text = """\
+FROM ubuntu:22.04 AS build
+RUN apt-get update && apt-get -y install make gcc g++ libsqlite3-dev zlib1g-dev
+WORKDIR /src
+COPY . .
+RUN make -j2
+FROM ubuntu:22.04
+COPY --from=build /src/tippecanoe /usr/local/bin/
+"""
+    moves, why = verdicts(text)["`build`"]
+    assert not moves
+    assert "it installs libsqlite3-dev on Ubuntu" in why and "ubuntu-ports" in why
+    # tools only: moves; the ports archive named for the target: moves
+    assert verdicts(text.replace(" libsqlite3-dev zlib1g-dev", ""))["`build`"][0]
+    ports = text.replace(
+        "RUN apt-get update",
+        "RUN echo 'deb [arch=arm64] http://ports.ubuntu.com/ubuntu-ports jammy main' "
+        "> /etc/apt/sources.list.d/ports.list && apt-get update",
+    )
+    assert verdicts(ports)["`build`"][0]
+    # Debian names every architecture in one archive
+    assert verdicts(text.replace("ubuntu:22.04", "debian:bookworm"))["`build`"][0]
+
+
 def test_copying_system_files_keeps_the_stage() -> None:
     text = PLAIN.replace(
         "COPY --from=build /src/out/zs",
