@@ -45,14 +45,25 @@ _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 # build machine's. (Running a freshly built target program needs no rule: a moved stage runs
 # it through the emulator that binfmt_misc registers, as a native build would run it, with the
 # cross compiler's loader and C library: the kit's QEMU_LD_PREFIX.)
+_PYTHON_INSTALLERS = re.compile(
+    r"\b(pip3?|pipx|pipenv|poetry|conda|mamba|micromamba)\s+(install|sync|wheel)\b"
+    r"|\buv\s+(pip\s+install|sync)\b|\bpython3?\s+(-m\s+pip\b|setup\.py\b)"
+)
+# build tools that PyPI serves newer than distributions do (`pip install meson`): run by the
+# stage's steps, the build machine's are the right ones, as long as no later stage copies
+# where pip puts them (a wheel's programs, ninja's and cmake's, are the build machine's)
+_PIP_BUILD_TOOLS = frozenset(
+    {"meson", "ninja", "cmake", "scons", "tomli", "setuptools", "wheel", "pip", "packaging"}
+)
+# what makes pip install a project or a list rather than the names it is given, or install
+# them somewhere of the step's choosing
+_PIP_SOURCE_OPTIONS = frozenset(
+    {"-r", "--requirement", "-e", "--editable", "-c", "--constraint", "--index-url", "-i",
+     "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root"}
+)  # fmt: skip
+_PIP_PLACES = ("/usr/local", "/usr/lib/python3", "/root/.local")
 _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(
-            r"\b(pip3?|pipx|pipenv|poetry|conda|mamba|micromamba)\s+(install|sync|wheel)\b"
-            r"|\buv\s+(pip\s+install|sync)\b|\bpython3?\s+(-m\s+pip\b|setup\.py\b)"
-        ),
-        "Python installers pick wheels built for the machine they run on",
-    ),
+    (_PYTHON_INSTALLERS, "Python installers pick wheels built for the machine they run on"),
     (
         re.compile(r"\b(npm|yarn|pnpm|bun)\s+(install|ci|add|i)\b|\bnode-gyp\b|prebuild-install"),
         "Node installers fetch native modules for the machine they run on",
@@ -209,6 +220,34 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
                 if name.endswith("-dev") and name != "libc6-dev" and ":" not in name:
                     return name
     return None
+
+
+def _installs_build_tools_only(script: str) -> bool:
+    """Whether every Python installer of the script is `pip install` of build tools by name
+    (`pip3 install --no-cache-dir meson==1.4.0 ninja`), no requirements file or project."""
+    for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " ")):
+        if not _PYTHON_INSTALLERS.search(command):
+            continue
+        words = command.split()
+        if "install" not in words or not any(w in ("pip", "pip3") for w in words):
+            return False
+        names = [w for w in words[words.index("install") + 1 :] if not w.startswith("-")]
+        options = [w for w in words[words.index("install") + 1 :] if w.startswith("-")]
+        if not names or any(o.split("=")[0] in _PIP_SOURCE_OPTIONS for o in options):
+            return False
+        for name in names:
+            bare = re.split(r"[<>=!~\[;@ ]", name.strip("'\""), maxsplit=1)[0].lower()
+            if bare not in _PIP_BUILD_TOOLS:
+                return False
+    return True
+
+
+def _takes_pip_places(path: str) -> bool:
+    """Whether a copy of `path` takes what pip installs (or a folder holding it)."""
+    path = path.rstrip("/") or "/"
+    return any(_within(path, p) or _within(p, path) for p in _PIP_PLACES) or bool(
+        re.search(r"(site|dist)-packages|/\.?venv(/|$)", path)
+    )
 
 
 def _on_alpine(dockerfile: Dockerfile, stage: Stage) -> bool:
@@ -591,7 +630,11 @@ def _why_stays(
     for instruction in stage.instructions:
         if isinstance(instruction, Run):
             for pattern, reason in _UNSAFE_STEPS:
-                if pattern.search(instruction.script):
+                if pattern.search(instruction.script) and not (
+                    pattern is _PYTHON_INSTALLERS
+                    and _installs_build_tools_only(instruction.script)
+                    and not any(_takes_pip_places(path) for path in handed)
+                ):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
             if _CARGO_INTERMEDIATES.search(instruction.script):
                 return (

@@ -415,6 +415,31 @@ COPY --from=build /out/app /app
     assert not found["`build`"][0] and "`tools`, which stays" in found["`build`"][1]
 
 
+@pytest.mark.parametrize(
+    ("step", "moves"),
+    [
+        # build tools from PyPI, run by the stage's steps: the build machine's are right
+        ("RUN pip3 install --no-cache-dir --break-system-packages meson==1.4.0 ninja", True),
+        ("RUN python3 -m pip install 'meson>=1.2' && meson setup out", True),
+        # a requirements file, a project, another package, a place of the step's choosing
+        ("RUN pip install -r requirements.txt", False),
+        ("RUN pip install .", False),
+        ("RUN pip install meson numpy", False),
+        ("RUN pip install --target /tools meson", False),
+        ("RUN pip wheel -w /wheels meson", False),
+    ],
+)
+def test_pip_installing_build_tools_moves_with_the_stage(step: str, moves: bool) -> None:
+    text = PLAIN.replace("RUN make zs", f"{step}\nRUN make zs")
+    moved, why = verdicts(text)["`build`"]
+    assert moved is moves, why
+    if not moves:
+        assert "Python installers" in why
+    # a later stage that copies where pip put them takes the build machine's: it stays
+    whole = text.replace("COPY --from=build /src/out/zs", "COPY --from=build /usr/local")
+    assert not verdicts(whole)["`build`"][0]
+
+
 def test_a_base_stage_without_steps_moves_with_its_child() -> None:
     text = """\
 FROM debian:bookworm AS base
