@@ -48,6 +48,9 @@ _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 _PYTHON_INSTALLERS = re.compile(
     r"\b(pip3?|pipx|pipenv|poetry|conda|mamba|micromamba)\s+(install|sync|wheel)\b"
     r"|\buv\s+(pip\s+install|sync)\b|\bpython3?\s+(-m\s+pip\b|setup\.py\b)"
+    # the build frontends, which build wheels with the build machine's tags and compilers
+    r"|\bpython3?\s+-m\s+build\b|\b(uv|poetry|pdm|hatch)\s+build\b|\bmaturin\b"
+    r"|\bcibuildwheel\b"
 )
 # build tools that PyPI serves newer than distributions do (`pip install meson`): run by the
 # stage's steps, the build machine's are the right ones, as long as no later stage copies
@@ -121,12 +124,10 @@ _APK_VALUE_OPTIONS = frozenset(
 )  # fmt: skip
 # an image's own tag naming Alpine (`alpine:3.20`, `rust:1-alpine`, `golang:1.23-alpine3.20`)
 _ALPINE_IMAGE = re.compile(r"(^|[/:@-])alpine([\d.:-]|$)", re.IGNORECASE)
-# a step that compiles C or Rust, or runs a build system that may: on Alpine the kit has neither
-# the target's C library nor Rust's standard library to link with (Go needs neither)
-_C_OR_RUST_STEP = re.compile(
-    r"(^|[\s/])(cargo|rustc|gcc|g\+\+|cc|c\+\+|clang(\+\+)?|make|cmake|meson|ninja|autoreconf"
-    r"|configure)(\s|$)"
-)
+# a step that runs a C compiler or Rust's: on Alpine the kit has neither the target's C library
+# nor Rust's standard library to link with (Go needs neither). A build system alone (make) is
+# no sign: the image has a C compiler only if an apk add brought one, which keeps the stage
+_C_OR_RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc|gcc|g\+\+|cc|c\+\+|clang(\+\+)?)(\s|$)")
 
 
 # cargo's intermediate files, which a step may remove to force a rebuild (the dummy-main
@@ -134,17 +135,33 @@ _C_OR_RUST_STEP = re.compile(
 _CARGO_INTERMEDIATES = re.compile(
     r"(^|[\s/=\"'])target/[\w.-]+/(deps|build|\.fingerprint|incremental)([/*\s\"']|$)"
 )
+# a step that names an archive for an architecture: ubuntu-ports, `[arch=arm64]`, deb822's
+# `Architectures:`
+_NAMES_ARCHIVE = re.compile(r"ubuntu-ports|\[arch=|\barch=[\w,]+\]|Architectures:")
+_RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc)([\s:=]|$)")
 _UBUNTU_IMAGE = re.compile(r"(^|/)ubuntu(:|@|$)|[:-]ubuntu\d", re.IGNORECASE)
+# words that run the command after them (with their options): `xargs -r apk add`, `if apk ...`
+_RUNS_NEXT = frozenset({"xargs", "if", "then", "else", "do", "!", "{", "", "nice", "nohup"})
 _PACKAGE_MANAGER = re.compile(r"(^|[\s/])(apk|apt-get|apt|aptitude)\s")
 _REDIRECT = re.compile(r"\d*(<<<|<|>>|>)")
 
 
-def _is_apk(word: str) -> bool:
-    return word == "apk" or word.endswith("/apk")
+def _apk_at(words: list[str]) -> int | None:
+    """Where apk runs in a command's words: first, or after what runs a command without being
+    it (`sudo`, `xargs -r`, `if`, `(`); not a path that ends in apk (`mkdir /out/apk`)."""
+    for i, word in enumerate(words):
+        if word == "apk" or (word.endswith("/apk") and word.startswith("/")):
+            return i
+        if not (_COMMAND_PREFIX.match(word) or word in _RUNS_NEXT or word.startswith("-")):
+            return None
+    return None
 
 
 def _runs_apk(script: str) -> bool:
-    return any(_is_apk(w.strip("()'\"")) for w in script.split())
+    return any(
+        _apk_at([w.strip("()'\"") for w in command.split()]) is not None
+        for command in _COMMAND_SEPARATOR.split(script)
+    )
 
 
 def _apk_compiling(script: str) -> str | None:
@@ -154,7 +171,7 @@ def _apk_compiling(script: str) -> str | None:
     for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " ")):
         # `apk --no-cache add`, `xargs apk add`, `(apk add ...)`: apk anywhere, its options first
         words = [w.strip("()'\"") for w in command.split()]
-        at = next((i for i, w in enumerate(words) if _is_apk(w)), None)
+        at = _apk_at(words)
         if at is None:
             continue
         if "xargs" in words[:at]:
@@ -206,8 +223,9 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
     if not _UBUNTU_IMAGE.search(dockerfile.expand_global(root.base) or root.base):
         return None
     steps = [i for s in chain for i in s.instructions if isinstance(i, Run)]
-    if any("ubuntu-ports" in i.script or "arch=" in i.script for i in steps):
+    if any(_NAMES_ARCHIVE.search(i.script) for i in steps):
         return None
+    rust = any(_RUST_STEP.search(i.script) for i in steps)
     for instruction in stage.instructions:
         if not isinstance(instruction, Run):
             continue
@@ -217,7 +235,14 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
                 continue
             for word in words[words.index("install") + 1 :]:
                 name = re.split(r"[=/]", word, maxsplit=1)[0]
-                if name.endswith("-dev") and name != "libc6-dev" and ":" not in name:
+                # bindgen's libclang is the build machine's in a Rust stage (as the kit has it)
+                bindgen = rust and re.fullmatch(r"libclang(-\d+)?-dev", name)
+                if (
+                    name.endswith("-dev")
+                    and name != "libc6-dev"
+                    and ":" not in name
+                    and not bindgen
+                ):
                     return name
     return None
 
@@ -636,7 +661,11 @@ def _why_stays(
                     and not any(_takes_pip_places(path) for path in handed)
                 ):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
-            if _CARGO_INTERMEDIATES.search(instruction.script):
+            if _CARGO_INTERMEDIATES.search(instruction.script) and any(
+                isinstance(i, Run) and _RUST_STEP.search(i.script)
+                for c in _chain(dockerfile, stage)
+                for i in c.instructions
+            ):
                 return (
                     f"line {instruction.lines.first} `{_short(instruction)}`: it works in "
                     "cargo's intermediate files, which a cross build keeps under "

@@ -112,7 +112,9 @@ def test_strategy_per_host_class(
     pip = (
         (project / "Dockerfile.plain")
         .read_text()
-        .replace("RUN make && strip hello", "RUN pip install meson && make && strip hello")
+        .replace(
+            "RUN make && strip hello", "RUN pip install -r requirements.txt && make && strip hello"
+        )
     )
     (project / "Dockerfile.pip").write_text(pip)
     if unmovable is None:

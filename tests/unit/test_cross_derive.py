@@ -162,9 +162,12 @@ COPY --from=build /out/app /app
         ("FROM rust:1-alpine AS build\nRUN apk add --no-cache git protoc", "cargo build --release"),
         # no apk at all: the image's tag says Alpine
         ("FROM rust:1.80-alpine3.20 AS build", "cargo build --release"),
-        ("FROM golang:1.22-alpine AS build\nRUN apk add --no-cache git", "make -j2 all"),
+        ("FROM golang:1.22-alpine AS build\nRUN apk add --no-cache git", "cc -o app app.c"),
         # on a stage built on an Alpine one
-        ("FROM alpine:3.20 AS base\nRUN apk add --no-cache git\nFROM base AS build", "./configure"),
+        (
+            "FROM alpine:3.20 AS base\nRUN apk add --no-cache git\nFROM base AS build",
+            "gcc -O2 -o app app.c",
+        ),
     ],
 )
 def test_an_alpine_builder_that_compiles_c_or_rust_stays(opening: str, build: str) -> None:
@@ -182,6 +185,26 @@ COPY --from=build /src/app /app
     assert f"`RUN {build}`" in why
     # Go on the same images moves
     assert verdicts(text.replace(f"RUN {build}", "RUN go build -o app ."))["`build`"][0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # make drives Go: golang:alpine has no C compiler unless apk adds one
+        "FROM golang:1.22-alpine AS build\nRUN apk add --no-cache make git\n"
+        "RUN CGO_ENABLED=0 make build",
+        # a folder named apk is not Alpine's apk
+        "FROM debian:bookworm AS build\nRUN apt-get update && apt-get install -y gcc make\n"
+        "RUN mkdir -p /out/apk && make build",
+        # a Maven build's target/ is not cargo's
+        "FROM debian:bookworm AS build\nRUN apt-get update && apt-get install -y gcc make\n"
+        "RUN make && cp target/app/build/app /src/app",
+    ],
+)
+def test_steps_that_only_look_like_alpine_or_cargo_move(text: str) -> None:
+    text += "\nFROM scratch\nCOPY --from=build /src/app /app\n"
+    moves, why = verdicts(text)["`build`"]
+    assert moves, why
 
 
 def test_a_rust_builder_that_removes_cargos_intermediate_files_stays() -> None:
@@ -234,6 +257,14 @@ COPY --from=build /src/tippecanoe /usr/local/bin/
     assert verdicts(ports)["`build`"][0]
     # Debian names every architecture in one archive
     assert verdicts(text.replace("ubuntu:22.04", "debian:bookworm"))["`build`"][0]
+    # a Rust stage's libclang-dev is bindgen's, the build machine's: no target archive needed
+    rust = text.replace("libsqlite3-dev zlib1g-dev", "cargo libclang-dev").replace(
+        "make -j2", "cargo build --release"
+    )
+    assert verdicts(rust)["`build`"][0]
+    # an `arch=` that names no archive does not count
+    shell = text.replace("RUN make -j2", 'RUN arch="$(uname -s)" && make -j2')
+    assert "it installs libsqlite3-dev on Ubuntu" in verdicts(shell)["`build`"][1]
 
 
 def test_copying_system_files_keeps_the_stage() -> None:
@@ -427,6 +458,7 @@ COPY --from=build /out/app /app
         ("RUN pip install meson numpy", False),
         ("RUN pip install --target /tools meson", False),
         ("RUN pip wheel -w /wheels meson", False),
+        ("RUN pip install -U pip setuptools wheel && python3 -m build --wheel", False),
     ],
 )
 def test_pip_installing_build_tools_moves_with_the_stage(step: str, moves: bool) -> None:

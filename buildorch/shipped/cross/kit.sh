@@ -675,8 +675,15 @@ cargo_tool() {
 	chef) after=cook ;;
 	# cargo-auditable builds through cargo build, with its dependency list embedded
 	auditable)
-		after=$(for a in "$@"; do [ "${seen:-}" != 1 ] || { echo "$a"; break; }; [ "$a" != auditable ] || seen=1; done)
-		case "$after" in build | b | rustc) ;; *) exec "$c" "$@" ;; esac
+		after=$(for a in "$@"; do
+			case "${seen:-}:$a" in 1:-*) ;; 1:*)
+				echo "$a"
+				break
+				;;
+			esac
+			[ "$a" != auditable ] || seen=1
+		done)
+		case "$after $*" in build* | b\ * | rustc*) ;; install*--path*) ;; *) exec "$c" "$@" ;; esac
 		;;
 	build | b | rustc | install | doc | check | clippy) ;;
 	*) exec "$c" "$@" ;;
