@@ -9,6 +9,8 @@ import hashlib
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -511,25 +513,34 @@ def test_a_rust_projects_own_dockerfile_cross_compiles_and_rebuilds_through_scca
         docker(classic, "rmi", "-f", tag)
 
 
+@contextmanager
+def rust_stage(engine: Engine, tmp_path: Path) -> Iterator[str]:
+    """The Rust project's moved stage, built from its derived Dockerfile and loaded as an
+    image (its kit and toolchain in place): the image's tag, removed afterwards."""
+    project = tmp_path / "hello-rust-vendored"
+    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-rust-vendored", project)
+    (project / "Dockerfile").write_text(RUST_DOCKERFILE)
+    assert buildorch("init", "--cross", "-C", str(project), env=engine.env()).code == 0
+    tag = f"buildorch-test/hello-rust-stage:{uuid.uuid4().hex[:8]}"
+    try:
+        built = docker(
+            engine, "buildx", "build", "--platform", "linux/arm64", "--network", "host",
+            "-f", str(project / "Dockerfile.cross"), "--target", "build", "--load", "-t", tag,
+            str(project),
+        )  # fmt: skip
+        assert built.returncode == 0, built.stderr[-3000:]
+        yield tag
+    finally:
+        docker(engine, "rmi", "-f", tag)
+
+
 def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
     classic: Engine, tmp_path: Path
 ) -> None:
     # sccache's disk cache takes one server at a time: the moved stage's cargo step, run while
     # the folder's lock is held (as by a concurrent build of the same target), still builds
-    project = tmp_path / "hello-rust-vendored"
-    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-rust-vendored", project)
-    (project / "Dockerfile").write_text(RUST_DOCKERFILE)
-    assert buildorch("init", "--cross", "-C", str(project), env=classic.env()).code == 0
-    tag = f"buildorch-test/hello-rust-stage:{uuid.uuid4().hex[:8]}"
-    try:
-        built = docker(
-            classic, "buildx", "build", "--platform", "linux/arm64", "--network", "host",
-            "-f", str(project / "Dockerfile.cross"), "--target", "build", "--load", "-t", tag,
-            str(project),
-        )  # fmt: skip
-        assert built.returncode == 0, built.stderr[-3000:]
-        # the stage's kit, the toolchain in place
-        cache = "/root/.cache/buildorch-cross"
+    cache = "/root/.cache/buildorch-cross"
+    with rust_stage(classic, tmp_path) as tag:
         ran = docker(
             classic, "run", "--rm", "--network", "host", "-e", "TARGETARCH=arm64", tag,
             "/bin/sh", "-c",
@@ -538,45 +549,30 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
             f"{KIT} run cargo build --release --offline && "
             "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
         )  # fmt: skip
-        assert ran.returncode == 0, ran.stderr[-3000:]
-        assert "another step is using the arm64 sccache folder" in ran.stderr
-        assert "sccache: Cache" not in ran.stderr
-        assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
-    finally:
-        docker(classic, "rmi", "-f", tag)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "another step is using the arm64 sccache folder" in ran.stderr
+    assert "sccache: Cache" not in ran.stderr
+    assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
 
 
 def test_cargo_auditable_build_builds_for_the_target(classic: Engine, tmp_path: Path) -> None:
     # `cargo auditable build` (cargo-auditable, a cargo subcommand that runs cargo build with
     # the dependency list embedded) gets the target's triple after `build`, as cargo build does;
     # a stand-in for it here runs the cargo it is given, as the real one does
-    project = tmp_path / "hello-rust-vendored"
-    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-rust-vendored", project)
-    (project / "Dockerfile").write_text(RUST_DOCKERFILE)
-    assert buildorch("init", "--cross", "-C", str(project), env=classic.env()).code == 0
-    tag = f"buildorch-test/hello-rust-stage:{uuid.uuid4().hex[:8]}"
-    try:
-        built = docker(
-            classic, "buildx", "build", "--platform", "linux/arm64", "--network", "host",
-            "-f", str(project / "Dockerfile.cross"), "--target", "build", "--load", "-t", tag,
-            str(project),
-        )  # fmt: skip
-        assert built.returncode == 0, built.stderr[-3000:]
+    with rust_stage(classic, tmp_path) as tag:
         ran = docker(
             classic, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
             "printf '#!/bin/sh\\nshift\\nexec cargo \"$@\"\\n' > /usr/local/bin/cargo-auditable && "
             "chmod 755 /usr/local/bin/cargo-auditable && rm -rf target && "
-            f"{KIT} run cargo auditable build --release --offline && "
+            f"{KIT} run cargo auditable -v build --release --offline && "
             "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored && "
             "ls target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
         )  # fmt: skip
-        assert ran.returncode == 0, ran.stderr[-3000:]
-        assert ran.stdout.split() == [
-            "183",
-            "target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
-        ], "an aarch64 program where a native build puts it"
-    finally:
-        docker(classic, "rmi", "-f", tag)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == [
+        "183",
+        "target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
+    ], "an aarch64 program where a native build puts it"
 
 
 RUNS_WHAT_IT_BUILT = """\
@@ -724,12 +720,7 @@ def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
 ) -> None:
     # `apt-get install cargo libclang-dev` without clang: bindgen, in a -sys crate's build
     # script, loads libclang on the build machine
-    ran = with_kit(
-        classic,
-        tmp_path,
-        f"{KIT} setup && {KIT} run /bin/sh -c 'apt-get update -qq && "
-        "apt-get install -s --no-install-recommends cargo libclang-dev'",
-    )
+    ran = kit_apt(classic, tmp_path, "cargo libclang-dev")
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = " ".join(ran.stderr.split())
     assert "libclang-dev -> libclang-dev, native (bindgen loads it on the build machine" in said
