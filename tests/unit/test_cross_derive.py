@@ -251,7 +251,7 @@ COPY --from=build /src/tippecanoe /usr/local/bin/
     assert verdicts(text.replace(" libsqlite3-dev zlib1g-dev", ""))["`build`"][0]
     ports = text.replace(
         "RUN apt-get update",
-        "RUN echo 'deb [arch=arm64] http://ports.ubuntu.com/ubuntu-ports jammy main' "
+        "RUN echo 'deb [arch=arm64] http://ports.example/ubuntu-ports jammy main' "
         "> /etc/apt/sources.list.d/ports.list && apt-get update",
     )
     assert verdicts(ports)["`build`"][0]
