@@ -129,9 +129,17 @@ class OwnRegistry(Held):
 
 
 @pytest.fixture
-def own_registry(registry: str, tmp_path: Path) -> Iterator[OwnRegistry]:
+def own_registry(
+    registry: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[OwnRegistry]:
     """A registry of the test's own (the binary provisioning installs) on a free port, with
-    its own storage, for the test to stop or kill: never the shared one."""
+    its own storage, for the test to stop or kill: never the shared one. The images the test
+    tagged for it are removed from the engines afterwards."""
+    engines: list[Engine] = [
+        request.getfixturevalue(name)
+        for name in ("classic", "containerd")
+        if name in request.fixturenames
+    ]
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         _unavailable("no registry binary (docker-registry) for a registry of the test's own")
@@ -157,6 +165,20 @@ def own_registry(registry: str, tmp_path: Path) -> Iterator[OwnRegistry]:
         yield own
     finally:
         own.kill()
+        for engine in engines:
+            _remove_images(engine, f"{own.address}/")
+
+
+def _remove_images(engine: Engine, prefix: str) -> None:
+    listed = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        env=engine.env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    tagged = [line for line in listed.stdout.splitlines() if line.startswith(prefix)]
+    if tagged:
+        subprocess.run(
+            ["docker", "rmi", "-f", *tagged], env=engine.env(), capture_output=True, check=False
+        )
 
 
 # --- the registry goes away --------------------------------------------------------------
