@@ -146,6 +146,27 @@ _PACKAGE_MANAGER = re.compile(r"(^|[\s/])(apk|apt-get|apt|aptitude)\s")
 _REDIRECT = re.compile(r"\d*(<<<|<|>>|>)")
 
 
+def _commands(script: str) -> list[str]:
+    """The script's commands, a heredoc's continued lines joined (it keeps them: one command,
+    not one per line)."""
+    return _COMMAND_SEPARATOR.split(script.replace("\\\n", " "))
+
+
+def _root_image(dockerfile: Dockerfile, stage: Stage) -> str:
+    """The image the stage's chain of stages starts from, as written with its global ARGs."""
+    root = list(_chain(dockerfile, stage))[-1]
+    return dockerfile.expand_global(root.base) or root.base
+
+
+def _chain_runs(dockerfile: Dockerfile, stage: Stage, pattern: re.Pattern[str]) -> bool:
+    """Whether a step of the stage, or of a stage it is built on, matches `pattern`."""
+    return any(
+        isinstance(i, Run) and pattern.search(i.script)
+        for s in _chain(dockerfile, stage)
+        for i in s.instructions
+    )
+
+
 def _apk_at(words: list[str]) -> int | None:
     """Where apk runs in a command's words: first, or after what runs a command without being
     it (`sudo`, `xargs -r`, `if`, `(`); not a path that ends in apk (`mkdir /out/apk`)."""
@@ -167,8 +188,7 @@ def _runs_apk(script: str) -> bool:
 def _apk_compiling(script: str) -> str | None:
     """What an `apk add` of the script installs that compiles or links: its first such
     package, or packages it is given unseen (`$DEPS`, through xargs, from a file)."""
-    # a heredoc keeps its line continuations: one command, not one per line
-    for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " ")):
+    for command in _commands(script):
         # `apk --no-cache add`, `xargs apk add`, `(apk add ...)`: apk anywhere, its options first
         words = [w.strip("()'\"") for w in command.split()]
         at = _apk_at(words)
@@ -218,18 +238,15 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
     an apt-get install of the stage names. Ubuntu publishes amd64 and i386 in one archive and
     the other architectures in ubuntu-ports, and an image's sources name its own only, so the
     target's libraries cannot be found (the kit says so when it installs them)."""
-    chain = list(_chain(dockerfile, stage))
-    root = chain[-1]
-    if not _UBUNTU_IMAGE.search(dockerfile.expand_global(root.base) or root.base):
+    if not _UBUNTU_IMAGE.search(_root_image(dockerfile, stage)):
         return None
-    steps = [i for s in chain for i in s.instructions if isinstance(i, Run)]
-    if any(_NAMES_ARCHIVE.search(i.script) for i in steps):
+    if _chain_runs(dockerfile, stage, _NAMES_ARCHIVE):
         return None
-    rust = any(_RUST_STEP.search(i.script) for i in steps)
+    rust = _chain_runs(dockerfile, stage, _RUST_STEP)
     for instruction in stage.instructions:
         if not isinstance(instruction, Run):
             continue
-        for command in _COMMAND_SEPARATOR.split(instruction.script.replace("\\\n", " ")):
+        for command in _commands(instruction.script):
             words = command.split()
             if not any(w.endswith(("apt-get", "apt")) for w in words) or "install" not in words:
                 continue
@@ -250,14 +267,15 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
 def _installs_build_tools_only(script: str) -> bool:
     """Whether every Python installer of the script is `pip install` of build tools by name
     (`pip3 install --no-cache-dir meson==1.4.0 ninja`), no requirements file or project."""
-    for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " ")):
+    for command in _commands(script):
         if not _PYTHON_INSTALLERS.search(command):
             continue
         words = command.split()
         if "install" not in words or not any(w in ("pip", "pip3") for w in words):
             return False
-        names = [w for w in words[words.index("install") + 1 :] if not w.startswith("-")]
-        options = [w for w in words[words.index("install") + 1 :] if w.startswith("-")]
+        given = words[words.index("install") + 1 :]
+        names = [w for w in given if not w.startswith("-")]
+        options = [w for w in given if w.startswith("-")]
         if not names or any(o.split("=")[0] in _PIP_SOURCE_OPTIONS for o in options):
             return False
         for name in names:
@@ -278,10 +296,10 @@ def _takes_pip_places(path: str) -> bool:
 def _on_alpine(dockerfile: Dockerfile, stage: Stage) -> bool:
     """Whether the stage runs on Alpine, as its steps (apk) or its image's tag say, the stages
     it is built on included."""
-    chain = list(_chain(dockerfile, stage))
+    chain = _chain(dockerfile, stage)
     if any(isinstance(i, Run) and _runs_apk(i.script) for s in chain for i in s.instructions):
         return True
-    return bool(_ALPINE_IMAGE.search(dockerfile.expand_global(chain[-1].base) or chain[-1].base))
+    return bool(_ALPINE_IMAGE.search(_root_image(dockerfile, stage)))
 
 
 def _compiles_c_or_rust(script: str) -> bool:
@@ -289,7 +307,7 @@ def _compiles_c_or_rust(script: str) -> bool:
     commands aside: the packages they name are not run)."""
     return any(
         _C_OR_RUST_STEP.search(command) and not _PACKAGE_MANAGER.search(command)
-        for command in _COMMAND_SEPARATOR.split(script.replace("\\\n", " "))
+        for command in _commands(script)
     )
 
 
@@ -661,10 +679,8 @@ def _why_stays(
                     and not any(_takes_pip_places(path) for path in handed)
                 ):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
-            if _CARGO_INTERMEDIATES.search(instruction.script) and any(
-                isinstance(i, Run) and _RUST_STEP.search(i.script)
-                for c in _chain(dockerfile, stage)
-                for i in c.instructions
+            if _CARGO_INTERMEDIATES.search(instruction.script) and _chain_runs(
+                dockerfile, stage, _RUST_STEP
             ):
                 return (
                     f"line {instruction.lines.first} `{_short(instruction)}`: it works in "
