@@ -26,7 +26,17 @@ from functools import cache
 from importlib import resources
 
 from buildorch.apt_lists import NativeUpdate, helper_stages, native_update, step_mounts
-from buildorch.dockerfile import Arg, Copy, Dockerfile, Env, Instruction, Run, Stage, Variable
+from buildorch.dockerfile import (
+    Arg,
+    Copy,
+    Dockerfile,
+    Env,
+    Instruction,
+    Run,
+    Stage,
+    Variable,
+    Workdir,
+)
 
 # a folder of its own at the top, where no copy of a project's files reaches (`COPY --from=build
 # /usr/local /usr/local` after `make install`; a copy of / keeps its stage on the target), so it
@@ -65,18 +75,38 @@ _PIP_SOURCE_OPTIONS = frozenset(
      "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root"}
 )  # fmt: skip
 _PIP_PLACES = ("/usr/local", "/usr/lib/python3", "/root/.local")
+_DOWNLOADED_INSTALLER = re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|da|z)?sh\b")
+# rustup's installer (`curl https://sh.rustup.rs | sh -s -- -y`): the build machine's Rust
+# toolchain is the one a moved stage needs, and the kit's cargo adds the target's standard
+# library to it (`rustup target add`), as for the rustup of the Rust images
+_RUSTUP_INSTALLER = re.compile(
+    r"\b(curl|wget)\b[^|;&]*\bsh\.rustup\.rs\b[^|;&]*\|\s*(sudo\s+)?(ba|da|z)?sh\b"
+)
+# Node's installers put the packages they fetch (native modules for the machine they run on:
+# esbuild's, swc's) in node_modules where they run, or in a global prefix. A stage that hands
+# over none of it (a frontend's `dist/`) moves: the bundlers run on the build machine, as they
+# should, and the kit's check still reads every ELF file the stage hands over
+_NODE_INSTALLER = re.compile(r"\b(npm|yarn|pnpm|bun)\s+((-\S+\s+)*)(install|ci|add|i)\b")
+_NODE_GLOBAL = ("/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/local/bin")
+# the options that name the folder an installer works in
+_NODE_FOLDER_OPTIONS = frozenset({"--prefix", "-C", "--dir", "--cwd"})
 _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
     (_PYTHON_INSTALLERS, "Python installers pick wheels built for the machine they run on"),
     (
-        re.compile(r"\b(npm|yarn|pnpm|bun)\s+(install|ci|add|i)\b|\bnode-gyp\b|prebuild-install"),
-        "Node installers fetch native modules for the machine they run on",
+        _NODE_INSTALLER,
+        "Node installers fetch native modules for the machine they run on, into a folder "
+        "the step does not name plainly (`cd $DIR`, a subshell)",
+    ),
+    (
+        re.compile(r"\bnode-gyp\b|prebuild-install"),
+        "it builds or fetches a native module for the machine it runs on",
     ),
     (
         re.compile(r"\b(gem|bundle)\s+install\b|\bpecl\s+install\b|\bcpanm\b"),
         "it installs native extensions for the machine it runs on",
     ),
     (
-        re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|da|z)?sh\b"),
+        _DOWNLOADED_INSTALLER,
         "it runs a downloaded installer, which picks binaries for the machine it runs on",
     ),
     (
@@ -285,6 +315,52 @@ def _installs_build_tools_only(script: str) -> bool:
     return True
 
 
+def _node_places(dockerfile: Dockerfile, stage: Stage) -> list[str] | None:
+    """Where the Node installers of the stage, and of the stages it is built on, put what they
+    fetch: each one's node_modules (its working folder's: WORKDIR, a `cd`, `--prefix`) and
+    the global prefix for `-g`. None when a folder cannot be told from the text (`cd $DIR`)."""
+    places: list[str] = []
+    for each in reversed(list(_chain(dockerfile, stage))):
+        workdir = "/"
+        for instruction in each.instructions:
+            if isinstance(instruction, Workdir):
+                workdir = posixpath.normpath(posixpath.join(workdir, instruction.path))
+                if "$" in workdir:
+                    workdir = ""
+            if not isinstance(instruction, Run) or not _NODE_INSTALLER.search(instruction.script):
+                continue
+            cwd = workdir
+            for command in _commands(instruction.script):
+                words = command.split()
+                if words[:1] == ["cd"]:
+                    cwd = _node_folder(cwd, words[1:2])
+                elif words[:1] == ["("] or command.lstrip().startswith("("):
+                    return None  # a subshell's folder: not followed
+                match = _NODE_INSTALLER.search(command)
+                if match is None:
+                    continue
+                if {"-g", "--global", "global"} & set(words):
+                    places.extend(_NODE_GLOBAL)
+                    continue
+                folder = cwd
+                for i, word in enumerate(words):
+                    name, _, value = word.partition("=")
+                    if name in _NODE_FOLDER_OPTIONS:
+                        folder = _node_folder(cwd, [value] if value else words[i + 1 : i + 2])
+                if not folder:
+                    return None
+                # pnpm's store is inside it; yarn's Plug'n'Play keeps packages in .yarn instead
+                places += [posixpath.join(folder, "node_modules"), posixpath.join(folder, ".yarn")]
+    return list(dict.fromkeys(places))
+
+
+def _node_folder(cwd: str, given: list[str]) -> str:
+    """The folder `cd` or an option moves to from `cwd`; "" when the text does not say."""
+    if not cwd or not given or "$" in given[0] or "`" in given[0] or given[0] in ("-", "~"):
+        return ""
+    return posixpath.normpath(posixpath.join(cwd, given[0].strip("'\"")))
+
+
 def _takes_pip_places(path: str) -> bool:
     """Whether a copy of `path` takes what pip installs (or a folder holding it)."""
     path = path.rstrip("/") or "/"
@@ -385,6 +461,15 @@ class Derivation:
     def blocked(self) -> tuple[StageVerdict, ...]:
         """Builders that cannot move: their steps would run under emulation."""
         return tuple(s for s in self.stages if s.compiles and not s.moves)
+
+    @property
+    def blocked_at(self) -> frozenset[int]:
+        return frozenset(s.index for s in self.blocked)
+
+    @property
+    def usable(self) -> bool:
+        """Worth building: every builder moves, or some move while the others stay emulated."""
+        return self.text is not None and (not self.blocked or any(s.compiles for s in self.moved))
 
     @property
     def complete(self) -> bool:
@@ -670,10 +755,30 @@ def _why_stays(
             "apt-get to cross-compile the stage"
         )
     alpine = _on_alpine(dockerfile, stage)
+    node = _node_places(dockerfile, stage)
+    node_handed = next(
+        (
+            path
+            for path in handed
+            for place in node or ()
+            if _within(path, place) or _within(place, path)
+        ),
+        None,
+    )
+    if node_handed is not None:
+        return (
+            f"a later stage copies {node_handed} from it, which holds what Node's installers "
+            "fetched for the machine they ran on (native modules in node_modules)"
+        )
     for instruction in stage.instructions:
         if isinstance(instruction, Run):
             for pattern, reason in _UNSAFE_STEPS:
-                if pattern.search(instruction.script) and not (
+                script = instruction.script
+                if pattern is _DOWNLOADED_INSTALLER:
+                    script = _RUSTUP_INSTALLER.sub("", script)
+                if pattern is _NODE_INSTALLER and node is not None:
+                    continue
+                if pattern.search(script) and not (
                     pattern is _PYTHON_INSTALLERS
                     and _installs_build_tools_only(instruction.script)
                     and not any(_takes_pip_places(path) for path in handed)
@@ -889,7 +994,13 @@ def _rewrite(
         if root:
             # added after the check: at the same place, it is applied later and lands first
             after = _settings_end(stage)
-            edits.append((after + 1, after, _kit_setup(stage)))
+            # the kit's apt-get reads libclang as bindgen's when the stage's family builds Rust
+            rust = any(
+                _chain_runs(dockerfile, s, _RUST_STEP)
+                for s in dockerfile.stages
+                if s.index in moved and stage in _chain(dockerfile, s)
+            )
+            edits.append((after + 1, after, _kit_setup(stage, rust)))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[first - 1 : last] = new
     header = (
@@ -962,7 +1073,7 @@ def _settings_end(stage: Stage) -> int:
     return settings[-1].lines.last if settings else stage.start.lines.last
 
 
-def _kit_setup(stage: Stage) -> list[str]:
+def _kit_setup(stage: Stage, rust: bool) -> list[str]:
     users = [i.value for i in _opening_settings(stage) if i.keyword == "USER"]
     # the setup installs packages and writes the kit's folder: as root, then the stage's user
     become, back = [], []
@@ -978,7 +1089,7 @@ def _kit_setup(stage: Stage) -> list[str]:
         "or build with --strategy qemu' >&2; exit 1; } "
         f"&& env | sed -n 's/^BUILDORCH_CROSS_KIT=//p' | base64 -d "
         f"| gunzip > {KIT} "
-        f"&& chmod 755 {KIT} && {KIT} setup\n",
+        f"&& chmod 755 {KIT} && {KIT} setup{' rust' if rust else ''}\n",
         *back,
         f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]\n',
     ]

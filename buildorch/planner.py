@@ -20,10 +20,16 @@ from buildorch.buildx_flags import (
     relative_to,
 )
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
-from buildorch.cross_derive import kit_has_toolchain
+from buildorch.cross_derive import Derivation, kit_has_toolchain
 from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
-from buildorch.facts import BuilderFacts, EmulationKind, HostFacts, ProjectFacts
+from buildorch.facts import (
+    BuilderFacts,
+    DockerfileFacts,
+    EmulationKind,
+    HostFacts,
+    ProjectFacts,
+)
 from buildorch.plan import (
     CiBake,
     CiJob,
@@ -274,7 +280,7 @@ def _cross(
             "no stage of the Dockerfile runs on $BUILDPLATFORM and builds for "
             f"$TARGETARCH, so every step would run on the target platform{hint}",
         )
-    if derivation is not None and not derivation.complete:
+    if derivation is not None and not derivation.usable:
         stuck = derivation.blocked or tuple(s for s in derivation.stages if not s.moves)
         return _Candidate(
             Strategy.CROSS,
@@ -298,6 +304,10 @@ def _cross(
             f"buildorch moves {moved} to {native} and cross-compiles there (a Dockerfile "
             "derived from the project's, every RUN step unchanged)"
         )
+        # the builders that cannot move are built as written, emulated, beside the moved ones
+        how += "".join(
+            f"; {s.label} stays on the target because {s.why}" for s in derivation.blocked
+        )
         steps = dockerfile.derived_emulated_run_steps
     else:
         how = f"the compile stages run on {native} and cross-compile for {platform}"
@@ -317,8 +327,18 @@ def _cross(
         )
     if emulation in ("qemu", "rosetta"):
         # the final stage's RUN steps are emulated; they are usually light (installs,
-        # copies), so count them as a tenth of a fully emulated build
-        cost = costs.cross.factor + 0.1 * (costs.emulated(emulation).factor - 1.0)
+        # copies), so count them as a tenth of a fully emulated build. A builder left on the
+        # target is not light: its share of the builders' steps costs what emulation costs
+        emulated = costs.emulated(emulation).factor
+        share, light = 0.0, steps
+        if derivation is not None:
+            share = _left_on_target(dockerfile, derivation)
+            light -= sum(s.run_steps for s in dockerfile.stages if s.index in derivation.blocked_at)
+        cost = (
+            costs.cross.factor
+            + share * (emulated - costs.cross.factor)
+            + (0.1 * (emulated - 1.0) if light else 0.0)
+        )
         return _Candidate(
             Strategy.CROSS,
             round(cost, 2),
@@ -332,6 +352,15 @@ def _cross(
         f"{steps} RUN step(s) run on {platform} itself and nothing here can run "
         f"{platform} binaries",
     )
+
+
+def _left_on_target(dockerfile: DockerfileFacts, derivation: Derivation) -> float:
+    """The builders' RUN steps that stay on the target, as a share of all of theirs."""
+    steps = {s.index: s.run_steps for s in dockerfile.stages}
+    builders = [s for s in derivation.stages if s.compiles]
+    total = sum(steps.get(s.index, 0) for s in builders)
+    left = sum(steps.get(s.index, 0) for s in builders if not s.moves)
+    return left / total if total else 0.0
 
 
 def _remote(platform: Platform, host: HostFacts, options: Options, costs: Costs) -> _Candidate:

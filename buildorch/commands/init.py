@@ -116,7 +116,7 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
             why="a stage runs on $BUILDPLATFORM and builds for $TARGETARCH",
             fix="build it as it is: `buildorch build --target arm64`",
         )
-    if not derivation.complete or derivation.text is None:
+    if not derivation.usable or derivation.text is None:
         stuck = derivation.blocked or tuple(s for s in derivation.stages if not s.moves)
         raise PlanError(
             f"buildorch cannot derive a cross-compiling {source.name}",
@@ -140,8 +140,13 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     moved = ", ".join(s.label for s in derivation.moved)
     stage = f" --target {options.build_target}" if options.build_target else ""
     given = "".join(f" --build-arg {shlex.quote(f'{k}={v}')}" for k, v in build_args)
+    # a builder that cannot move is built as written, emulated, beside the moved ones
+    emulated = "".join(
+        f"; {s.label} stays on the target, emulated, because {s.why}" for s in derivation.blocked
+    )
     return dest, (
-        f"{source.name} with {moved} moved to the build machine, cross-compiling; build it with "
+        f"{source.name} with {moved} moved to the build machine, cross-compiling{emulated}; "
+        "build it with "
         f"`docker buildx build --platform linux/arm64{stage}{given} "
         f"-f {shlex.quote(_relative(dest, args.project_dir))} "
         f"{shlex.quote(options.context)}` in {args.project_dir}"

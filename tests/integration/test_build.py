@@ -70,6 +70,35 @@ def test_arm64_through_qemu_when_the_dockerfile_cannot_cross(
     assert elf_machine(out / "hello") == "aarch64"
 
 
+def test_a_builder_that_cannot_move_is_emulated_beside_the_one_that_moves(
+    classic: Engine, registry: str, project: Path, tmp_path: Path
+) -> None:
+    # one builder asks which machine it runs on and stays on the target; the compiler's
+    # stage still moves to the build machine: the plan is cross, not all of it under QEMU
+    plain = (project / "Dockerfile.plain").read_text()
+    (project / "Dockerfile.two").write_text(
+        plain.replace(
+            "AS build\n", "AS probe\nRUN uname -m > /machine\nFROM ${TOOLCHAIN_IMAGE} AS build\n"
+        )
+        + "COPY --from=probe /machine /machine\n"
+    )
+    out = tmp_path / "out"
+    run = buildorch(
+        "build", "-C", str(project), "-f", "Dockerfile.two", "--target", "arm64",
+        "--network", "host", "-o", str(out), "--json", *toolchain_args(), env=classic.env(),
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    report = run.json()
+    assert _strategies(report) == {"linux/arm64": "cross"}
+    why = report["plan"]["steps"][0]["reasons"][1]
+    assert "moves `build` to linux/amd64" in why
+    assert "`probe` stays on the target because line 6" in why and "asks which machine" in why
+    stages = {s["name"]: s["moves"] for s in report["plan"]["cross"]["stages"]}
+    assert stages == {"probe": False, "build": True, None: False}
+    assert (out / "machine").read_text() == "aarch64\n", "the stage that stays ran emulated"
+    assert elf_machine(out / "hello") == "aarch64"
+
+
 def test_two_targets_write_one_folder_per_platform(
     engine: Engine, registry: str, project: Path, tmp_path: Path
 ) -> None:

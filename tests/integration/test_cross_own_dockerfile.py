@@ -347,13 +347,15 @@ def with_kit(
     )  # fmt: skip
 
 
-def kit_apt(engine: Engine, tmp_path: Path, install: str) -> subprocess.CompletedProcess[str]:
+def kit_apt(
+    engine: Engine, tmp_path: Path, install: str, setup: str = "setup"
+) -> subprocess.CompletedProcess[str]:
     """The kit's apt-get set up for arm64, installing nothing (`-s`): what it decides for
     each package, from the archive's own metadata."""
     return with_kit(
         engine,
         tmp_path,
-        f"{KIT} setup && {KIT} run /bin/sh -c "
+        f"{KIT} {setup} && {KIT} run /bin/sh -c "
         f"'apt-get update -qq && apt-get install -s --no-install-recommends {install}'",
     )
 
@@ -661,19 +663,42 @@ AC_OUTPUT
 
 def test_configure_runs_its_test_programs_as_on_the_target(classic: Engine, tmp_path: Path) -> None:
     # AC_RUN_IFELSE without an answer for a cross build: configure would stop ("cannot run
-    # test program while cross compiling"); with the host alone, it finds it runs them
+    # test program while cross compiling"); with the host alone, it finds it runs them. The
+    # compiler is installed only where the image lacks one: no wrapper answers for it before
     project = tmp_path / "probe"
     project.mkdir()
     (project / "configure.ac").write_text(CONFIGURE_AC)
     (project / "Dockerfile").write_text(
         "FROM debian:bookworm AS build\n"
-        "RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev autoconf\n"
+        "RUN command -v gcc >/dev/null || (apt-get update && "
+        "apt-get install -y --no-install-recommends gcc libc6-dev autoconf)\n"
         "WORKDIR /src\nCOPY configure.ac .\nRUN autoconf && ./configure\n"
         "FROM scratch\nCOPY --from=build /src/machine.txt /\n"
     )
     out = tmp_path / "out"
     built_cross(classic, project, out)
     assert (out / "machine.txt").read_text() == "aarch64"
+
+
+def test_nodes_installers_run_for_the_build_machine(classic: Engine, tmp_path: Path) -> None:
+    # npm (a stand-in that says what it is given: Debian's npm, 300 packages, for a check of
+    # the environment) runs without the target's compilers, which node-gyp would otherwise
+    # build the build machine's native modules with; no wrapper stands for a tool the stage
+    # lacks, so `command -v npm` says so until the stage installs it
+    ran = with_kit(
+        classic,
+        tmp_path,
+        f"{KIT} setup && {KIT} run /bin/sh -c 'command -v npm || echo no npm' && "
+        "printf '#!/bin/sh\\necho \"CC=${CC:-none} PATH=$PATH\"\\n' > /usr/local/bin/npm && "
+        f"chmod 755 /usr/local/bin/npm && {KIT} run /bin/sh -c 'command -v npm && npm ci && "
+        'echo "step CC=$CC"\'',
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "no npm"
+    assert lines[1] == f"{KIT_DIR}/bin/npm"
+    assert lines[2].startswith("CC=none PATH=") and f"{KIT_DIR}/bin" not in lines[2]
+    assert lines[3] == "step CC=aarch64-linux-gnu-gcc", "the step's own commands keep it"
 
 
 def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(
@@ -727,6 +752,19 @@ def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
     assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
     # a simulation installs nothing, the target's Rust standard library included
     assert "unpacked the arm64 Rust standard library" not in said
+
+
+def test_libclang_is_bindgens_where_the_planner_says_the_stage_builds_rust(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # a stage that installs its C compiler and libclang before rustup's installer brings
+    # cargo: the derived Dockerfile's `kit setup rust` says what apt-get cannot yet see
+    ran = kit_apt(classic, tmp_path, "gcc libclang-dev", setup="setup rust")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
+    # without it, a C stage's libclang-dev is a library it links: the target's
+    ran = kit_apt(classic, tmp_path, "gcc libclang-dev")
+    assert "libclang-dev -> libclang-dev:arm64 (Section: libdevel" in ran.stderr, ran.stderr
 
 
 CGO_PROGRAM = """\

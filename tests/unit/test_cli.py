@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -502,6 +503,63 @@ def test_an_emulated_platform_is_not_built_from_the_derived_dockerfile(
         ("linux/arm/v6",): False,
     }
     assert data["merge"] is not None, "the platforms' images are joined under the tag"
+
+
+FULL_STACK = """\
+FROM debian:bookworm AS frontend
+RUN apt-get update && apt-get install -y --no-install-recommends npm
+WORKDIR /web
+COPY web/ .
+RUN npm ci && npm run build
+
+FROM debian:bookworm AS backend
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make
+WORKDIR /src
+COPY . .
+RUN make
+
+FROM debian:bookworm-slim
+COPY --from=backend /src/server /usr/local/bin/server
+COPY --from=frontend /web /srv/web
+"""
+
+
+def test_a_builder_that_stays_leaves_the_others_cross_compiling(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the frontend's node_modules, which the image takes, keep it on the target; the
+    # backend's compiler still moves: the plan is cross, cheaper than emulating both, and
+    # says which stage is emulated and why
+    (tmp_path / "Dockerfile").write_text(FULL_STACK)
+    data = plan_json(capsys, "linux-amd64-qemu", tmp_path, "--target", "arm64")
+    assert strategies(data) == {"linux/arm64": "cross"}
+    (step,) = data["steps"]  # type: ignore[misc]
+    assert step["reasons"][1].startswith("buildorch moves `backend` to linux/amd64")
+    assert "`frontend` stays on the target because a later stage copies /web" in step["reasons"][1]
+    qemu = {r["strategy"]: r["why"] for r in step["rejected"]}["qemu"]
+    costs = re.search(r"about ([\d.]+)x native against ([\d.]+)x", qemu)
+    assert costs is not None and float(costs[2]) < float(costs[1])
+    # half the builders' steps emulated: dearer than a cross build where every builder moves
+    plain = FULL_STACK.replace("/web /srv/web", "/web/dist /srv/web")
+    (tmp_path / "Dockerfile.moves").write_text(plain)
+    moved = plan_json(capsys, "linux-amd64-qemu", tmp_path, "-f", "Dockerfile.moves", "-t", "arm64")
+    assert moved["steps"][0]["cost"] < step["cost"]  # type: ignore[index]
+    # with nothing to run the target's programs, the stage that stays cannot be built
+    code, _, err = run(
+        capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-no-qemu"), "-C",
+        str(tmp_path), "--target", "arm64",
+    )  # fmt: skip
+    assert code == 6 and "nothing here can run" in " ".join(err.split()), err
+    # init --cross writes it, and says which stage stays emulated
+    code, out, err = run(capsys, "init", "--cross", "-C", str(tmp_path), "--json")
+    assert code == 0, err
+    (written,) = json.loads(out)
+    said = " ".join(written["why"].split())
+    assert "with `backend` moved to the build machine" in said
+    assert "`frontend` stays on the target, emulated, because a later stage copies /web" in said
+    derived = (tmp_path / "Dockerfile.cross").read_text()
+    assert "FROM --platform=$BUILDPLATFORM debian:bookworm AS backend" in derived
+    assert "FROM debian:bookworm AS frontend" in derived
 
 
 def test_init_cross_derives_for_the_build_args_given(

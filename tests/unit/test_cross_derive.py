@@ -110,7 +110,8 @@ def test_the_derived_text_keeps_every_user_line() -> None:
     ("step", "reason"),
     [
         ("RUN pip install -r requirements.txt", "Python installers"),
-        ("RUN npm ci", "Node installers"),
+        ('RUN cd "$APP" && npm ci', "Node installers fetch native modules"),
+        ("RUN npx node-gyp rebuild", "builds or fetches a native module"),
         ("RUN curl -fsSL https://example.test/install.sh | sh", "downloaded installer"),
         ("RUN apk add --no-cache build-base", "Alpine's apk has no multiarch: build-base"),
         (
@@ -135,6 +136,59 @@ def test_a_step_that_picks_binaries_by_machine_keeps_its_stage(step: str, reason
     assert reason in why and "line 6" in why
     facts = analysed(text)
     assert facts.derivation is not None and not facts.derivation.complete
+
+
+FRONTEND = """\
+FROM debian:bookworm AS deps
+RUN apt-get update && apt-get install -y --no-install-recommends npm
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit
+FROM deps AS frontend
+COPY . .
+RUN npm run build
+FROM debian:bookworm-slim
+COPY --from=frontend /web/dist /srv/static
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "stays"),
+    [
+        # the bundle: what the build wrote, no installed package
+        (("", ""), None),
+        (("/web/dist /srv/static", "/web /srv/web"), "copies /web from it"),
+        (("/web/dist /srv/static", "/web/node_modules/ /n/"), "copies /web/node_modules"),
+        (("npm ci --no-audit", "npm ci --prefix /opt/fe"), None),
+        (("npm ci --no-audit", "cd /opt && npm --prefix=fe ci"), None),
+        (("npm ci --no-audit", "npm i -g pnpm && pnpm install"), None),
+        (("npm ci --no-audit", "cd $DIR && yarn install"), "a folder the step does not name"),
+    ],
+)
+def test_a_node_stage_moves_unless_its_installed_packages_are_handed_over(
+    change: tuple[str, str], stays: str | None
+) -> None:
+    # Node's installers fetch native modules for the machine they run on, into node_modules;
+    # a frontend that hands over its bundle runs them, and its bundler, on the build machine
+    found = verdicts(FRONTEND.replace(*change))
+    if stays is None:
+        assert found["`deps`"][0] and found["`frontend`"][0], found
+    else:
+        assert not found["`deps`"][0] and not found["`frontend`"][0]
+        assert stays in found["`frontend`"][1] or stays in found["`deps`"][1], found
+
+
+def test_node_modules_taken_from_an_install_elsewhere_keeps_the_stage() -> None:
+    prefixed = FRONTEND.replace("npm ci --no-audit", "npm ci --prefix /opt/fe").replace(
+        "/web/dist /srv/static", "/opt/fe/node_modules /n"
+    )
+    moves, why = verdicts(prefixed)["`frontend`"]
+    assert not moves and "copies /opt/fe/node_modules from it" in why
+    global_ = FRONTEND.replace("npm ci --no-audit", "npm install -g typescript").replace(
+        "/web/dist /srv/static", "/usr/local/lib/node_modules /m"
+    )
+    moves, why = verdicts(global_)["`frontend`"]
+    assert not moves and "copies /usr/local/lib/node_modules" in why
 
 
 def test_an_alpine_builder_that_adds_only_tools_moves() -> None:
@@ -317,6 +371,40 @@ COPY --from=build /out/a /a
     assert KIT_DIR == "/buildorch-cross" and "rm -rf" not in derived
 
 
+RUSTUP = """\
+FROM debian:bookworm AS deps
+RUN apt-get update && apt-get install -y curl build-essential pkg-config libclang-dev
+RUN curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y
+ENV PATH="/root/.cargo/bin:${PATH}"
+FROM deps AS build
+WORKDIR /app
+COPY . .
+RUN cargo build --release
+FROM debian:bookworm-slim
+COPY --from=build /app/target/release/app /usr/local/bin/app
+"""
+
+
+def test_rustups_installer_brings_the_build_machines_toolchain_and_its_stage_moves() -> None:
+    # rustup's toolchain runs where it is installed; the kit's cargo adds the target's
+    # standard library to it, as for the Rust images' rustup
+    found = verdicts(RUSTUP)
+    assert found["`deps`"][0] and found["`build`"][0]
+    facts = analysed(RUSTUP)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    # the libclang-dev the first stage installs is bindgen's: the kit is told that the
+    # stages built on it run cargo, which apt-get cannot see before rustup installs it
+    assert f"&& {KIT} setup rust\n" in facts.derivation.text
+    # a C stage's kit is not
+    c_only = analysed(PLAIN).derivation
+    assert c_only is not None and c_only.text is not None
+    assert f"&& {KIT} setup\n" in c_only.text
+    # another installer piped to a shell in the same step still keeps the stage
+    other = RUSTUP.replace("-s -- -y", "-s -- -y && curl -fsSL https://example.test/i.sh | bash")
+    moves, why = verdicts(other)["`deps`"]
+    assert not moves and "downloaded installer" in why
+
+
 def test_the_kit_is_set_up_with_the_stages_opening_settings_and_before_its_files() -> None:
     text = """\
 FROM rust:1 AS build
@@ -331,7 +419,7 @@ COPY --from=build /src/target/release/app /app
     facts = analysed(text)
     assert facts.derivation is not None and facts.derivation.text is not None
     derived = [line for line in facts.derivation.text.splitlines() if not line.startswith("#")]
-    setup = next(i for i, line in enumerate(derived) if line.endswith(f"{KIT} setup"))
+    setup = next(i for i, line in enumerate(derived) if line.endswith(f"{KIT} setup rust"))
     # rustup's mirror holds for the setup, which runs as root and hands the stage back to its
     # user; a change of the project's files does not set the kit up again
     assert derived[setup - 3 : setup] == [
@@ -358,7 +446,7 @@ COPY --from=build /src/target/release/app /app
     derivation = analysed(stamped).derivation
     assert derivation is not None and derivation.text is not None
     lines = [line for line in derivation.text.splitlines() if not line.startswith("#")]
-    setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup"))
+    setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup rust"))
     assert lines[setup - 3 : setup] == ["ARG PROXY", "USER builder", "USER root"]
     assert lines[setup + 3] == "ARG GIT_SHA"
 

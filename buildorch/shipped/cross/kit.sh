@@ -89,8 +89,10 @@ load() {
 }
 
 # -- setup -----------------------------------------------------------------------------------
-setup() {
+setup() { # [rust]: the stage, or one built on it, runs cargo
 	mkdir -p "$KIT/bin"
+	rust_steps=0
+	[ "${1:-}" != rust ] || rust_steps=1
 	arch=${TARGETARCH:-}
 	[ -n "$arch" ] || die "TARGETARCH is not set: the stage needs ARG TARGETARCH before kit setup"
 	build_deb=$(build_arch)
@@ -120,14 +122,16 @@ class=$class
 machine=$machine
 loader=$loader
 build_gnu=$build_gnu
+rust_steps=$rust_steps
 EOF
 	# wrappers: one script, named for each tool it stands in for (not `as` and `ld`, which
 	# the build machine's own gcc finds in PATH when a step compiles for it: CC_FOR_BUILD)
-	for tool in cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf \
-		clang clang++ pkg-config pkgconf "$gnu-pkg-config" "$gnu-gcc" "$gnu-g++" \
-		apt-get apt cargo go meson "$gnu-cross-exe-wrapper"; do
+	# (the kit's own names, which the environment gives: always; the others as the stage's
+	# steps install them)
+	for tool in "$gnu-pkg-config" "$gnu-gcc" "$gnu-g++" "$gnu-cross-exe-wrapper"; do
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
+	link_wrappers
 	ln -sf kit "$KIT/rustc-cache"
 	# the processor as a build on the target names it (uname -m there): CMake's and meson's own
 	# detection starts from it, and projects match it (`MATCHES "^armv7"`)
@@ -314,7 +318,21 @@ rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
 # unversioned name is, where the target has one (clang's own, gcc's cross twin; without it
 # the build machine's stays, and the check names what it built): linked when a step starts,
 # and after apt-get installs one
-link_versioned() {
+# the tools the kit stands in for, wrapped where the stage has them: a wrapper of a tool it
+# lacks would answer `command -v gcc` (`command -v gcc || apt-get install gcc`). Kept up to
+# date by each step and by apt-get, where the step's user may (a stage's own USER may not)
+WRAPPED="cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf clang clang++ pkg-config
+pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun"
+link_wrappers() {
+	if [ -w "$KIT/bin" ]; then
+		for tool in $WRAPPED; do
+			if find_real "$tool"; then
+				[ -e "$KIT/bin/$tool" ] || ln -s ../kit "$KIT/bin/$tool" 2>/dev/null || true
+			else
+				rm -f "$KIT/bin/$tool"
+			fi
+		done
+	fi
 	for f in /usr/bin/gcc-[0-9]* /usr/bin/g++-[0-9]* /usr/bin/cpp-[0-9]* /usr/bin/clang-[0-9]* \
 		/usr/bin/clang++-[0-9]*; do
 		n=${f##*/}
@@ -332,7 +350,7 @@ export_unset() { # NAME VALUE: a value the stage set itself wins
 run() {
 	load
 	if [ "$native" = 1 ]; then exec "$@"; fi
-	link_versioned
+	link_wrappers
 	build_cc=$(real gcc || real cc || echo /usr/bin/cc)
 	build_cxx=$(real g++ || real c++ || echo /usr/bin/c++)
 	for pair in CC:gcc CXX:g++ CPP:cpp AR:ar RANLIB:ranlib NM:nm STRIP:strip OBJCOPY:objcopy \
@@ -538,7 +556,9 @@ apt_get() {
 	info=$(package_info $bare rustc sccache $(versioned_cross "$bare"))
 	native_info=$(build_machine_info)
 	extra=$(toolchain_for "$names")
-	rust_stage=0
+	# a stage whose steps run cargo (the planner's word, from the whole Dockerfile: rustup may
+	# install it in a later step), or one that installs or has it
+	rust_stage=${rust_steps:-0}
 	case " $names " in *" cargo"[\ :=/]* | *" rustc"[\ :=/]*) rust_stage=1 ;; esac
 	if [ $rust_stage = 0 ] && { real cargo || real rustc; } >/dev/null; then rust_stage=1; fi
 	# a -dev library built from the same source as a tool the stage installs, now or in an
@@ -609,7 +629,7 @@ $more"
 	if [ -z "$std" ]; then
 		# shellcheck disable=SC2086
 		PATH=$PLAIN "/usr/bin/$called" $args $out $extra || exit $?
-		link_versioned
+		link_wrappers
 		return
 	fi
 	# fetched first (apt-get fetches its own at once), unpacked while apt-get resolves and
@@ -636,7 +656,7 @@ $more"
 		say "rustc $have: the $deb standard library through apt-get (libstd-rust-dev:$deb=$have)"
 		apt_real install -y --no-install-recommends --no-remove "libstd-rust-dev:$deb=$have"
 	fi
-	link_versioned
+	link_wrappers
 }
 
 # cargo build: for the target's triple, with the build machine's compilers for build scripts
@@ -663,12 +683,7 @@ cargo_tool() {
 	case " $* " in *" --target "* | *" --target="*) sub=user-target ;; esac
 	# `cargo install NAME` (not --path) installs a tool this build runs: the build machine's
 	case "$sub $*" in install*--path*) ;; install*) sub=tool ;; esac
-	for v in CC CXX CPP AR RANLIB NM STRIP OBJCOPY OBJDUMP READELF LD PKG_CONFIG CMAKE_TOOLCHAIN_FILE \
-		build_alias host_alias CC_FOR_BUILD CXX_FOR_BUILD BUILD_CC HOSTCC GOOS GOARCH GOARM CGO_ENABLED; do
-		unset "$v"
-	done
-	PATH=$PLAIN
-	export PATH
+	build_machine_env
 	# cargo-chef cooks the dependencies: for the target, so that the build reuses them
 	after=$sub
 	case "$sub" in
@@ -726,6 +741,25 @@ cargo_tool() {
 	[ -n "$dir" ] || dir=target
 	mirror_outputs "$dir/$rust/$profile" "$dir/$profile"
 	mirror_outputs "$dir/$rust/$profile/examples" "$dir/$profile/examples"
+}
+
+# Node's installers and the scripts they run (`npm run build`) work for the build machine,
+# whose node loads the native modules they compile (node-gyp finds compilers in PATH and CC):
+# the stage moves only when none of their packages leave it
+node_tool() {
+	t=$(real "$called") || die "$called is not installed in this stage"
+	build_machine_env
+	exec "$t" "$@"
+}
+
+build_machine_env() { # the step's environment as the stage set it, without the target's
+	for v in CC CXX CPP AR RANLIB NM STRIP OBJCOPY OBJDUMP READELF LD PKG_CONFIG CMAKE_TOOLCHAIN_FILE \
+		build_alias host_alias ac_cv_build CC_FOR_BUILD CXX_FOR_BUILD BUILD_CC HOSTCC GOOS GOARCH GOARM \
+		CGO_ENABLED QEMU_LD_PREFIX; do
+		unset "$v"
+	done
+	PATH=$PLAIN
+	export PATH
 }
 
 # CMD...: CMD with rustc through sccache, its cache a folder per target in the steps' cache
@@ -916,7 +950,7 @@ kit | kit.sh)
 	cmd=${1:-}
 	[ $# = 0 ] || shift
 	case "$cmd" in
-	setup) setup ;;
+	setup) setup "$@" ;;
 	run) run "$@" ;;
 	verify) verify "$@" ;;
 	can-run)
@@ -924,7 +958,7 @@ kit | kit.sh)
 		[ "$native" = 0 ] || exit 0
 		can_run
 		;;
-	*) die "usage: kit setup | kit run CMD... | kit verify PATH... | kit can-run" ;;
+	*) die "usage: kit setup [rust] | kit run CMD... | kit verify PATH... | kit can-run" ;;
 	esac
 	;;
 *)
@@ -943,6 +977,7 @@ kit | kit.sh)
 	apt-get | apt) apt_get "$@" ;;
 	cargo) cargo_tool "$@" ;;
 	go) go_tool "$@" ;;
+	npm | npx | yarn | pnpm | bun) node_tool "$@" ;;
 	meson) meson_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
 	*-cross-exe-wrapper) exe_wrapper "$@" ;;
