@@ -86,7 +86,12 @@ _RUSTUP_INSTALLER = re.compile(
 # esbuild's, swc's) in node_modules where they run, or in a global prefix. A stage that hands
 # over none of it (a frontend's `dist/`) moves: the bundlers run on the build machine, as they
 # should, and the kit's check still reads every ELF file the stage hands over
-_NODE_INSTALLER = re.compile(r"\b(npm|yarn|pnpm|bun)\s+((-\S+\s+)*)(install|ci|add|i)\b")
+_NODE_INSTALLER = re.compile(
+    r"\b(npm|yarn|pnpm|bun)\b([^;&|\n]*\s)?(install|ci|add|i)\b"
+    # a bare `yarn` installs too (with its options only: `yarn --frozen-lockfile`)
+    r"|(^|[;&|(]\s*)yarn(\s+--?[\w-]+(=\S+)?)*\s*($|[;&|)])",
+    re.MULTILINE,
+)
 _NODE_GLOBAL = ("/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/local/bin")
 # the options that name the folder an installer works in
 _NODE_FOLDER_OPTIONS = frozenset({"--prefix", "-C", "--dir", "--cwd"})

@@ -533,7 +533,9 @@ def test_a_builder_that_stays_leaves_the_others_cross_compiling(
     (tmp_path / "Dockerfile").write_text(FULL_STACK)
     data = plan_json(capsys, "linux-amd64-qemu", tmp_path, "--target", "arm64")
     assert strategies(data) == {"linux/arm64": "cross"}
-    (step,) = data["steps"]  # type: ignore[misc]
+    steps = data["steps"]
+    assert isinstance(steps, list)
+    (step,) = steps
     assert step["reasons"][1].startswith("buildorch moves `backend` to linux/amd64")
     assert "`frontend` stays on the target because a later stage copies /web" in step["reasons"][1]
     qemu = {r["strategy"]: r["why"] for r in step["rejected"]}["qemu"]
@@ -543,7 +545,9 @@ def test_a_builder_that_stays_leaves_the_others_cross_compiling(
     plain = FULL_STACK.replace("/web /srv/web", "/web/dist /srv/web")
     (tmp_path / "Dockerfile.moves").write_text(plain)
     moved = plan_json(capsys, "linux-amd64-qemu", tmp_path, "-f", "Dockerfile.moves", "-t", "arm64")
-    assert moved["steps"][0]["cost"] < step["cost"]  # type: ignore[index]
+    moved_steps = moved["steps"]
+    assert isinstance(moved_steps, list)
+    assert moved_steps[0]["cost"] < step["cost"]
     # with nothing to run the target's programs, the stage that stays cannot be built
     code, _, err = run(
         capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-no-qemu"), "-C",

@@ -162,6 +162,7 @@ COPY --from=frontend /web/dist /srv/static
         (("npm ci --no-audit", "npm ci --prefix /opt/fe"), None),
         (("npm ci --no-audit", "cd /opt && npm --prefix=fe ci"), None),
         (("npm ci --no-audit", "npm i -g pnpm && pnpm install"), None),
+        (("npm ci --no-audit", "yarn --cwd /opt/fe install"), None),
         (("npm ci --no-audit", "cd $DIR && yarn install"), "a folder the step does not name"),
     ],
 )
@@ -189,6 +190,12 @@ def test_node_modules_taken_from_an_install_elsewhere_keeps_the_stage() -> None:
     )
     moves, why = verdicts(global_)["`frontend`"]
     assert not moves and "copies /usr/local/lib/node_modules" in why
+    # a bare `yarn` installs too
+    bare = FRONTEND.replace("npm ci --no-audit", "yarn --frozen-lockfile").replace(
+        "/web/dist /srv/static", "/web /srv/web"
+    )
+    moves, why = verdicts(bare)["`frontend`"]
+    assert not moves and "copies /web from it" in why
 
 
 def test_an_alpine_builder_that_adds_only_tools_moves() -> None:
