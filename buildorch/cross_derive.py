@@ -60,20 +60,28 @@ _PYTHON_INSTALLERS = re.compile(
     r"|\buv\s+(pip\s+install|sync)\b|\bpython3?\s+(-m\s+pip\b|setup\.py\b)"
     # the build frontends, which build wheels with the build machine's tags and compilers
     r"|\bpython3?\s+-m\s+build\b|\b(uv|poetry|pdm|hatch)\s+build\b|\bmaturin\b"
-    r"|\bcibuildwheel\b"
+    r"|\bcibuildwheel\b|\b(pyinstaller|nuitka|shiv|pex)\b"
 )
-# build tools that PyPI serves newer than distributions do (`pip install meson`): run by the
-# stage's steps, the build machine's are the right ones, as long as no later stage copies
-# where pip puts them (a wheel's programs, ninja's and cmake's, are the build machine's)
-_PIP_BUILD_TOOLS = frozenset(
-    {"meson", "ninja", "cmake", "scons", "tomli", "setuptools", "wheel", "pip", "packaging"}
+# `pip install` of packages (build tools from PyPI, newer than distributions': meson, ninja;
+# a requirements file's code generators: jinja2, pyyaml) runs what the stage's steps run: the
+# build machine's are right, as long as no later stage copies where pip puts them (site-
+# packages, a virtual environment), and the kit's check reads every ELF file it hands over.
+# What installs a project (`-e .`, `.`, an archive) builds it for the machine pip runs on; a
+# folder of the step's choosing (`--target /deps`) may be what a later stage takes
+_PIP_ELSEWHERE = frozenset(
+    {"-e", "--editable", "-t", "--target", "--prefix", "--root", "--platform"}
 )
-# what makes pip install a project or a list rather than the names it is given, or install
-# them somewhere of the step's choosing
-_PIP_SOURCE_OPTIONS = frozenset(
-    {"-r", "--requirement", "-e", "--editable", "-c", "--constraint", "--index-url", "-i",
-     "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root"}
+_PIP_VALUE_OPTIONS = frozenset(
+    {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
+     "-f", "--find-links", "--trusted-host", "--cache-dir", "--progress-bar", "--src", "--log",
+     "--timeout", "--retries", "--proxy", "--cert", "--client-cert", "--upgrade-strategy",
+     "--only-binary", "--no-binary", "-C", "--config-settings", "--python-version",
+     "--implementation", "--abi", "--report"}
 )  # fmt: skip
+# a requirement by name: `meson`, `meson==1.4.0`, `uvicorn[standard]>=0.30`
+_PIP_REQUIREMENT = re.compile(r"[A-Za-z0-9][\w.-]*(\[[\w,.-]+\])?([<>=!~][^/\s]*)?")
+# a virtual environment the steps create, where pip installs once it is active
+_VENV = re.compile(r"\bpython[\d.]*\s+-m\s+venv\b|\bvirtualenv\b|\buv\s+venv\b")
 _PIP_PLACES = ("/usr/local", "/usr/lib/python3", "/root/.local")
 _DOWNLOADED_INSTALLER = re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|da|z)?sh\b")
 # rustup's installer (`curl https://sh.rustup.rs | sh -s -- -y`): the build machine's Rust
@@ -299,25 +307,63 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
     return None
 
 
-def _installs_build_tools_only(script: str) -> bool:
-    """Whether every Python installer of the script is `pip install` of build tools by name
-    (`pip3 install --no-cache-dir meson==1.4.0 ninja`), no requirements file or project."""
+def _pip_installs_packages_only(script: str) -> bool:
+    """Whether every Python installer of the script is `pip install` of packages, by name or
+    from a requirements file (`pip3 install --no-cache-dir meson==1.4.0 ninja`, `pip install
+    -r requirements.txt`), into pip's own places: no project or archive, no folder of the
+    step's choosing, no wheel built."""
     for command in _commands(script):
         if not _PYTHON_INSTALLERS.search(command):
             continue
         words = command.split()
-        if "install" not in words or not any(w in ("pip", "pip3") for w in words):
+        if "install" not in words or not any(w.endswith(("pip", "pip3")) for w in words):
             return False
         given = words[words.index("install") + 1 :]
-        names = [w for w in given if not w.startswith("-")]
-        options = [w for w in given if w.startswith("-")]
-        if not names or any(o.split("=")[0] in _PIP_SOURCE_OPTIONS for o in options):
-            return False
-        for name in names:
-            bare = re.split(r"[<>=!~\[;@ ]", name.strip("'\""), maxsplit=1)[0].lower()
-            if bare not in _PIP_BUILD_TOOLS:
+        skip = False
+        for word in given:
+            if skip:
+                skip = False
+                continue
+            option = word.split("=")[0]
+            if option in _PIP_ELSEWHERE:
                 return False
+            if word.startswith("-"):
+                skip = option in _PIP_VALUE_OPTIONS and "=" not in word
+                continue
+            if not _PIP_REQUIREMENT.fullmatch(word.strip("'\"")):
+                return False  # a project, an archive, a URL
     return True
+
+
+def _commands_in_folders(
+    dockerfile: Dockerfile, stage: Stage, pattern: re.Pattern[str]
+) -> Iterator[tuple[str, list[str]]]:
+    """Each command matching `pattern` in the stage and the stages it is built on, with the
+    folder it runs in (WORKDIR, then a `cd` before it in its step); "" where the text does not
+    say (`cd $DIR`, a subshell)."""
+    for each in reversed(list(_chain(dockerfile, stage))):
+        workdir = "/"
+        for instruction in each.instructions:
+            if isinstance(instruction, Workdir):
+                workdir = _folder(workdir, [instruction.path])
+            if not isinstance(instruction, Run) or not pattern.search(instruction.script):
+                continue
+            cwd = workdir
+            for command in _commands(instruction.script):
+                words = command.split()
+                if words[:1] == ["cd"]:
+                    cwd = _folder(cwd, words[1:2])
+                elif command.lstrip().startswith("("):
+                    cwd = ""
+                if pattern.search(command):
+                    yield cwd, words
+
+
+def _folder(cwd: str, given: list[str]) -> str:
+    """The folder `cd`, WORKDIR or an option names from `cwd`; "" when the text does not say."""
+    if not cwd or not given or "$" in given[0] or "`" in given[0] or given[0] in ("-", "~"):
+        return ""
+    return posixpath.normpath(posixpath.join(cwd, given[0].strip("'\"")))
 
 
 def _node_places(dockerfile: Dockerfile, stage: Stage) -> list[str] | None:
@@ -325,51 +371,43 @@ def _node_places(dockerfile: Dockerfile, stage: Stage) -> list[str] | None:
     fetch: each one's node_modules (its working folder's: WORKDIR, a `cd`, `--prefix`) and
     the global prefix for `-g`. None when a folder cannot be told from the text (`cd $DIR`)."""
     places: list[str] = []
-    for each in reversed(list(_chain(dockerfile, stage))):
-        workdir = "/"
-        for instruction in each.instructions:
-            if isinstance(instruction, Workdir):
-                workdir = posixpath.normpath(posixpath.join(workdir, instruction.path))
-                if "$" in workdir:
-                    workdir = ""
-            if not isinstance(instruction, Run) or not _NODE_INSTALLER.search(instruction.script):
-                continue
-            cwd = workdir
-            for command in _commands(instruction.script):
-                words = command.split()
-                if words[:1] == ["cd"]:
-                    cwd = _node_folder(cwd, words[1:2])
-                elif words[:1] == ["("] or command.lstrip().startswith("("):
-                    return None  # a subshell's folder: not followed
-                match = _NODE_INSTALLER.search(command)
-                if match is None:
-                    continue
-                if {"-g", "--global", "global"} & set(words):
-                    places.extend(_NODE_GLOBAL)
-                    continue
-                folder = cwd
-                for i, word in enumerate(words):
-                    name, _, value = word.partition("=")
-                    if name in _NODE_FOLDER_OPTIONS:
-                        folder = _node_folder(cwd, [value] if value else words[i + 1 : i + 2])
-                if not folder:
-                    return None
-                # pnpm's store is inside it; yarn's Plug'n'Play keeps packages in .yarn instead
-                places += [posixpath.join(folder, "node_modules"), posixpath.join(folder, ".yarn")]
+    for cwd, words in _commands_in_folders(dockerfile, stage, _NODE_INSTALLER):
+        if {"-g", "--global", "global"} & set(words):
+            places.extend(_NODE_GLOBAL)
+            continue
+        folder = cwd
+        for i, word in enumerate(words):
+            name, _, value = word.partition("=")
+            if name in _NODE_FOLDER_OPTIONS:
+                folder = _folder(cwd, [value] if value else words[i + 1 : i + 2])
+        if not folder:
+            return None
+        # pnpm's store is inside it; yarn's Plug'n'Play keeps packages in .yarn instead
+        places += [posixpath.join(folder, "node_modules"), posixpath.join(folder, ".yarn")]
     return list(dict.fromkeys(places))
 
 
-def _node_folder(cwd: str, given: list[str]) -> str:
-    """The folder `cd` or an option moves to from `cwd`; "" when the text does not say."""
-    if not cwd or not given or "$" in given[0] or "`" in given[0] or given[0] in ("-", "~"):
-        return ""
-    return posixpath.normpath(posixpath.join(cwd, given[0].strip("'\"")))
+def _venvs(dockerfile: Dockerfile, stage: Stage) -> list[str] | None:
+    """The virtual environments the stage's steps, and those of the stages it is built on,
+    create (`python3 -m venv .venv`): pip installs there once one is active. None when a
+    folder cannot be told from the text."""
+    found: list[str] = []
+    for cwd, words in _commands_in_folders(dockerfile, stage, _VENV):
+        at = next(i for i, w in enumerate(words) if w in ("venv", "virtualenv"))
+        given = [w for w in words[at + 1 :] if not w.startswith("-")]
+        folder = _folder(cwd, given[:1])
+        if not folder:
+            return None
+        found.append(folder)
+    return found
 
 
-def _takes_pip_places(path: str) -> bool:
-    """Whether a copy of `path` takes what pip installs (or a folder holding it)."""
+def _takes_pip_places(path: str, venvs: list[str]) -> bool:
+    """Whether a copy of `path` takes what pip installs (or a folder holding it), in its own
+    places or the virtual environments `venvs`."""
     path = path.rstrip("/") or "/"
-    return any(_within(path, p) or _within(p, path) for p in _PIP_PLACES) or bool(
+    places = (*_PIP_PLACES, *venvs)
+    return any(_within(path, p) or _within(p, path) for p in places) or bool(
         re.search(r"(site|dist)-packages|/\.?venv(/|$)", path)
     )
 
@@ -760,6 +798,7 @@ def _why_stays(
             "apt-get to cross-compile the stage"
         )
     alpine = _on_alpine(dockerfile, stage)
+    venvs = _venvs(dockerfile, stage)
     node = _node_places(dockerfile, stage)
     node_handed = next(
         (
@@ -785,8 +824,9 @@ def _why_stays(
                     continue
                 if pattern.search(script) and not (
                     pattern is _PYTHON_INSTALLERS
-                    and _installs_build_tools_only(instruction.script)
-                    and not any(_takes_pip_places(path) for path in handed)
+                    and _pip_installs_packages_only(instruction.script)
+                    and venvs is not None
+                    and not any(_takes_pip_places(path, venvs) for path in handed)
                 ):
                     return f"line {instruction.lines.first} `{_short(instruction)}`: {reason}"
             if _CARGO_INTERMEDIATES.search(instruction.script) and _chain_runs(

@@ -577,6 +577,29 @@ def test_cargo_auditable_build_builds_for_the_target(classic: Engine, tmp_path: 
     ], "an aarch64 program where a native build puts it"
 
 
+def test_rustups_cargo_reached_through_its_env_file_builds_for_the_target(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # rustup installs cargo in ~/.cargo/bin and a file that puts that folder first in PATH
+    # unless PATH has it (`. "$HOME/.cargo/env"`, rustup's own advice): the kit's steps have
+    # it after the wrappers, so cargo is still the kit's. Debian's cargo, moved there, stands
+    # in for rustup's toolchain, which this test bed cannot download
+    env_file = (
+        'case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$HOME/.cargo/bin:$PATH" ;; esac'
+    )
+    with rust_stage(classic, tmp_path) as tag:
+        ran = docker(
+            classic, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
+            "mkdir -p /root/.cargo/bin && mv /usr/bin/cargo /root/.cargo/bin/ && "
+            f"echo '{env_file}' > /root/.cargo/env && rm -rf target && "
+            f"{KIT} run /bin/sh -c '. \"$HOME/.cargo/env\" && command -v cargo && "
+            "cargo build --release --offline' && "
+            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
+        )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == [f"{KIT_DIR}/bin/cargo", "183"]
+
+
 RUNS_WHAT_IT_BUILT = """\
 FROM debian:bookworm AS build
 RUN apt-get update && \\
@@ -680,25 +703,30 @@ def test_configure_runs_its_test_programs_as_on_the_target(classic: Engine, tmp_
     assert (out / "machine.txt").read_text() == "aarch64"
 
 
-def test_nodes_installers_run_for_the_build_machine(classic: Engine, tmp_path: Path) -> None:
-    # npm (a stand-in that says what it is given: Debian's npm, 300 packages, for a check of
-    # the environment) runs without the target's compilers, which node-gyp would otherwise
-    # build the build machine's native modules with; no wrapper stands for a tool the stage
-    # lacks, so `command -v npm` says so until the stage installs it
+def test_node_and_python_installers_run_for_the_build_machine(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # npm and pip (stand-ins that say what they are given: this checks the environment, not
+    # the installers) run without the target's compilers, which node-gyp and setuptools would
+    # otherwise build the build machine's native modules with; no wrapper stands for a tool
+    # the stage lacks, so `command -v npm` says so until the stage installs it
+    stand_in = '#!/bin/sh\\necho "CC=${CC:-none} PATH=$PATH"\\n'
     ran = with_kit(
         classic,
         tmp_path,
         f"{KIT} setup && {KIT} run /bin/sh -c 'command -v npm || echo no npm' && "
-        "printf '#!/bin/sh\\necho \"CC=${CC:-none} PATH=$PATH\"\\n' > /usr/local/bin/npm && "
-        f"chmod 755 /usr/local/bin/npm && {KIT} run /bin/sh -c 'command -v npm && npm ci && "
+        f"printf '{stand_in}' > /usr/local/bin/npm && printf '{stand_in}' > /usr/local/bin/pip && "
+        "chmod 755 /usr/local/bin/npm /usr/local/bin/pip && "
+        f"{KIT} run /bin/sh -c 'command -v npm && npm ci && pip install -r r.txt && "
         'echo "step CC=$CC"\'',
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     lines = ran.stdout.splitlines()
     assert lines[0] == "no npm"
     assert lines[1] == f"{KIT_DIR}/bin/npm"
-    assert lines[2].startswith("CC=none PATH=") and f"{KIT_DIR}/bin" not in lines[2]
-    assert lines[3] == "step CC=aarch64-linux-gnu-gcc", "the step's own commands keep it"
+    for line in lines[2:4]:
+        assert line.startswith("CC=none PATH=") and f"{KIT_DIR}/bin" not in line, line
+    assert lines[4] == "step CC=aarch64-linux-gnu-gcc", "the step's own commands keep it"
 
 
 def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(

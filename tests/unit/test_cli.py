@@ -113,9 +113,7 @@ def test_strategy_per_host_class(
     pip = (
         (project / "Dockerfile.plain")
         .read_text()
-        .replace(
-            "RUN make && strip hello", "RUN pip install -r requirements.txt && make && strip hello"
-        )
+        .replace("RUN make && strip hello", "RUN pip install -e . && make && strip hello")
     )
     (project / "Dockerfile.pip").write_text(pip)
     if unmovable is None:
@@ -264,8 +262,8 @@ def test_unknown_environment_variable_is_refused(
 def test_use_template_turns_an_emulated_build_into_a_cross_build(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
-    # a compile stage buildorch cannot move (it runs pip) stays emulated
-    pip = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN pip install x; make")
+    # a compile stage buildorch cannot move (pip installs the project) stays emulated
+    pip = (project / "Dockerfile.plain").read_text().replace("RUN make", "RUN pip install .; make")
     (project / "Dockerfile.plain").write_text(pip)
     emulated = plan_json(
         capsys, "linux-amd64-qemu", project, "-f", "Dockerfile.plain", "--target", "arm64"

@@ -109,7 +109,8 @@ def test_the_derived_text_keeps_every_user_line() -> None:
 @pytest.mark.parametrize(
     ("step", "reason"),
     [
-        ("RUN pip install -r requirements.txt", "Python installers"),
+        ("RUN pip install -e .", "Python installers"),
+        ("RUN python3 -m venv $VENV && $VENV/bin/pip install jinja2", "Python installers"),
         ('RUN cd "$APP" && npm ci', "Node installers fetch native modules"),
         ("RUN npx node-gyp rebuild", "builds or fetches a native module"),
         ("RUN curl -fsSL https://example.test/install.sh | sh", "downloaded installer"),
@@ -544,19 +545,24 @@ COPY --from=build /out/app /app
 @pytest.mark.parametrize(
     ("step", "moves"),
     [
-        # build tools from PyPI, run by the stage's steps: the build machine's are right
+        # build tools from PyPI, a requirements file's code generators: run by the stage's
+        # steps, the build machine's are right
         ("RUN pip3 install --no-cache-dir --break-system-packages meson==1.4.0 ninja", True),
         ("RUN python3 -m pip install 'meson>=1.2' && meson setup out", True),
-        # a requirements file, a project, another package, a place of the step's choosing
-        ("RUN pip install -r requirements.txt", False),
+        ("RUN pip install -r requirements.txt && python3 gen.py > out/tables.c", True),
+        ("RUN pip install --index-url https://pypi.example.test/simple jinja2 numpy", True),
+        ("RUN python3 -m venv /venv && /venv/bin/pip install -r requirements.txt", True),
+        # a project, an archive, a place of the step's choosing, a wheel, a frontend
         ("RUN pip install .", False),
-        ("RUN pip install meson numpy", False),
+        ("RUN pip install -e .", False),
+        ("RUN pip install ./vendor/tool-1.0.tar.gz", False),
         ("RUN pip install --target /tools meson", False),
         ("RUN pip wheel -w /wheels meson", False),
         ("RUN pip install -U pip setuptools wheel && python3 -m build --wheel", False),
+        ("RUN pip install pyinstaller && pyinstaller --onefile app.py", False),
     ],
 )
-def test_pip_installing_build_tools_moves_with_the_stage(step: str, moves: bool) -> None:
+def test_pip_installing_packages_moves_with_the_stage(step: str, moves: bool) -> None:
     text = PLAIN.replace("RUN make zs", f"{step}\nRUN make zs")
     moved, why = verdicts(text)["`build`"]
     assert moved is moves, why
@@ -565,6 +571,20 @@ def test_pip_installing_build_tools_moves_with_the_stage(step: str, moves: bool)
     # a later stage that copies where pip put them takes the build machine's: it stays
     whole = text.replace("COPY --from=build /src/out/zs", "COPY --from=build /usr/local")
     assert not verdicts(whole)["`build`"][0]
+
+
+def test_a_virtual_environment_a_later_stage_copies_keeps_its_stage() -> None:
+    # the project's own .venv, inside the folder the image takes: the build machine's
+    text = PLAIN.replace(
+        "RUN make zs",
+        "RUN python3 -m venv .venv && .venv/bin/pip install -r requirements.txt\nRUN make zs",
+    )
+    assert verdicts(text)["`build`"][0], "the image takes the program only"
+    whole = text.replace(
+        "COPY --from=build /src/out/zs /usr/local/bin/zs", "COPY --from=build /src /app"
+    )
+    moves, why = verdicts(whole)["`build`"]
+    assert not moves and "Python installers" in why
 
 
 def test_a_base_stage_without_steps_moves_with_its_child() -> None:
@@ -745,7 +765,7 @@ def test_the_planner_reads_the_kits_own_table_of_toolchains(
 def test_the_images_update_is_changed_only_in_a_derived_dockerfile() -> None:
     # nothing moves (an installer that picks binaries by the machine it runs on): the
     # original is built, its image's apt-get update as written, and the plan says no change
-    blocked = analysed(PLAIN.replace("RUN make zs", "RUN pip install -r requirements.txt"))
+    blocked = analysed(PLAIN.replace("RUN make zs", "RUN pip install -e ."))
     assert blocked.derivation is not None and blocked.derivation.text is None
     assert all(not s.changes for s in blocked.derivation.stages)
     moved = analysed(PLAIN).derivation

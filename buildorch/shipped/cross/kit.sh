@@ -322,7 +322,7 @@ rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
 # lacks would answer `command -v gcc` (`command -v gcc || apt-get install gcc`). Kept up to
 # date by each step and by apt-get, where the step's user may (a stage's own USER may not)
 WRAPPED="cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf clang clang++ pkg-config
-pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun"
+pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun pip pip3"
 link_wrappers() {
 	if [ -w "$KIT/bin" ]; then
 		for tool in $WRAPPED; do
@@ -350,6 +350,10 @@ export_unset() { # NAME VALUE: a value the stage set itself wins
 run() {
 	load
 	if [ "$native" = 1 ]; then exec "$@"; fi
+	# rustup's folder, which its `. "$HOME/.cargo/env"` puts before the kit's wrappers unless
+	# PATH has it: after them, so that its cargo is the kit's to wrap
+	cargo_bin=${CARGO_HOME:-${HOME:-/root}/.cargo}/bin
+	case ":$PLAIN:" in *":$cargo_bin:"*) ;; *) PLAIN=$PLAIN:$cargo_bin ;; esac
 	link_wrappers
 	build_cc=$(real gcc || real cc || echo /usr/bin/cc)
 	build_cxx=$(real g++ || real c++ || echo /usr/bin/c++)
@@ -743,10 +747,11 @@ cargo_tool() {
 	mirror_outputs "$dir/$rust/$profile/examples" "$dir/$profile/examples"
 }
 
-# Node's installers and the scripts they run (`npm run build`) work for the build machine,
-# whose node loads the native modules they compile (node-gyp finds compilers in PATH and CC):
-# the stage moves only when none of their packages leave it
-node_tool() {
+# Node's and Python's installers, and the scripts npm runs (`npm run build`), work for the
+# build machine, whose node and python load the native modules they compile (node-gyp and
+# setuptools find compilers in PATH and CC): the stage moves only when none of their packages
+# leave it
+build_machine_tool() {
 	t=$(real "$called") || die "$called is not installed in this stage"
 	build_machine_env
 	exec "$t" "$@"
@@ -977,7 +982,7 @@ kit | kit.sh)
 	apt-get | apt) apt_get "$@" ;;
 	cargo) cargo_tool "$@" ;;
 	go) go_tool "$@" ;;
-	npm | npx | yarn | pnpm | bun) node_tool "$@" ;;
+	npm | npx | yarn | pnpm | bun | pip | pip3) build_machine_tool "$@" ;;
 	meson) meson_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
 	*-cross-exe-wrapper) exe_wrapper "$@" ;;
