@@ -182,6 +182,8 @@ _CARGO_INTERMEDIATES = re.compile(
 # `Architectures:`
 _NAMES_ARCHIVE = re.compile(r"ubuntu-ports|\[arch=|\barch=[\w,]+\]|Architectures:")
 _RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc)([\s:=]|$)")
+# an apt-get install word that may name a package for the target, or that the text leaves open
+_MAYBE_TARGETS = re.compile(r"^lib(?!tool)|-dev(:|$)|[:$`*?\[]")
 _UBUNTU_IMAGE = re.compile(r"(^|/)ubuntu(:|@|$)|[:-]ubuntu\d", re.IGNORECASE)
 # words that run the command after them (with their options): `xargs -r apk add`, `if apk ...`
 _RUNS_NEXT = frozenset({"xargs", "if", "then", "else", "do", "!", "{", "", "nice", "nohup"})
@@ -286,25 +288,46 @@ def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | Non
     if _chain_runs(dockerfile, stage, _NAMES_ARCHIVE):
         return None
     rust = _chain_runs(dockerfile, stage, _RUST_STEP)
+    for _, words in _apt_installs(stage):
+        for word in words:
+            name = _package_name(word)
+            # bindgen's libclang is the build machine's in a Rust stage (as the kit has it)
+            bindgen = rust and re.fullmatch(r"libclang(-\d+)?-dev", name)
+            if name.endswith("-dev") and name != "libc6-dev" and ":" not in name and not bindgen:
+                return name
+    return None
+
+
+def _apt_installs(stage: Stage) -> Iterator[tuple[str, list[str]]]:
+    """Each `apt-get install` (or `apt install`) command of the stage, with the words after
+    `install`."""
     for instruction in stage.instructions:
         if not isinstance(instruction, Run):
             continue
         for command in _commands(instruction.script):
             words = command.split()
-            if not any(w.endswith(("apt-get", "apt")) for w in words) or "install" not in words:
-                continue
-            for word in words[words.index("install") + 1 :]:
-                name = re.split(r"[=/]", word, maxsplit=1)[0]
-                # bindgen's libclang is the build machine's in a Rust stage (as the kit has it)
-                bindgen = rust and re.fullmatch(r"libclang(-\d+)?-dev", name)
-                if (
-                    name.endswith("-dev")
-                    and name != "libc6-dev"
-                    and ":" not in name
-                    and not bindgen
-                ):
-                    return name
-    return None
+            if any(w.endswith(("apt-get", "apt")) for w in words) and "install" in words:
+                yield command, words[words.index("install") + 1 :]
+
+
+def _package_name(word: str) -> str:
+    """The package an install word names, without its `=version` or `/release`."""
+    return re.split(r"[=/]", word, maxsplit=1)[0]
+
+
+def _installs_tools_only(stage: Stage) -> bool:
+    """Whether every apt-get install of the stage names packages that read as tools (`g++`,
+    `make`, `cmake`, `libc6-dev`, which serves the build machine's compiler): no `-dev`
+    library, no `lib...` package, no architecture, nothing the text leaves open (`$PKGS`).
+    A guess, for speed only: the kit fetches the target's lists if a package needs them."""
+    for command, words in _apt_installs(stage):
+        if "xargs" in command.split() or _REDIRECT.search(command):
+            return False
+        for word in words:
+            name = _package_name(word)
+            if not word.startswith("-") and name != "libc6-dev" and _MAYBE_TARGETS.search(name):
+                return False
+    return True
 
 
 def _pip_installs_packages_only(script: str) -> bool:
@@ -1039,13 +1062,15 @@ def _rewrite(
         if root:
             # added after the check: at the same place, it is applied later and lands first
             after = _settings_end(stage)
+            family = [
+                s for s in dockerfile.stages if s.index in moved and stage in _chain(dockerfile, s)
+            ]
             # the kit's apt-get reads libclang as bindgen's when the stage's family builds Rust
-            rust = any(
-                _chain_runs(dockerfile, s, _RUST_STEP)
-                for s in dockerfile.stages
-                if s.index in moved and stage in _chain(dockerfile, s)
-            )
-            edits.append((after + 1, after, _kit_setup(stage, rust)))
+            rust = any(_chain_runs(dockerfile, s, _RUST_STEP) for s in family)
+            # and leaves the target's package lists out while it installs tools only (Rust's
+            # standard library comes from them)
+            tools = not rust and all(_installs_tools_only(s) for s in family)
+            edits.append((after + 1, after, _kit_setup(stage, rust, tools)))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[first - 1 : last] = new
     header = (
@@ -1118,7 +1143,7 @@ def _settings_end(stage: Stage) -> int:
     return settings[-1].lines.last if settings else stage.start.lines.last
 
 
-def _kit_setup(stage: Stage, rust: bool) -> list[str]:
+def _kit_setup(stage: Stage, rust: bool, tools: bool) -> list[str]:
     users = [i.value for i in _opening_settings(stage) if i.keyword == "USER"]
     # the setup installs packages and writes the kit's folder: as root, then the stage's user
     become, back = [], []
@@ -1134,7 +1159,7 @@ def _kit_setup(stage: Stage, rust: bool) -> list[str]:
         "or build with --strategy qemu' >&2; exit 1; } "
         f"&& env | sed -n 's/^BUILDORCH_CROSS_KIT=//p' | base64 -d "
         f"| gunzip > {KIT} "
-        f"&& chmod 755 {KIT} && {KIT} setup{' rust' if rust else ''}\n",
+        f"&& chmod 755 {KIT} && {KIT} setup{' rust' if rust else ''}{' tools' if tools else ''}\n",
         *back,
         f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]\n',
     ]

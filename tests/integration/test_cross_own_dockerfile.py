@@ -782,6 +782,25 @@ def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
     assert "unpacked the arm64 Rust standard library" not in said
 
 
+def test_a_stage_of_tools_fetches_the_targets_lists_only_when_a_package_needs_them(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # `kit setup tools` (the planner saw a compiler and make only): the target's package
+    # lists are left out, and fetched once a package turns out to be the target's
+    ran = kit_apt(classic, tmp_path, "gcc make", setup="setup tools")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "fetching the arm64 package lists" not in ran.stderr
+    assert "Inst gcc-aarch64-linux-gnu " in ran.stdout
+    ran = kit_apt(classic, tmp_path, "gcc libzstd-dev", setup="setup tools")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "fetching the arm64 package lists: a package is the target's" in ran.stderr
+    assert "Inst libzstd-dev:arm64 " in ran.stdout
+    # an architecture the step names itself
+    ran = kit_apt(classic, tmp_path, "make zlib1g-dev:arm64", setup="setup tools")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "Inst zlib1g-dev:arm64 " in ran.stdout
+
+
 def test_libclang_is_bindgens_where_the_planner_says_the_stage_builds_rust(
     classic: Engine, tmp_path: Path
 ) -> None:

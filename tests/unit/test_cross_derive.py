@@ -413,6 +413,30 @@ def test_rustups_installer_brings_the_build_machines_toolchain_and_its_stage_mov
     assert not moves and "downloaded installer" in why
 
 
+@pytest.mark.parametrize(
+    ("install", "setup"),
+    [
+        # a compiler and build tools: the kit leaves the target's package lists out
+        ("g++ make cmake libc6-dev libtool pkg-config", "setup tools"),
+        ("-o APT::Install-Recommends=0 g++", "setup"),
+        # a library to link, an architecture, a list the text leaves open: it fetches them
+        ("gcc libzstd-dev", "setup"),
+        ("gcc zlib1g-dev:arm64", "setup"),
+        ("gcc $PACKAGES", "setup"),
+        ("gcc libssl3", "setup"),
+        # Rust's standard library for the target comes from them
+        ("cargo", "setup rust"),
+    ],
+)
+def test_the_kit_is_told_when_the_stage_installs_tools_only(install: str, setup: str) -> None:
+    text = PLAIN.replace("gcc make libzstd-dev pkg-config", install)
+    if "cargo" in install:
+        text = text.replace("RUN make zs", "RUN cargo build --release")
+    derivation = analysed(text).derivation
+    assert derivation is not None and derivation.text is not None
+    assert f"&& {KIT} {setup}\n" in derivation.text
+
+
 def test_the_kit_is_set_up_with_the_stages_opening_settings_and_before_its_files() -> None:
     text = """\
 FROM rust:1 AS build

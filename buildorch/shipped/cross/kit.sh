@@ -89,10 +89,12 @@ load() {
 }
 
 # -- setup -----------------------------------------------------------------------------------
-setup() { # [rust]: the stage, or one built on it, runs cargo
+setup() { # [rust] [tools]: the stage, or one built on it, runs cargo; installs tools only
 	mkdir -p "$KIT/bin"
-	rust_steps=0
-	[ "${1:-}" != rust ] || rust_steps=1
+	rust_steps=0 tools_only=0
+	for a in "$@"; do
+		case "$a" in rust) rust_steps=1 ;; tools) tools_only=1 ;; *) die "kit setup: unknown word $a" ;; esac
+	done
 	arch=${TARGETARCH:-}
 	[ -n "$arch" ] || die "TARGETARCH is not set: the stage needs ARG TARGETARCH before kit setup"
 	build_deb=$(build_arch)
@@ -184,7 +186,10 @@ EOF
 			[ "$t" = go ] || die "this image has $t but not Debian's apt-get, which brings the $deb cross compiler and libraries: build this stage emulated (--strategy qemu), or from a Debian or Ubuntu image"
 		done
 	elif ubuntu_sources_name "$deb"; then
-		dpkg --add-architecture "$deb"
+		# the target's package lists, unless the planner saw only tools installed (apt-get
+		# fetches them when a package turns out to be the target's): half as much to fetch
+		# and read for a stage that installs a compiler and make
+		[ $tools_only = 1 ] || dpkg --add-architecture "$deb"
 		# a compiler already in the image (gcc:12, rust:1, golang:1.22 are Debian with gcc):
 		# its cross twin now; otherwise apt-get adds it when the stage installs one
 		tools=$(installed_tools)
@@ -213,6 +218,16 @@ EOF
 		rustup target add "$rust" || say "rustup could not add $rust for root: cargo's steps add it"
 	fi
 	say "set up to build for $deb ($gnu) on $build_deb"
+}
+
+# the target's package lists where setup left them out: added, and fetched (fetched=1)
+target_lists() {
+	if ! dpkg --print-foreign-architectures | grep -qx "$deb"; then
+		dpkg --add-architecture "$deb"
+		say "fetching the $deb package lists: a package is the target's"
+		apt_real update -qq
+		fetched=1
+	fi
 }
 
 # Ubuntu serves the other architectures from a second archive (ubuntu-ports) that an image's
@@ -534,6 +549,7 @@ apt_get() {
 	case " $* " in *" install "*) ;; *) PATH=$PLAIN exec "/usr/bin/$called" "$@" ;; esac
 	args=""
 	names=""
+	fetched=0
 	takes_value=0
 	for a in "$@"; do
 		if [ $takes_value = 1 ]; then
@@ -580,6 +596,7 @@ apt_get() {
 		pin=${p#"$name"}
 		case "$name" in *:*)
 			out="$out $p"
+			[ "${name#*:}" != "$deb" ] || target_lists
 			continue
 			;;
 		esac
@@ -609,6 +626,12 @@ $more"
 	done
 	# what the kit named for the target, the target must have (an architecture the Dockerfile
 	# wrote itself is apt-get's to check)
+	[ -z "$crossed" ] || target_lists
+	if [ "$fetched" = 1 ]; then
+		# shellcheck disable=SC2086
+		info="$info
+$(package_info $crossed)"
+	fi
 	for p in $crossed; do
 		ubuntu_sources_name "$deb" ||
 			die "NO TARGET BUILD: Ubuntu publishes $deb packages in its ubuntu-ports archive, which this image's apt sources do not name: add it for [arch=$deb] (and limit the others to the build machine's architecture) before apt-get, or use a Debian base"
@@ -963,7 +986,7 @@ kit | kit.sh)
 		[ "$native" = 0 ] || exit 0
 		can_run
 		;;
-	*) die "usage: kit setup [rust] | kit run CMD... | kit verify PATH... | kit can-run" ;;
+	*) die "usage: kit setup [rust] [tools] | kit run CMD... | kit verify PATH... | kit can-run" ;;
 	esac
 	;;
 *)
