@@ -184,7 +184,13 @@ _NAMES_ARCHIVE = re.compile(r"ubuntu-ports|\[arch=|\barch=[\w,]+\]|Architectures
 _RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc)([\s:=]|$)")
 # an apt-get install word that may name a package for the target, or that the text leaves open
 _MAYBE_TARGETS = re.compile(r"^lib(?!tool)|-dev(:|$)|[:$`*?\[]")
-_UBUNTU_IMAGE = re.compile(r"(^|/)ubuntu(:|@|$)|[:-]ubuntu\d", re.IGNORECASE)
+# an Ubuntu image by its name, or by a tag that names a release (`eclipse-temurin:21-jdk-jammy`,
+# `buildpack-deps:noble`, `.../dotnet/sdk:8.0-jammy`)
+_UBUNTU_IMAGE = re.compile(
+    r"(^|/)ubuntu(:|@|$)|[:-]ubuntu\d|:([\w.-]+-)?(xenial|bionic|focal|jammy|kinetic|lunar|mantic"
+    r"|noble|oracular|plucky|questing|resolute)(-|@|$)",
+    re.IGNORECASE,
+)
 # words that run the command after them (with their options): `xargs -r apk add`, `if apk ...`
 _RUNS_NEXT = frozenset({"xargs", "if", "then", "else", "do", "!", "{", "", "nice", "nohup"})
 _PACKAGE_MANAGER = re.compile(r"(^|[\s/])(apk|apt-get|apt|aptitude)\s")

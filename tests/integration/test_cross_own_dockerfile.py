@@ -706,27 +706,30 @@ def test_configure_runs_its_test_programs_as_on_the_target(classic: Engine, tmp_
 def test_node_and_python_installers_run_for_the_build_machine(
     classic: Engine, tmp_path: Path
 ) -> None:
-    # npm and pip (stand-ins that say what they are given: this checks the environment, not
-    # the installers) run without the target's compilers, which node-gyp and setuptools would
-    # otherwise build the build machine's native modules with; no wrapper stands for a tool
-    # the stage lacks, so `command -v npm` says so until the stage installs it
+    # npm, pip and `python3 -m pip` (stand-ins that say what they are given: this checks the
+    # environment, not the installers) run without the target's compilers, which node-gyp and
+    # setuptools would otherwise build the build machine's native modules with; no wrapper
+    # stands for a tool the stage lacks, so `command -v npm` says so until the stage installs it
     stand_in = '#!/bin/sh\\necho "CC=${CC:-none} PATH=$PATH"\\n'
     ran = with_kit(
         classic,
         tmp_path,
         f"{KIT} setup && {KIT} run /bin/sh -c 'command -v npm || echo no npm' && "
-        f"printf '{stand_in}' > /usr/local/bin/npm && printf '{stand_in}' > /usr/local/bin/pip && "
-        "chmod 755 /usr/local/bin/npm /usr/local/bin/pip && "
+        "for t in npm pip python3; do "
+        f"printf '{stand_in}' > /usr/local/bin/$t && chmod 755 /usr/local/bin/$t; done && "
         f"{KIT} run /bin/sh -c 'command -v npm && npm ci && pip install -r r.txt && "
+        "python3 -m pip install meson && python3 -c pass && "
         'echo "step CC=$CC"\'',
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     lines = ran.stdout.splitlines()
     assert lines[0] == "no npm"
     assert lines[1] == f"{KIT_DIR}/bin/npm"
-    for line in lines[2:4]:
+    for line in lines[2:5]:
         assert line.startswith("CC=none PATH=") and f"{KIT_DIR}/bin" not in line, line
-    assert lines[4] == "step CC=aarch64-linux-gnu-gcc", "the step's own commands keep it"
+    # Python run otherwise (a generator) keeps the step's environment
+    assert lines[5].startswith("CC=aarch64-linux-gnu-gcc PATH=") and f"{KIT_DIR}/bin" in lines[5]
+    assert lines[6] == "step CC=aarch64-linux-gnu-gcc", "the step's own commands keep it"
 
 
 def test_pkg_config_names_a_library_the_image_has_for_the_build_machine_only(

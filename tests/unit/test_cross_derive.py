@@ -317,8 +317,12 @@ COPY --from=build /src/tippecanoe /usr/local/bin/
         "> /etc/apt/sources.list.d/ports.list && apt-get update",
     )
     assert verdicts(ports)["`build`"][0]
-    # Debian names every architecture in one archive
-    assert verdicts(text.replace("ubuntu:22.04", "debian:bookworm"))["`build`"][0]
+    # an image whose tag names an Ubuntu release is Ubuntu; Debian names every architecture
+    # in one archive
+    for image in ("eclipse-temurin:21-jdk-jammy", "buildpack-deps:noble", "gcc:focal@sha256:0"):
+        assert not verdicts(text.replace("ubuntu:22.04", image))["`build`"][0], image
+    for image in ("debian:bookworm", "buildpack-deps:bookworm", "jammy-tools:1", "x:jammyish"):
+        assert verdicts(text.replace("ubuntu:22.04", image))["`build`"][0], image
     # a Rust stage's libclang-dev is bindgen's, the build machine's: no target archive needed
     rust = text.replace("libsqlite3-dev zlib1g-dev", "cargo libclang-dev").replace(
         "make -j2", "cargo build --release"

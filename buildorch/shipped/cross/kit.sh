@@ -337,7 +337,7 @@ rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
 # lacks would answer `command -v gcc` (`command -v gcc || apt-get install gcc`). Kept up to
 # date by each step and by apt-get, where the step's user may (a stage's own USER may not)
 WRAPPED="cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf clang clang++ pkg-config
-pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun pip pip3"
+pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun pip pip3 python python3"
 link_wrappers() {
 	if [ -w "$KIT/bin" ]; then
 		for tool in $WRAPPED; do
@@ -1006,6 +1006,13 @@ kit | kit.sh)
 	cargo) cargo_tool "$@" ;;
 	go) go_tool "$@" ;;
 	npm | npx | yarn | pnpm | bun | pip | pip3) build_machine_tool "$@" ;;
+	# `python3 -m pip` installs for the interpreter that runs it, the build machine's, as pip
+	# does; any other use runs as it is
+	python | python3)
+		case "${1:-} ${2:-}" in "-m pip" | "-m pip3" | "-m ensurepip") build_machine_tool "$@" ;; esac
+		py=$(real "$called") || die "$called is not installed in this stage"
+		exec "$py" "$@"
+		;;
 	meson) meson_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
 	*-cross-exe-wrapper) exe_wrapper "$@" ;;
