@@ -59,10 +59,18 @@ def _run(binary: Path, arch: str, registry: str, engine: Engine) -> str:
     ).stdout  # fmt: skip
 
 
-@pytest.mark.parametrize("arch", ["amd64", "arm64"])
-@pytest.mark.parametrize(
-    ("template", "source", "args", "artefact", "answer"), CASES, ids=[c[1].name for c in CASES]
-)
+# each case for both targets, but Go's natively: its template's dependency layer compiles the
+# whole standard library for the target (30 s on 2 cores), and the native build is the same
+# Dockerfile with the build machine's GOARCH
+BUILDS = [
+    pytest.param(*case, arch, id=f"{case[1].name}-{arch}")
+    for case in CASES
+    for arch in ("amd64", "arm64")
+    if (case[0], arch) != ("go.Dockerfile", "amd64")
+]
+
+
+@pytest.mark.parametrize(("template", "source", "args", "artefact", "answer", "arch"), BUILDS)
 def test_template_builds_for_both_targets(
     template: str,
     source: Path,
