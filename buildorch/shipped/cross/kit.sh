@@ -49,6 +49,8 @@ find_real() {
 }
 # the program NAME in PLAIN, printed
 real() { find_real "$1" && printf '%s\n' "$found"; }
+# found=the stage's own NAME (find_real); a wrapper whose tool the stage lacks stops, naming it
+installed() { find_real "$1" || die "$1 is not installed in this stage"; }
 
 # -- the target ------------------------------------------------------------------------------
 # TARGETARCH/TARGETVARIANT -> Debian arch, GNU triple, Rust triple, Go arch, ELF class/machine,
@@ -689,7 +691,7 @@ $(package_info $crossed)"
 # cargo build: for the target's triple, with the build machine's compilers for build scripts
 # and proc-macros, and the outputs also where a native build puts them (target/release/app)
 cargo_tool() {
-	c=$(real cargo) || die "cargo is not installed in this stage"
+	installed cargo && c=$found
 	# the subcommand: the first word that is neither an option nor an option's value
 	sub=""
 	skip=0
@@ -775,7 +777,7 @@ cargo_tool() {
 # setuptools find compilers in PATH and CC): the stage moves only when none of their packages
 # leave it
 build_machine_tool() {
-	t=$(real "$called") || die "$called is not installed in this stage"
+	installed "$called" && t=$found
 	build_machine_env
 	exec "$t" "$@"
 }
@@ -863,7 +865,7 @@ mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-li
 # go install: cross-compiled binaries land in bin/<os>_<arch>/ (and GOBIN is refused,
 # golang/go#57485); put them where a native install would
 go_tool() {
-	g=$(real go) || die "go is not installed in this stage"
+	installed go && g=$found
 	# the compiles Go runs itself (cgo's and its probes) skip ccache: Go's build cache keeps
 	# their results with the package's, so ccache would store each a second time, which costs
 	# a cold cgo package a third more. Not for `go generate` or `go run`, whose programs may
@@ -899,7 +901,7 @@ go_tool() {
 }
 
 meson_tool() {
-	m=$(real meson) || die "meson is not installed in this stage"
+	installed meson && m=$found
 	case "${1:-}" in
 	compile | install | test | configure | introspect | dist | subprojects | wrap | init | rewrite | devenv | env2mfile | \
 		-v | --version | -h | --help)
@@ -998,8 +1000,8 @@ kit | kit.sh)
 		target_tool "$called" "$@"
 		;;
 	clang | clang++ | clang-[0-9]* | clang++-[0-9]*)
-		cl=$(real "$called") || die "$called is not installed in this stage"
-		exec "$cl" --target="$gnu" "$@"
+		installed "$called"
+		exec "$found" --target="$gnu" "$@"
 		;;
 	pkg-config | pkgconf | *-pkg-config) pkg_config "$@" ;;
 	apt-get | apt) apt_get "$@" ;;
@@ -1010,14 +1012,14 @@ kit | kit.sh)
 	# does; any other use runs as it is
 	python | python3)
 		case "${1:-} ${2:-}" in "-m pip" | "-m pip3" | "-m ensurepip") build_machine_tool "$@" ;; esac
-		py=$(real "$called") || die "$called is not installed in this stage"
-		exec "$py" "$@"
+		installed "$called"
+		exec "$found" "$@"
 		;;
 	meson) meson_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
 	*-cross-exe-wrapper) exe_wrapper "$@" ;;
 	rustc-cache)
-		find_real sccache || die "sccache is not installed in this stage"
+		installed sccache
 		exec "$found" "$@"
 		;;
 	*) die "no wrapper for $called" ;;
