@@ -859,11 +859,12 @@ def test_a_cgo_program_cross_compiles_with_its_c_cached_by_go_alone(
     assert int(outside_go) > 0, "a plain C compile went around ccache"
 
 
-def test_a_compile_that_writes_its_dependencies_is_cached_without_a_preprocessor_run(
+def test_every_compile_is_cached_without_a_preprocessor_run(
     classic: Engine, tmp_path: Path
 ) -> None:
-    # ccache's depend mode: a compile with -MD (automake's, CMake's, meson's) is keyed by the
-    # headers the compiler reports; one without -MD is preprocessed to be keyed, as before
+    # ccache's depend mode: a compile is keyed by the headers the compiler reports, from the
+    # dependency file the build asks for (-MD: automake's, CMake's, meson's) or, where it asks
+    # for none (a plain Makefile, the cc crate), from one the kit has written and throws away
     stats = (
         "ccache --print-stats | "
         'grep -E "^(cache_miss|direct_cache_hit|preprocessed_cache_miss)\\s" | '
@@ -874,22 +875,25 @@ def test_a_compile_that_writes_its_dependencies_is_cached_without_a_preprocessor
         tmp_path,
         f"mkdir -p /root/.cache/buildorch-cross && {KIT} setup && {KIT} run /bin/sh -c "
         "'apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev "
-        ">/dev/null' && cd /tmp && echo '#include <stdio.h>' > f.c && cp f.c g.c && "
-        f"{KIT} run gcc -c -MD f.c && rm f.o f.d && {KIT} run gcc -c -MD f.c && "
-        f"{KIT} run gcc -c g.c && {KIT} run /bin/sh -c '{stats}' && "
-        f"{KIT} verify f.o g.o && grep -c '^f.o: f.c ' f.d && "
-        "grep -c /aarch64-linux-gnu/include/stdio.h f.d",
+        ">/dev/null' && mkdir /tmp/p && cd /tmp/p && echo '#include <stdio.h>' > f.c && "
+        f"cp f.c g.c && {KIT} run gcc -c -MD f.c && rm f.o f.d && {KIT} run gcc -c -MD f.c && "
+        f"{KIT} run gcc -c g.c && rm g.o && {KIT} run gcc -c g.c -o g.o && "
+        f"{KIT} run /bin/sh -c '{stats}' && {KIT} verify f.o g.o && "
+        "grep -c '^f.o: f.c ' f.d && grep -c /aarch64-linux-gnu/include/stdio.h f.d && "
+        "ls /tmp/p | tr '\\n' ' ' && { ls /tmp | grep -c buildorch-cross || true; }",
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    *_, counted, rule, header = ran.stdout.splitlines()
-    # f.c: a miss then a hit, never preprocessed; g.c: a miss keyed by its preprocessed text
+    *_, counted, rule, header, files = ran.stdout.splitlines()
+    # each file a miss then a hit, never preprocessed
     assert counted.split() == [
         "cache_miss=2",
-        "direct_cache_hit=1",
-        "preprocessed_cache_miss=1",
+        "direct_cache_hit=2",
+        "preprocessed_cache_miss=0",
     ]
     # the hit wrote the dependency file back, naming the target's header
     assert (rule, header) == ("1", "1")
+    # the dependency file g.c's build did not ask for is gone, beside it and in /tmp
+    assert files.split() == ["f.c", "f.d", "f.o", "g.c", "g.o", "0"]
 
 
 LIBRARY_MAKEFILE = """\
