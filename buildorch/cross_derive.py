@@ -1074,8 +1074,8 @@ def _rewrite(
             # the kit's apt-get reads libclang as bindgen's when the stage's family builds Rust
             rust = any(_chain_runs(dockerfile, s, _RUST_STEP) for s in family)
             # and leaves the target's package lists out while it installs tools only (Rust's
-            # standard library comes from them)
-            tools = not rust and all(_installs_tools_only(s) for s in family)
+            # standard library comes from lists of its own)
+            tools = all(_installs_tools_only(s) for s in family)
             edits.append((after + 1, after, _kit_setup(stage, rust, tools)))
     for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[first - 1 : last] = new

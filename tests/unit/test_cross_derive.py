@@ -428,8 +428,9 @@ def test_rustups_installer_brings_the_build_machines_toolchain_and_its_stage_mov
         ("gcc zlib1g-dev:arm64", "setup"),
         ("gcc $PACKAGES", "setup"),
         ("gcc libssl3", "setup"),
-        # Rust's standard library for the target comes from them
-        ("cargo", "setup rust"),
+        # a Rust stage's kit fetches the target's standard library from lists of its own
+        ("cargo", "setup rust tools"),
+        ("cargo libzstd-dev", "setup rust"),
     ],
 )
 def test_the_kit_is_told_when_the_stage_installs_tools_only(install: str, setup: str) -> None:
@@ -455,7 +456,7 @@ COPY --from=build /src/target/release/app /app
     facts = analysed(text)
     assert facts.derivation is not None and facts.derivation.text is not None
     derived = [line for line in facts.derivation.text.splitlines() if not line.startswith("#")]
-    setup = next(i for i, line in enumerate(derived) if line.endswith(f"{KIT} setup rust"))
+    setup = next(i for i, line in enumerate(derived) if line.endswith(f"{KIT} setup rust tools"))
     # rustup's mirror holds for the setup, which runs as root and hands the stage back to its
     # user; a change of the project's files does not set the kit up again
     assert derived[setup - 3 : setup] == [
@@ -482,7 +483,7 @@ COPY --from=build /src/target/release/app /app
     derivation = analysed(stamped).derivation
     assert derivation is not None and derivation.text is not None
     lines = [line for line in derivation.text.splitlines() if not line.startswith("#")]
-    setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup rust"))
+    setup = next(i for i, line in enumerate(lines) if line.endswith(f"{KIT} setup rust tools"))
     assert lines[setup - 3 : setup] == ["ARG PROXY", "USER builder", "USER root"]
     assert lines[setup + 3] == "ARG GIT_SHA"
 

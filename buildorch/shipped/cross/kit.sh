@@ -208,7 +208,8 @@ EOF
 			fi
 			if [ -n "$std" ]; then
 				dir=$(mktemp -d)
-				rust_std_fetch "$std" "$dir"
+				rust_std_fetch "$std" "$dir" ||
+					die "NO TARGET BUILD: the $deb Rust standard library (libstd-rust-dev $std) could not be fetched"
 				rust_std_unpack "$std" "$dir"
 			fi
 			rm -rf /var/lib/apt/lists/*
@@ -315,9 +316,29 @@ rust_std_for() { # LIST: true when LIST names Debian's cargo or rustc and the li
 }
 
 rust_std_fetch() { # VERSION DIR: libstd-rust-dev:<arch> of rustc VERSION and the libstd it links
-	abi=$(apt-cache show "libstd-rust-dev:$deb=$1" | sed -n 's/^Depends:.*\(libstd-rust-[0-9.]*\) (.*/\1/p')
-	[ -n "$abi" ] || die "NO TARGET BUILD: libstd-rust-dev $1 has no $deb build in the package lists (apt-get update first?)"
-	(cd "$2" && apt_real download -q -o APT::Sandbox::User=root "libstd-rust-dev:$deb=$1" "$abi:$deb=$1") >&2
+	if dpkg --print-foreign-architectures | grep -qx "$deb"; then
+		own="" std_pkg="libstd-rust-dev:$deb" suffix=":$deb"
+	else
+		# a stage that installs only tools has the build machine's lists alone: the target's
+		# are fetched into DIR, for these two packages, and the stage's apt reads one
+		# architecture's lists as before (a second one costs every apt-get a second to read)
+		mkdir -p "$2/lists/partial" "$2/cache/archives/partial"
+		: >"$2/status"
+		own="-o Dir::State::Lists=$2/lists -o Dir::Cache=$2/cache -o Dir::State::status=$2/status"
+		own="$own -o APT::Architecture=$deb -o APT::Architectures::=$deb -o APT::Sandbox::User=root"
+		std_pkg=libstd-rust-dev suffix=""
+		# shellcheck disable=SC2086
+		apt_real $own -qq update >&2 || return 1
+	fi
+	# shellcheck disable=SC2086
+	abi=$(apt-cache $own show "$std_pkg=$1" 2>/dev/null |
+		sed -n 's/^Depends:.*\(libstd-rust-[0-9.]*\) (.*/\1/p')
+	if [ -z "$abi" ]; then
+		say "libstd-rust-dev $1 has no $deb build in the package lists"
+		return 1
+	fi
+	# shellcheck disable=SC2086
+	(cd "$2" && apt_real $own download -q -o APT::Sandbox::User=root "$std_pkg=$1" "$abi$suffix=$1") >&2
 }
 
 rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
@@ -680,28 +701,25 @@ $(package_info $crossed)"
 		link_wrappers
 		return
 	fi
-	# fetched first (apt-get fetches its own at once), unpacked while apt-get resolves and
-	# fetches (dpkg's unpacking already keeps both cores busy: dpkg-deb decompresses beside it)
+	# fetched and unpacked beside apt-get's own work: the fetch waits on the network, and on
+	# the target's lists where the stage has none (dpkg's unpacking keeps both cores busy)
 	dir=$(mktemp -d)
-	unpacking=""
-	if (rust_std_fetch "$std" "$dir"); then
-		(rust_std_unpack "$std" "$dir") &
-		unpacking=$!
-	else
-		rm -rf "$dir"
-		std=""
-	fi
+	(rust_std_fetch "$std" "$dir" && rust_std_unpack "$std" "$dir") &
+	unpacking=$!
 	# shellcheck disable=SC2086
 	PATH=$PLAIN "/usr/bin/$called" $args $out $extra || {
 		status=$?
-		[ -z "$unpacking" ] || wait "$unpacking" || true
+		wait "$unpacking" || true
+		rm -rf "$dir"
 		exit $status
 	}
-	[ -z "$unpacking" ] || wait "$unpacking" || std=""
+	wait "$unpacking" || std=""
+	rm -rf "$dir"
 	# the version apt-get chose (a pinned cargo can hold rustc back): the library must match it
 	have=$(dpkg-query -W -f '${Version}' rustc 2>/dev/null || true)
 	if [ -n "$have" ] && [ "$have" != "$std" ]; then
 		say "rustc $have: the $deb standard library through apt-get (libstd-rust-dev:$deb=$have)"
+		target_lists
 		apt_real install -y --no-install-recommends --no-remove "libstd-rust-dev:$deb=$have"
 	fi
 	link_wrappers
