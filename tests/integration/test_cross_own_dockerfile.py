@@ -392,6 +392,41 @@ def test_apt_get_decides_a_virtual_name_as_the_package_that_provides_it(
     assert "Inst zlib1g-dev:arm64 " in ran.stdout
 
 
+# run as the stage's own user, through the kit: each sudo's output on a line
+AS_BUILDER = r"""
+sudo apt-get install -s --no-install-recommends libzstd-dev | grep '^Inst libzstd-dev'
+sudo -n -u root printenv CC
+sudo -uroot -- printenv CC
+sudo LC_ALL=C printenv CC
+sudo sh -c 'id -un; echo $PKG_CONFIG'
+"""
+
+
+def test_sudo_runs_its_command_with_the_targets_environment(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # a stage that builds as its own user and installs with sudo: sudo's fresh environment
+    # and secure_path would go around the kit, and install the build machine's library
+    (tmp_path / "as-builder.sh").write_text(AS_BUILDER)
+    ran = with_kit(
+        classic,
+        tmp_path,
+        f"{KIT} setup && {KIT} run /bin/sh -c 'apt-get update -qq && apt-get install -y -qq "
+        "--no-install-recommends sudo >/dev/null' && useradd -m builder && "
+        "echo 'builder ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/builder && "
+        "install -m 644 /project/as-builder.sh /tmp/ && "
+        f"su builder -c '{KIT} run /bin/sh -e /tmp/as-builder.sh'",
+        mounts=(f"{tmp_path}:/project:ro",),
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "libzstd-dev -> libzstd-dev:arm64 (Multi-Arch: same" in ran.stderr
+    installs, *compilers, user, pkg_config = ran.stdout.splitlines()[-6:]
+    assert installs.startswith("Inst libzstd-dev:arm64 ")
+    # sudo's options and settings, before the command, stay sudo's
+    assert compilers == ["aarch64-linux-gnu-gcc"] * 3
+    assert (user, pkg_config) == ("root", f"{KIT_DIR}/bin/aarch64-linux-gnu-pkg-config")
+
+
 def test_apt_get_in_a_moved_stage_unpacks_without_syncing_each_file(
     classic: Engine, tmp_path: Path
 ) -> None:

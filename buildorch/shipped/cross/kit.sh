@@ -360,7 +360,7 @@ rust_std_unpack() { # VERSION DIR: what rust_std_fetch downloaded, into /usr/lib
 # lacks would answer `command -v gcc` (`command -v gcc || apt-get install gcc`). Kept up to
 # date by each step and by apt-get, where the step's user may (a stage's own USER may not)
 WRAPPED="cc gcc c++ g++ cpp ar ranlib nm strip objcopy objdump readelf clang clang++ pkg-config
-pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun pip pip3 python python3"
+pkgconf apt-get apt cargo go meson npm npx yarn pnpm bun pip pip3 python python3 sudo"
 link_wrappers() {
 	if [ -w "$KIT/bin" ]; then
 		for tool in $WRAPPED; do
@@ -809,6 +809,59 @@ cargo_tool() {
 	mirror_outputs "$dir/$rust/$profile/examples" "$dir/$profile/examples"
 }
 
+# sudo runs its command with a PATH of its own (secure_path) and a fresh environment, around
+# the wrappers: `sudo apt-get install libfoo-dev` would install the build machine's library,
+# `sudo make install` compile for it. The command runs through `kit run` instead, which sets
+# the target's environment up again for the user it runs as
+sudo_tool() {
+	installed sudo && s=$found
+	# sudo's own words: options (a value after those that take one), VAR=value settings
+	own=0 skip=0
+	for a in "$@"; do
+		if [ $skip = 1 ]; then
+			skip=0 own=$((own + 1))
+			continue
+		fi
+		case "$a" in
+		--)
+			own=$((own + 1))
+			break
+			;;
+		# editing, listing, validating, the version or help: no command to run
+		-e | --edit | -l | --list | -v | --validate | -V | --version | --help | -K | -k | \
+			--remove-timestamp | --reset-timestamp) exec "$s" "$@" ;;
+		--user | --group | --other-user | --host | --prompt | --chdir | --chroot | --role | \
+			--type | --command-timeout | --close-from) skip=1 ;;
+		--*) ;;
+		-*)
+			# a cluster of letters (-nE), the last of which may take the next word (-Hu)
+			rest=${a#-}
+			while [ -n "$rest" ]; do
+				c=${rest%"${rest#?}"} rest=${rest#?}
+				case "$c" in [CDghpRrtTUu])
+					[ -n "$rest" ] || skip=1
+					break
+					;;
+				esac
+			done
+			;;
+		*=*) ;;
+		*) break ;;
+		esac
+		own=$((own + 1))
+	done
+	[ $own -lt $# ] || exec "$s" "$@"
+	i=0
+	for a in "$@"; do
+		[ $i != 0 ] || set --
+		i=$((i + 1))
+		set -- "$@" "$a"
+		[ $i != "$own" ] || set -- "$@" "$KIT/kit" run
+	done
+	[ "$own" != 0 ] || set -- "$KIT/kit" run "$@"
+	exec "$s" "$@"
+}
+
 # Node's and Python's installers, and the scripts npm runs (`npm run build`), work for the
 # build machine, whose node and python load the native modules they compile (node-gyp and
 # setuptools find compilers in PATH and CC): the stage moves only when none of their packages
@@ -1053,6 +1106,7 @@ kit | kit.sh)
 		exec "$found" "$@"
 		;;
 	meson) meson_tool "$@" ;;
+	sudo) sudo_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
 	*-cross-exe-wrapper) exe_wrapper "$@" ;;
 	rustc-cache)
