@@ -398,7 +398,13 @@ sudo apt-get install -s --no-install-recommends libzstd-dev | grep '^Inst libzst
 sudo -n -u root printenv CC
 sudo -uroot -- printenv CC
 sudo LC_ALL=C printenv CC
+sudo -k printenv CC
 sudo sh -c 'id -un; echo $PKG_CONFIG'
+"""
+
+# a user whom sudoers allows apt-get only: the kit may not run, so apt-get runs as written
+AS_LIMITED = r"""
+sudo apt-get install -s --no-install-recommends libzstd-dev | grep '^Inst libzstd-dev'
 """
 
 
@@ -408,23 +414,29 @@ def test_sudo_runs_its_command_with_the_targets_environment(
     # a stage that builds as its own user and installs with sudo: sudo's fresh environment
     # and secure_path would go around the kit, and install the build machine's library
     (tmp_path / "as-builder.sh").write_text(AS_BUILDER)
+    (tmp_path / "as-limited.sh").write_text(AS_LIMITED)
     ran = with_kit(
         classic,
         tmp_path,
         f"{KIT} setup && {KIT} run /bin/sh -c 'apt-get update -qq && apt-get install -y -qq "
-        "--no-install-recommends sudo >/dev/null' && useradd -m builder && "
-        "echo 'builder ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/builder && "
-        "install -m 644 /project/as-builder.sh /tmp/ && "
-        f"su builder -c '{KIT} run /bin/sh -e /tmp/as-builder.sh'",
+        "--no-install-recommends sudo >/dev/null' && useradd -m builder && useradd -m limited "
+        "&& echo 'builder ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/builder && "
+        "echo 'limited ALL=(root) NOPASSWD: /usr/bin/apt-get' > /etc/sudoers.d/limited && "
+        "install -m 644 /project/as-builder.sh /project/as-limited.sh /tmp/ && "
+        f"su builder -c '{KIT} run /bin/sh -e /tmp/as-builder.sh' && "
+        f"su limited -c '{KIT} run /bin/sh -e /tmp/as-limited.sh'",
         mounts=(f"{tmp_path}:/project:ro",),
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "libzstd-dev -> libzstd-dev:arm64 (Multi-Arch: same" in ran.stderr
-    installs, *compilers, user, pkg_config = ran.stdout.splitlines()[-6:]
+    installs, *compilers, user, pkg_config, limited = ran.stdout.splitlines()[-8:]
     assert installs.startswith("Inst libzstd-dev:arm64 ")
-    # sudo's options and settings, before the command, stay sudo's
-    assert compilers == ["aarch64-linux-gnu-gcc"] * 3
+    # sudo's options and settings, before the command, stay sudo's; -k runs the command too
+    assert compilers == ["aarch64-linux-gnu-gcc"] * 4
     assert (user, pkg_config) == ("root", f"{KIT_DIR}/bin/aarch64-linux-gnu-pkg-config")
+    # the limited user's apt-get ran as written, and the log says why
+    assert limited.startswith("Inst libzstd-dev ")
+    assert "sudo lets this user run its command only as written" in ran.stderr
 
 
 def test_apt_get_in_a_moved_stage_unpacks_without_syncing_each_file(
@@ -915,16 +927,22 @@ def test_every_compile_is_cached_without_a_preprocessor_run(
         f"{KIT} run gcc -c g.c && rm g.o && {KIT} run gcc -c g.c -o g.o && "
         f"{KIT} run /bin/sh -c '{stats}' && {KIT} verify f.o g.o && "
         "grep -c '^f.o: f.c ' f.d && grep -c /aarch64-linux-gnu/include/stdio.h f.d && "
-        "ls /tmp/p | tr '\\n' ' ' && { ls /tmp | grep -c buildorch-cross || true; }",
+        "ls /tmp/p | tr '\\n' ' ' && { ls /tmp | grep -c buildorch-cross || true; } && "
+        # assembler, which GCC writes no dependency file for: cached as before, once a miss
+        f"printf '.text\\n' > a.s && {KIT} run gcc -c a.s && rm a.o && {KIT} run gcc -c a.s && "
+        f"{KIT} run /bin/sh -c '{stats}' && rm a.o && "
+        # a TMPDIR that is not there: the compile goes on, without a dependency file
+        f"TMPDIR=/nowhere {KIT} run gcc -c g.c -o h.o && {KIT} verify h.o",
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    *_, counted, rule, header, files = ran.stdout.splitlines()
+    *_, counted, rule, header, files, assembled = ran.stdout.splitlines()
     # each file a miss then a hit, never preprocessed
     assert counted.split() == [
         "cache_miss=2",
         "direct_cache_hit=2",
         "preprocessed_cache_miss=0",
     ]
+    assert assembled.split()[:2] == ["cache_miss=3", "direct_cache_hit=3"]
     # the hit wrote the dependency file back, naming the target's header
     assert (rule, header) == ("1", "1")
     # the dependency file g.c's build did not ask for is gone, beside it and in /tmp

@@ -324,8 +324,14 @@ rust_std_fetch() { # VERSION DIR: libstd-rust-dev:<arch> of rustc VERSION and th
 		# architecture's lists as before (a second one costs every apt-get a second to read)
 		mkdir -p "$2/lists/partial" "$2/cache/archives/partial"
 		: >"$2/status"
-		own="-o Dir::State::Lists=$2/lists -o Dir::Cache=$2/cache -o Dir::State::status=$2/status"
-		own="$own -o APT::Architecture=$deb -o APT::Architectures::=$deb -o APT::Sandbox::User=root"
+		# and none of the image's hooks, which name the stage's own folders: Debian's images
+		# delete /var/cache/apt/archives/*.deb after every update (docker-clean), which would
+		# take the packages the stage's apt-get is fetching beside this one
+		printf '#clear %s;\n' APT::Update::Pre-Invoke APT::Update::Post-Invoke \
+			APT::Update::Post-Invoke-Success DPkg::Pre-Invoke DPkg::Post-Invoke >"$2/apt.conf"
+		own="-c $2/apt.conf -o Dir::State::Lists=$2/lists -o Dir::Cache=$2/cache"
+		own="$own -o Dir::State::status=$2/status -o APT::Architecture=$deb"
+		own="$own -o APT::Architectures::=$deb -o APT::Sandbox::User=root"
 		std_pkg=libstd-rust-dev suffix=""
 		# shellcheck disable=SC2086
 		apt_real $own -qq update >&2 || return 1
@@ -479,10 +485,20 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 # compile). ccache leaves the file's name out of its key; what the build asks for is unchanged
 ccache_compile() {
 	case " $* " in *" -c "*) ;; *) exec "$@" ;; esac
+	# GCC's own ways to ask for dependencies, which an added -MD would override
+	[ -z "${DEPENDENCIES_OUTPUT:-}${SUNPRO_DEPENDENCIES:-}" ] || exec "$@"
 	for a in "$@"; do
-		case "$a" in -M* | -E | -Wp,-M*) exec "$@" ;; esac
+		case "$a" in
+		# the build's own dependency file, arguments the kit cannot read (a response file),
+		# and inputs the preprocessor never sees, for which GCC writes no dependency file
+		-M* | -E | -Wp,-M* | @* | *.s | *.i | *.ii | assembler | cpp-output | c++-cpp-output) exec "$@" ;;
+		esac
 	done
-	deps=${TMPDIR:-/tmp}/buildorch-cross-$$.d
+	tmp=${TMPDIR:-/tmp}
+	case "$tmp" in /*) ;; *) tmp=/tmp ;; esac
+	deps=$(mktemp "$tmp/buildorch-cross-XXXXXX" 2>/dev/null) || exec "$@"
+	trap 'rm -f "$deps"; exit 130' INT
+	trap 'rm -f "$deps"; exit 143' TERM
 	status=0
 	"$@" -MD -MF "$deps" || status=$?
 	rm -f "$deps"
@@ -703,7 +719,7 @@ $(package_info $crossed)"
 	fi
 	# fetched and unpacked beside apt-get's own work: the fetch waits on the network, and on
 	# the target's lists where the stage has none (dpkg's unpacking keeps both cores busy)
-	dir=$(mktemp -d)
+	dir=$(mktemp -d /tmp/buildorch-cross-std.XXXXXX)
 	(rust_std_fetch "$std" "$dir" && rust_std_unpack "$std" "$dir") &
 	unpacking=$!
 	# shellcheck disable=SC2086
@@ -719,6 +735,8 @@ $(package_info $crossed)"
 	have=$(dpkg-query -W -f '${Version}' rustc 2>/dev/null || true)
 	if [ -n "$have" ] && [ "$have" != "$std" ]; then
 		say "rustc $have: the $deb standard library through apt-get (libstd-rust-dev:$deb=$have)"
+		# not beside the library of another version, which rustc would find twice (E0464)
+		[ -z "$std" ] || rm -rf "/usr/lib/rustlib/$rust"
 		target_lists
 		apt_real install -y --no-install-recommends --no-remove "libstd-rust-dev:$deb=$have"
 	fi
@@ -828,8 +846,8 @@ sudo_tool() {
 			break
 			;;
 		# editing, listing, validating, the version or help: no command to run
-		-e | --edit | -l | --list | -v | --validate | -V | --version | --help | -K | -k | \
-			--remove-timestamp | --reset-timestamp) exec "$s" "$@" ;;
+		-e | --edit | -l | --list | -v | --validate | -V | --version | --help | -K | \
+			--remove-timestamp) exec "$s" "$@" ;;
 		--user | --group | --other-user | --host | --prompt | --chdir | --chroot | --role | \
 			--type | --command-timeout | --close-from) skip=1 ;;
 		--*) ;;
@@ -838,7 +856,9 @@ sudo_tool() {
 			rest=${a#-}
 			while [ -n "$rest" ]; do
 				c=${rest%"${rest#?}"} rest=${rest#?}
-				case "$c" in [CDghpRrtTUu])
+				case "$c" in
+				[elvVK]) exec "$s" "$@" ;;
+				[CDghpRrtTUu])
 					[ -n "$rest" ] || skip=1
 					break
 					;;
@@ -851,6 +871,12 @@ sudo_tool() {
 		own=$((own + 1))
 	done
 	[ $own -lt $# ] || exec "$s" "$@"
+	# a sudoers rule that allows some commands only (`builder ALL=(root) NOPASSWD:
+	# /usr/bin/apt-get`) does not allow the kit: the command runs as written, and says so
+	if ! "$s" -n -l "$KIT/kit" run >/dev/null 2>&1; then
+		say "sudo lets this user run its command only as written: it runs without the $deb environment (add USER root before the step, or allow $KIT/kit in the sudoers rule)"
+		exec "$s" "$@"
+	fi
 	i=0
 	for a in "$@"; do
 		[ $i != 0 ] || set --
