@@ -512,8 +512,12 @@ def test_the_compiler_caches_live_in_the_cache_mount_unless_the_stage_chose_its_
 
 RUST_DOCKERFILE = """\
 FROM debian:bookworm AS build
+# Debian's official images clean apt's downloads after each update (docker-clean): here its
+# hook counts them, and the kit's own apt (the target's standard library) must not run it
+RUN echo 'APT::Update::Post-Invoke { "echo update >> /var/log/apt-updates"; };' \\
+    > /etc/apt/apt.conf.d/docker-clean
 RUN apt-get update && apt-get install -y --no-install-recommends cargo && \\
-    rm -rf /var/lib/apt/lists/*
+    rm -rf /var/lib/apt/lists/* && test "$(cat /var/log/apt-updates)" = update
 WORKDIR /src
 COPY . .
 RUN cargo build --release --offline
