@@ -207,7 +207,7 @@ EOF
 				apt_real install -y --no-install-recommends --no-remove $need
 			fi
 			if [ -n "$std" ]; then
-				dir=$(mktemp -d)
+				dir=$(std_dir)
 				rust_std_fetch "$std" "$dir" ||
 					die "NO TARGET BUILD: the $deb Rust standard library (libstd-rust-dev $std) could not be fetched"
 				rust_std_unpack "$std" "$dir"
@@ -223,9 +223,12 @@ EOF
 	say "set up to build for $deb ($gnu) on $build_deb"
 }
 
+# whether the target's architecture is one of dpkg's, and so in the stage's package lists
+target_arch_added() { dpkg --print-foreign-architectures | grep -qx "$deb"; }
+
 # the target's package lists where setup left them out: added, and fetched (fetched=1)
 target_lists() {
-	if ! dpkg --print-foreign-architectures | grep -qx "$deb"; then
+	if ! target_arch_added; then
 		dpkg --add-architecture "$deb"
 		say "fetching the $deb package lists: a package is the target's"
 		apt_real update -qq
@@ -315,8 +318,12 @@ rust_std_for() { # LIST: true when LIST names Debian's cargo or rustc and the li
 	return 1
 }
 
+# a folder for the library's packages and lists: in /tmp, whatever TMPDIR says, since its
+# path goes unquoted into the options of the library's own apt
+std_dir() { mktemp -d /tmp/buildorch-cross-std.XXXXXX; }
+
 rust_std_fetch() { # VERSION DIR: libstd-rust-dev:<arch> of rustc VERSION and the libstd it links
-	if dpkg --print-foreign-architectures | grep -qx "$deb"; then
+	if target_arch_added; then
 		own="" std_pkg="libstd-rust-dev:$deb" suffix=":$deb"
 	else
 		# a stage that installs only tools has the build machine's lists alone: the target's
@@ -719,7 +726,7 @@ $(package_info $crossed)"
 	fi
 	# fetched and unpacked beside apt-get's own work: the fetch waits on the network, and on
 	# the target's lists where the stage has none (dpkg's unpacking keeps both cores busy)
-	dir=$(mktemp -d /tmp/buildorch-cross-std.XXXXXX)
+	dir=$(std_dir)
 	(rust_std_fetch "$std" "$dir" && rust_std_unpack "$std" "$dir") &
 	unpacking=$!
 	# shellcheck disable=SC2086
