@@ -660,16 +660,28 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
     assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
 
 
+def cargo_in_rust_stage(
+    engine: Engine, tmp_path: Path, prepare: str, cargo: str, then: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """In the Rust project's moved stage (rust_stage), PREPARE, then CARGO (a command line)
+    through the kit from a clean target folder, then THEN: the program's ELF machine first."""
+    with rust_stage(engine, tmp_path) as tag:
+        return docker(
+            engine, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
+            f"{prepare} && rm -rf target && {KIT} run {cargo} && "
+            f"od -An -tu1 -j18 -N1 target/release/hello-rust-vendored {then}",
+        )  # fmt: skip
+
+
 def test_a_rustc_wrapper_the_project_chose_is_left_alone(classic: Engine, tmp_path: Path) -> None:
     # a wrapper named in the project's cargo config is the project's choice: no sccache
-    with rust_stage(classic, tmp_path) as tag:
-        ran = docker(
-            classic, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
-            "printf '[build]\\nrustc-wrapper = \"/usr/bin/env\"\\n' >> .cargo/config.toml && "
-            f"mkdir -p /root/.cache/buildorch-cross && rm -rf target && "
-            f"{KIT} run cargo build --release --offline && "
-            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
-        )  # fmt: skip
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        "printf '[build]\\nrustc-wrapper = \"/usr/bin/env\"\\n' >> .cargo/config.toml && "
+        "mkdir -p /root/.cache/buildorch-cross",
+        "cargo build --release --offline",
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "sccache: Cache" not in ran.stderr
     assert ran.stdout.split() == ["183"]
@@ -679,15 +691,14 @@ def test_cargo_auditable_build_builds_for_the_target(classic: Engine, tmp_path: 
     # `cargo auditable build` (cargo-auditable, a cargo subcommand that runs cargo build with
     # the dependency list embedded) gets the target's triple after `build`, as cargo build does;
     # a stand-in for it here runs the cargo it is given, as the real one does
-    with rust_stage(classic, tmp_path) as tag:
-        ran = docker(
-            classic, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
-            "printf '#!/bin/sh\\nshift\\nexec cargo \"$@\"\\n' > /usr/local/bin/cargo-auditable && "
-            "chmod 755 /usr/local/bin/cargo-auditable && rm -rf target && "
-            f"{KIT} run cargo auditable -v build --release --offline && "
-            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored && "
-            "ls target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
-        )  # fmt: skip
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        "printf '#!/bin/sh\\nshift\\nexec cargo \"$@\"\\n' > /usr/local/bin/cargo-auditable && "
+        "chmod 755 /usr/local/bin/cargo-auditable",
+        "cargo auditable -v build --release --offline",
+        "&& ls target/aarch64-unknown-linux-gnu/release/hello-rust-vendored",
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert ran.stdout.split() == [
         "183",
@@ -705,15 +716,14 @@ def test_rustups_cargo_reached_through_its_env_file_builds_for_the_target(
     env_file = (
         'case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$HOME/.cargo/bin:$PATH" ;; esac'
     )
-    with rust_stage(classic, tmp_path) as tag:
-        ran = docker(
-            classic, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
-            "mkdir -p /root/.cargo/bin && mv /usr/bin/cargo /root/.cargo/bin/ && "
-            f"echo '{env_file}' > /root/.cargo/env && rm -rf target && "
-            f"{KIT} run /bin/sh -c '. \"$HOME/.cargo/env\" && command -v cargo && "
-            "cargo build --release --offline' && "
-            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
-        )  # fmt: skip
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        f"mkdir -p /root/.cargo/bin && mv /usr/bin/cargo /root/.cargo/bin/ && "
+        f"echo '{env_file}' > /root/.cargo/env",
+        '/bin/sh -c \'. "$HOME/.cargo/env" && command -v cargo && '
+        "cargo build --release --offline'",
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert ran.stdout.split() == [f"{KIT_DIR}/bin/cargo", "183"]
 
