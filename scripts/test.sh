@@ -24,4 +24,14 @@ venv="$repo/.venv/bin"
 "$venv/ruff" check .
 "$venv/ruff" format --check .
 "$venv/mypy"
-exec "$venv/python" -m pytest "$@"
+if [[ $# -gt 0 ]]; then
+  exec "$venv/python" -m pytest "$@"
+fi
+# the cross-compiling and template builds two at a time (pytest-xdist): each build waits on
+# the network and on one core (apt-get's download, dpkg, configure) for much of its time. The
+# other tests run one at a time: some restart engines, empty a build cache or fill a disk
+side_by_side=(tests/integration/test_cross_own_dockerfile.py tests/integration/test_templates.py)
+"$venv/python" -m pytest "${side_by_side[@]/#/--ignore=}"
+# the corpus projects those tests build, fetched once (two fetches would share apt's lists)
+bash "$repo/bench/fetch-sources.sh" lua5.4 fribidi
+exec "$venv/python" -m pytest -n 2 --dist loadgroup "${side_by_side[@]}"

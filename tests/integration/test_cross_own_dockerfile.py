@@ -20,6 +20,11 @@ from tests.integration.conftest import BUSYBOX, REPO, Engine
 from tests.integration.helpers import buildorch, elf_machine
 
 pytestmark = pytest.mark.usefixtures("registry", "qemu_aarch64")
+# tests that run side by side (scripts/test.sh) stay on one worker where they share work (the
+# module's decisions) or a cache (the Rust project's builds take the sccache folder's lock,
+# and a build of the same stage beside them would find it taken)
+DECISIONS = pytest.mark.xdist_group("decisions")
+RUST_PROJECT = pytest.mark.xdist_group("rust-project")
 
 PROGRAM = """\
 #include <stdio.h>
@@ -419,6 +424,7 @@ def decided(
     return decisions[setup, install]
 
 
+@DECISIONS
 def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machine(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
@@ -438,6 +444,7 @@ def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machi
     assert "Inst zlib1g-dev:arm64 " in simulated, "an architecture written in the Dockerfile stays"
 
 
+@DECISIONS
 def test_apt_get_decides_a_virtual_name_as_the_package_that_provides_it(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
@@ -511,6 +518,7 @@ def test_apt_get_in_a_moved_stage_unpacks_without_syncing_each_file(
     assert dpkg and all("--force-unsafe-io" in line for line in dpkg), ran.stderr[-3000:]
 
 
+@DECISIONS
 def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
@@ -520,6 +528,7 @@ def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
     assert "adding the arm64 toolchain" not in ran.stderr
 
 
+@DECISIONS
 def test_a_package_the_target_has_no_build_of_stops_apt_get(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
@@ -529,6 +538,7 @@ def test_a_package_the_target_has_no_build_of_stops_apt_get(
     assert "NO TARGET BUILD: libc6-dev-i386 has no arm64 build" in ran.stderr
 
 
+@DECISIONS
 def test_apt_get_reads_a_library_from_its_debian_name_in_any_section(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
@@ -584,6 +594,7 @@ ENTRYPOINT ["hello"]
 """
 
 
+@RUST_PROJECT
 def test_a_rust_projects_own_dockerfile_cross_compiles_and_rebuilds_through_sccache(
     classic: Engine, tmp_path: Path
 ) -> None:
@@ -639,6 +650,7 @@ def rust_stage(engine: Engine, tmp_path: Path) -> Iterator[str]:
         docker(engine, "rmi", "-f", tag)
 
 
+@RUST_PROJECT
 def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
     classic: Engine, tmp_path: Path
 ) -> None:
@@ -673,6 +685,7 @@ def cargo_in_rust_stage(
         )  # fmt: skip
 
 
+@RUST_PROJECT
 def test_a_rustc_wrapper_the_project_chose_is_left_alone(classic: Engine, tmp_path: Path) -> None:
     # a wrapper named in the project's cargo config is the project's choice: no sccache
     ran = cargo_in_rust_stage(
@@ -687,6 +700,7 @@ def test_a_rustc_wrapper_the_project_chose_is_left_alone(classic: Engine, tmp_pa
     assert ran.stdout.split() == ["183"]
 
 
+@RUST_PROJECT
 def test_cargo_auditable_build_builds_for_the_target(classic: Engine, tmp_path: Path) -> None:
     # `cargo auditable build` (cargo-auditable, a cargo subcommand that runs cargo build with
     # the dependency list embedded) gets the target's triple after `build`, as cargo build does;
@@ -706,6 +720,7 @@ def test_cargo_auditable_build_builds_for_the_target(classic: Engine, tmp_path: 
     ], "an aarch64 program where a native build puts it"
 
 
+@RUST_PROJECT
 def test_rustups_cargo_reached_through_its_env_file_builds_for_the_target(
     classic: Engine, tmp_path: Path
 ) -> None:
@@ -899,6 +914,7 @@ def test_a_library_of_a_tool_installed_in_an_earlier_step_stays_the_build_machin
     assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
 
 
+@DECISIONS
 def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
@@ -932,6 +948,7 @@ def test_a_stage_of_tools_fetches_the_targets_lists_only_when_a_package_needs_th
     assert "Inst zlib1g-dev:arm64 " in ran.stdout
 
 
+@DECISIONS
 def test_libclang_is_bindgens_where_the_planner_says_the_stage_builds_rust(
     decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
 ) -> None:
