@@ -384,7 +384,9 @@ DECIDED = (
 _MARK = "@@ buildorch-test decision"
 
 
-@pytest.fixture(scope="module")
+# for the session (once a worker): a worker that runs the templates' tests between this
+# module's would set a module's fixture up again
+@pytest.fixture(scope="session")
 def decisions(
     classic: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
