@@ -382,14 +382,14 @@ DECIDED = (
     ("setup rust", "gcc libclang-dev"),
 )
 _MARK = "@@ buildorch-test decision"
+# (setup, install list) -> the kit's apt-get run for it
+Decisions = dict[tuple[str, str], subprocess.CompletedProcess[str]]
 
 
 # for the session (once a worker): a worker that runs the templates' tests between this
 # module's would set a module's fixture up again
 @pytest.fixture(scope="session")
-def decisions(
-    classic: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
+def decisions(classic: Engine, tmp_path_factory: pytest.TempPathFactory) -> Decisions:
     """What the kit's apt-get said and did for each of DECIDED: its exit status, output
     (apt-get's simulation) and messages."""
     script = [f"{KIT} run /bin/sh -c 'apt-get update -qq' || exit 1"]
@@ -411,26 +411,18 @@ def decisions(
     outs = ran.stdout.split(f"{_MARK}\n")[1:]
     errs = ran.stderr.split(f"{_MARK}\n")[1:]
     assert len(outs) == len(errs) == len(DECIDED), ran.stderr[-3000:]
-    decided = {}
+    decided: Decisions = {}
     for case, out, err in zip(DECIDED, outs, errs, strict=True):
         *printed, status = out.rstrip("\n").split("\n")
         decided[case] = subprocess.CompletedProcess([case[1]], int(status), "\n".join(printed), err)
     return decided
 
 
-def decided(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
-    install: str,
-    setup: str = "setup",
-) -> subprocess.CompletedProcess[str]:
-    return decisions[setup, install]
-
-
 @DECISIONS
 def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machine(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
-    ran = decided(decisions, "gcc libc6-dev make libzstd-dev clang libclang-dev zlib1g-dev:arm64")
+    ran = decisions["setup", "gcc libc6-dev make libzstd-dev clang libclang-dev zlib1g-dev:arm64"]
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = ran.stderr
     assert "gcc -> gcc, native (a tool for the build machine)" in said
@@ -448,9 +440,9 @@ def test_apt_get_installs_libraries_for_the_target_and_tools_for_the_build_machi
 
 @DECISIONS
 def test_apt_get_decides_a_virtual_name_as_the_package_that_provides_it(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
-    ran = decided(decisions, "gcc libz-dev")
+    ran = decisions["setup", "gcc libz-dev"]
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = ran.stderr
     assert "libz-dev -> zlib1g-dev:arm64 (it provides libz-dev; Multi-Arch: same" in said
@@ -522,9 +514,9 @@ def test_apt_get_in_a_moved_stage_unpacks_without_syncing_each_file(
 
 @DECISIONS
 def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
-    ran = decided(decisions, "libc6-dev")
+    ran = decisions["setup", "libc6-dev"]
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "libc6-dev -> libc6-dev:arm64 (Multi-Arch: same, Section: libdevel)" in ran.stderr
     assert "adding the arm64 toolchain" not in ran.stderr
@@ -532,22 +524,22 @@ def test_apt_get_without_a_compiler_installs_the_c_library_for_the_target(
 
 @DECISIONS
 def test_a_package_the_target_has_no_build_of_stops_apt_get(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
     # libc6-dev-i386 is Multi-Arch: none, Section: libdevel, built for amd64 alone
-    ran = decided(decisions, "gcc libc6-dev-i386")
+    ran = decisions["setup", "gcc libc6-dev-i386"]
     assert ran.returncode != 0
     assert "NO TARGET BUILD: libc6-dev-i386 has no arm64 build" in ran.stderr
 
 
 @DECISIONS
 def test_apt_get_reads_a_library_from_its_debian_name_in_any_section(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
     # all three are Multi-Arch: same: a library's -dev in Section database, a compiler in
     # Section golang, a crate's sources for Debian's cargo registry (librust-*-dev need the
     # build machine's tools: librust-clang-sys-dev, its libclang)
-    ran = decided(decisions, "gcc default-libmysqlclient-dev golang-go librust-libc-dev")
+    ran = decisions["setup", "gcc default-libmysqlclient-dev golang-go librust-libc-dev"]
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = ran.stderr
     assert (
@@ -652,6 +644,21 @@ def rust_stage(engine: Engine, tmp_path: Path) -> Iterator[str]:
         docker(engine, "rmi", "-f", tag)
 
 
+def cargo_in_rust_stage(
+    engine: Engine, tmp_path: Path, prepare: str, cargo: str, then: str = "", through: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """In the Rust project's moved stage (rust_stage), PREPARE, then CARGO (a command line)
+    through the kit from a clean target folder (run by THROUGH, a command that runs another),
+    then THEN: the program's ELF machine first."""
+    with rust_stage(engine, tmp_path) as tag:
+        return docker(
+            engine, "run", "--rm", "--network", "host", "-e", "TARGETARCH=arm64", tag,
+            "/bin/sh", "-c",
+            f"{prepare} && rm -rf target && {through} {KIT} run {cargo} && "
+            f"od -An -tu1 -j18 -N1 target/release/hello-rust-vendored {then}",
+        )  # fmt: skip
+
+
 @RUST_PROJECT
 def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
     classic: Engine, tmp_path: Path
@@ -659,32 +666,17 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
     # sccache's disk cache takes one server at a time: the moved stage's cargo step, run while
     # the folder's lock is held (as by a concurrent build of the same target), still builds
     cache = "/root/.cache/buildorch-cross"
-    with rust_stage(classic, tmp_path) as tag:
-        ran = docker(
-            classic, "run", "--rm", "--network", "host", "-e", "TARGETARCH=arm64", tag,
-            "/bin/sh", "-c",
-            f"test -x {KIT} && "
-            f"mkdir -p {cache} && rm -rf target && flock {cache}/sccache-arm64.lock "
-            f"{KIT} run cargo build --release --offline && "
-            "od -An -tu1 -j18 -N1 target/release/hello-rust-vendored",
-        )  # fmt: skip
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        f"test -x {KIT} && mkdir -p {cache}",
+        "cargo build --release --offline",
+        through=f"flock {cache}/sccache-arm64.lock",
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "another step is using the arm64 sccache folder" in ran.stderr
     assert "sccache: Cache" not in ran.stderr
     assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
-
-
-def cargo_in_rust_stage(
-    engine: Engine, tmp_path: Path, prepare: str, cargo: str, then: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """In the Rust project's moved stage (rust_stage), PREPARE, then CARGO (a command line)
-    through the kit from a clean target folder, then THEN: the program's ELF machine first."""
-    with rust_stage(engine, tmp_path) as tag:
-        return docker(
-            engine, "run", "--rm", "-e", "TARGETARCH=arm64", tag, "/bin/sh", "-c",
-            f"{prepare} && rm -rf target && {KIT} run {cargo} && "
-            f"od -An -tu1 -j18 -N1 target/release/hello-rust-vendored {then}",
-        )  # fmt: skip
 
 
 @RUST_PROJECT
@@ -918,11 +910,11 @@ def test_a_library_of_a_tool_installed_in_an_earlier_step_stays_the_build_machin
 
 @DECISIONS
 def test_a_rust_stages_libclang_is_the_build_machines_for_bindgen(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
     # `apt-get install cargo libclang-dev` without clang: bindgen, in a -sys crate's build
     # script, loads libclang on the build machine
-    ran = decided(decisions, "cargo libclang-dev")
+    ran = decisions["setup", "cargo libclang-dev"]
     assert ran.returncode == 0, ran.stderr[-3000:]
     said = " ".join(ran.stderr.split())
     assert "libclang-dev -> libclang-dev, native (bindgen loads it on the build machine" in said
@@ -952,15 +944,15 @@ def test_a_stage_of_tools_fetches_the_targets_lists_only_when_a_package_needs_th
 
 @DECISIONS
 def test_libclang_is_bindgens_where_the_planner_says_the_stage_builds_rust(
-    decisions: dict[tuple[str, str], subprocess.CompletedProcess[str]],
+    decisions: Decisions,
 ) -> None:
     # a stage that installs its C compiler and libclang before rustup's installer brings
     # cargo: the derived Dockerfile's `kit setup rust` says what apt-get cannot yet see
-    ran = decided(decisions, "gcc libclang-dev", setup="setup rust")
+    ran = decisions["setup rust", "gcc libclang-dev"]
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "Inst libclang-dev " in ran.stdout and "Inst libclang-dev:arm64" not in ran.stdout
     # without it, a C stage's libclang-dev is a library it links: the target's
-    ran = decided(decisions, "gcc libclang-dev")
+    ran = decisions["setup", "gcc libclang-dev"]
     assert "libclang-dev -> libclang-dev:arm64 (Section: libdevel" in ran.stderr, ran.stderr
 
 
