@@ -437,7 +437,9 @@ def main() -> int:
     parser.add_argument(
         "--sources", action="store_true", help="print what bench/fetch-sources.sh needs, and stop"
     )
-    parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per build")
+    # the slowest naive build here takes under 10 minutes; a cargo under QEMU whose forked
+    # child deadlocked before its exec (seen once, openssl-rs) would otherwise hold the run
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per build")
     parser.add_argument(
         "--smoke-image",
         default="localhost:5000/library/debian:bookworm",
