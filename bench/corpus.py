@@ -438,7 +438,8 @@ def main() -> int:
         "--sources", action="store_true", help="print what bench/fetch-sources.sh needs, and stop"
     )
     # the slowest naive build here takes under 10 minutes; a cargo under QEMU whose forked
-    # child deadlocked before its exec (seen once, openssl-rs) would otherwise hold the run
+    # child hung before its exec (seen once, openssl-rs; the same under QEMU elsewhere:
+    # mamba-org/mamba#1611) would otherwise hold the run for hours
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per build")
     parser.add_argument(
         "--smoke-image",
