@@ -44,7 +44,8 @@ from buildorch.dockerfile import (
 KIT_DIR = "/buildorch-cross"
 KIT = f"{KIT_DIR}/kit"
 # the compiler cache of moved steps: the kit keeps a folder per target inside it
-CACHE_MOUNT = "--mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross"
+CACHE_DIR = "/root/.cache/buildorch-cross"
+CACHE_MOUNT = f"--mount=type=cache,id=buildorch-cross,target={CACHE_DIR}"
 _NATIVE_UPDATE = (
     "its first step's apt-get update runs on the build machine, for the target's architecture "
     "with the image's own sources; the rest of the step runs as written"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from buildorch.cross_derive import KIT, KIT_DIR, kit_text
+from buildorch.cross_derive import CACHE_DIR, KIT, KIT_DIR, kit_text
 from tests.integration.conftest import BUSYBOX, REPO, Engine
 from tests.integration.helpers import buildorch, elf_machine
 
@@ -556,7 +556,7 @@ def test_the_compiler_caches_live_in_the_cache_mount_unless_the_stage_chose_its_
     ran = with_kit(
         classic,
         tmp_path,
-        f"mkdir -p /root/.cache/buildorch-cross && {KIT} setup && "
+        f"mkdir -p {CACHE_DIR} && {KIT} setup && "
         f"{KIT} run /bin/sh -c 'echo \"$CCACHE_DIR $GOCACHE $CC_aarch64_unknown_linux_gnu\"' && "
         f"GOCACHE=/go-cache {KIT} run /bin/sh -c 'echo \"$GOCACHE\"'",
     )
@@ -665,13 +665,12 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
 ) -> None:
     # sccache's disk cache takes one server at a time: the moved stage's cargo step, run while
     # the folder's lock is held (as by a concurrent build of the same target), still builds
-    cache = "/root/.cache/buildorch-cross"
     ran = cargo_in_rust_stage(
         classic,
         tmp_path,
-        f"test -x {KIT} && mkdir -p {cache}",
+        f"test -x {KIT} && mkdir -p {CACHE_DIR}",
         "cargo build --release --offline",
-        through=f"flock {cache}/sccache-arm64.lock",
+        through=f"flock {CACHE_DIR}/sccache-arm64.lock",
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "another step is using the arm64 sccache folder" in ran.stderr
@@ -686,7 +685,7 @@ def test_a_rustc_wrapper_the_project_chose_is_left_alone(classic: Engine, tmp_pa
         classic,
         tmp_path,
         "printf '[build]\\nrustc-wrapper = \"/usr/bin/env\"\\n' >> .cargo/config.toml && "
-        "mkdir -p /root/.cache/buildorch-cross",
+        f"mkdir -p {CACHE_DIR}",
         "cargo build --release --offline",
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
@@ -977,11 +976,11 @@ def test_a_cgo_program_cross_compiles_with_its_c_cached_by_go_alone(
     # Go's build cache keeps cgo's compiles with the package: ccache would store them twice.
     # A C compile outside Go still goes through ccache
     (tmp_path / "main.go").write_text(CGO_PROGRAM)
-    ccache_files = "find /root/.cache/buildorch-cross/ccache-arm64 -type f 2>/dev/null | wc -l"
+    ccache_files = f"find {CACHE_DIR}/ccache-arm64 -type f 2>/dev/null | wc -l"
     ran = with_kit(
         classic,
         tmp_path,
-        f"mkdir -p /root/.cache/buildorch-cross /src && {KIT} setup && {KIT} run /bin/sh -c "
+        f"mkdir -p {CACHE_DIR} /src && {KIT} setup && {KIT} run /bin/sh -c "
         "'apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-go gcc "
         "libc6-dev >/dev/null' && cd /src && cp /project/main.go . && "
         f"echo 'module probe' > go.mod && {KIT} run go build -o probe . && {KIT} run ./probe && "
@@ -1011,7 +1010,7 @@ def test_every_compile_is_cached_without_a_preprocessor_run(
     ran = with_kit(
         classic,
         tmp_path,
-        f"mkdir -p /root/.cache/buildorch-cross && {KIT} setup && {KIT} run /bin/sh -c "
+        f"mkdir -p {CACHE_DIR} && {KIT} setup && {KIT} run /bin/sh -c "
         "'apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev "
         ">/dev/null' && mkdir /tmp/p && cd /tmp/p && echo '#include <stdio.h>' > f.c && "
         f"cp f.c g.c && {KIT} run gcc -c -MD f.c && rm f.o f.d && {KIT} run gcc -c -MD f.c && "
