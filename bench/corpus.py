@@ -437,7 +437,7 @@ def main() -> int:
     parser.add_argument(
         "--sources", action="store_true", help="print what bench/fetch-sources.sh needs, and stop"
     )
-    # the slowest naive build here takes under 10 minutes; a cargo under QEMU whose forked
+    # the slowest naive build here takes 11 minutes (capstone-rs); a cargo under QEMU whose forked
     # child hung before its exec (seen once, openssl-rs; the same under QEMU elsewhere:
     # mamba-org/mamba#1611) would otherwise hold the run for hours
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per build")
