@@ -2,15 +2,16 @@
 
     bench/fetch-sources.sh $(python bench/corpus.py --sources)    # once: Debian's sources
     python bench/corpus.py [--only NAME...] [--ways naive,native,buildorch]
-                           [--store classic|containerd] [--json]
+                           [--rounds N] [--store classic|containerd] [--json]
 
 Each project is a folder of bench/corpus/: its Dockerfile, plain as the project's users write
 it (no platform, no cross-compiler: `FROM debian:bookworm`, apt-get, the project's own build),
 and corpus.toml: `source` (what bench/fetch-sources.sh fetches), `covers` (what it exercises)
 and `smoke` (a shell script whose output proves the program works, with the result's programs
-on PATH). The engine's build cache is emptied after each project (a cold corpus fills tens of
-GB). For each project, from a fresh copy of its sources, cold (`--no-cache`), with
-`--network host` (the builds' apt-get reaches the Debian archive that way):
+on PATH). The engine's build cache, cache mounts and all, is emptied before each build (and
+after each project: a cold corpus fills tens of GB). For each project, from a fresh copy of its
+sources, cold (`--no-cache`), with `--network host` (the builds' apt-get reaches the Debian
+archive that way):
 
 - naive: `docker buildx build --platform linux/arm64` of the Dockerfile, compilers under QEMU;
 - native: the same for linux/amd64, the speed a cross-compiled build could reach;
@@ -23,6 +24,13 @@ debian:bookworm, or a runtime stage's whole file system as the root, through chr
 result also passes its smoke test, and the native one holds x86-64 ELF files only. A failed
 build is reported as what happened (its exit code, its last lines, the strategy buildorch
 planned), never raised. Exits 1 when a build or a check failed.
+
+A build of a small project varies by a fifth from one run to the next on these machines (the
+apt-get step most: lzip's native build took 15, 16 and 19 s in three runs). `--rounds N` builds
+native and buildorch N times each, in turns (native first in odd rounds, buildorch first in even
+ones), the build cache emptied before each build, and reports each way's median and the range
+of the rounds' ratios. naive builds once: it is 4 to 10 times slower, far beyond the noise, and
+three rounds of it would take four hours.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "bench" / "corpus"
 SOURCES = REPO / "bench" / ".sources"
 WAYS = ("naive", "native", "buildorch")
+REPEATED = ("native", "buildorch")
 PLATFORM = {"naive": "linux/arm64", "native": "linux/amd64", "buildorch": "linux/arm64"}
 ELF_MACHINES = {62: "x86-64", 183: "aarch64"}
 BASE_IMAGES = ("debian:bookworm", "debian:bookworm-slim")
@@ -76,14 +86,17 @@ class Project:
 
 @dataclass
 class Outcome:
-    """What one way did."""
+    """What one way did (in its last round)."""
 
     ok: bool
     seconds: float
+    """The median of the rounds' times."""
     detail: str = ""
     """Why it failed (the command's last lines), or what buildorch planned and why."""
     strategy: str | None = None
     exit_code: int = 0
+    rounds: list[float] = field(default_factory=list)
+    """Each round's seconds, in order."""
 
 
 @dataclass
@@ -113,6 +126,7 @@ class Result:
             "covers": self.project.covers,
             "ways": {way: asdict(outcome) for way, outcome in self.ways.items()},
             "ratios": ratios(self),
+            "buildorch/native by round": paired_ratios(self),
             "checks": {name: asdict(check) for name, check in self.checks.items()},
             "smoke": self.smoke,
             "ok": self.ok,
@@ -327,22 +341,62 @@ def bench(
     shutil.copytree(project.sources, work, symlinks=True)
     shutil.copyfile(project.dockerfile, work / "Dockerfile")
     outs = {way: scratch / project.name / way for way in ways}
-    for way in ways:
-        say(f"  {way} ...", end="")
-        if way == "buildorch":
-            outcome = build_buildorch(work, outs[way], env, args.timeout)
-        else:
-            outcome = build_docker(way, work, outs[way], env, args.timeout)
-        result.ways[way] = outcome
-        status = "ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})"
-        plan = f", planned {outcome.strategy}" if outcome.strategy else ""
-        say(f" {outcome.seconds:.1f} s {status}{plan}")
-        if not outcome.ok:
-            say("    " + outcome.detail.replace("\n", "\n    "))
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    for number, turn in enumerate(turns(ways, args.rounds), start=1):
+        failed = {way for way, outcome in result.ways.items() if not outcome.ok}
+        for way in [way for way in turn if way not in failed]:
+            say(f"  {way}" + (f" (round {number})" if way in REPEATED and args.rounds > 1 else "")
+                + " ...", end="")  # fmt: skip
+            empty_build_cache(env)
+            shutil.rmtree(outs[way], ignore_errors=True)
+            if way == "buildorch":
+                outcome = build_buildorch(work, outs[way], env, args.timeout)
+            else:
+                outcome = build_docker(way, work, outs[way], env, args.timeout)
+            times[way].append(outcome.seconds)
+            outcome.rounds = list(times[way])
+            if outcome.ok:
+                outcome.seconds = statistics.median(times[way])
+            result.ways[way] = outcome
+            status = "ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})"
+            plan = f", planned {outcome.strategy}" if outcome.strategy else ""
+            say(f" {times[way][-1]:.1f} s {status}{plan}")
+            if not outcome.ok:
+                say("    " + outcome.detail.replace("\n", "\n    "))
     compare(result, outs, args.smoke_image, env)
     if not args.keep:
         shutil.rmtree(scratch / project.name, ignore_errors=True)
     return result
+
+
+def turns(ways: list[str], rounds: int) -> list[list[str]]:
+    """The builds of each round, in order: every way in the first round, the repeated ones
+    after it, their order swapped in every other round (a slower machine late in the run then
+    weighs on both)."""
+    order = []
+    for number in range(rounds):
+        turn = ways if number == 0 else [way for way in ways if way in REPEATED]
+        order.append(turn if number % 2 == 0 else turn[::-1])
+    return order
+
+
+def empty_build_cache(env: dict[str, str]) -> None:
+    """Every build starts cold: no layers, and no cache mounts (a compiler cache a previous
+    round filled would make buildorch's next round a warm one)."""
+    subprocess.run(
+        ["docker", "builder", "prune", "--all", "--force"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+
+
+def paired_ratios(result: Result) -> list[float]:
+    """buildorch's time over native's, round by round."""
+    native, ours = result.ways.get("native"), result.ways.get("buildorch")
+    if not (native and ours and native.ok and ours.ok):
+        return []
+    return [round(b / n, 2) for n, b in zip(native.rounds, ours.rounds, strict=False)]
 
 
 def ratios(result: Result) -> dict[str, float | None]:
@@ -357,12 +411,13 @@ def ratios(result: Result) -> dict[str, float | None]:
     }
 
 
-def table(results: list[Result], ways: list[str]) -> str:
+def table(results: list[Result], ways: list[str], rounds: int) -> str:
     head = [
         "project",
         *ways,
         "bo/native",
         "naive/bo",
+        *(["bo/native by round"] if rounds > 1 else []),
         "strategy",
         "files",
         "ELF",
@@ -380,6 +435,9 @@ def table(results: list[Result], ways: list[str]) -> str:
                 cells.append(f"{outcome.seconds:.0f}s" + ("" if outcome.ok else " FAILED"))
         ratio = ratios(result)
         cells += [f"{value:.2f}x" if value else "-" for value in ratio.values()]
+        if rounds > 1:
+            paired = paired_ratios(result)
+            cells.append(f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "-")
         bo = result.ways.get("buildorch")
         cells.append("-" if bo is None else bo.strategy or "?")
         for name in ("files", "ELF", "smoke"):
@@ -433,6 +491,13 @@ def main() -> int:
         default="classic",
         help="the engine: classic image store, or containerd's",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="build native and buildorch N times each, in turns, and report the medians",
+    )
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     parser.add_argument(
         "--sources", action="store_true", help="print what bench/fetch-sources.sh needs, and stop"
@@ -456,6 +521,8 @@ def main() -> int:
     unknown = set(args.ways.split(",")) - set(WAYS)
     if unknown or not ways:
         parser.error(f"--ways: unknown {', '.join(sorted(unknown))}" if unknown else "--ways: none")
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     env = {**os.environ, "DOCKER_HOST": engine_host(args.store), "PYTHONPATH": str(REPO)}
     pull_bases(env, ways, args.smoke_image)
     results = []
@@ -470,22 +537,17 @@ def main() -> int:
             results.append(result)
             # cold builds leave gigabytes of layers behind: the whole corpus filled a 70 GB
             # disk; the next project starts cold anyway
-            subprocess.run(
-                ["docker", "builder", "prune", "--all", "--force"],
-                env=env,
-                capture_output=True,
-                check=False,
-            )
+            empty_build_cache(env)
     finally:
         if args.keep:
             say(f"outputs and logs kept in {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
-        say("\n" + table(results, ways))
+        say("\n" + table(results, ways, args.rounds))
         print(json.dumps([result.to_json() for result in results], indent=2))
     else:
-        print("\n" + table(results, ways))
+        print("\n" + table(results, ways, args.rounds))
     return 0 if all(result.ok for result in results) else 1
 
 
