@@ -7,6 +7,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from rich.console import Console, Group
@@ -135,9 +136,15 @@ def plan(plan_: Plan, project: ProjectFacts) -> None:
         out.print(stages)
     if project.dockerfile is not None:
         derived = any(inv.derived_dockerfile for inv in plan_.invocations)
+        written = plan_.cross.file if plan_.cross and plan_.cross.file else None
         out.print(
             f"[dim]Dockerfile: {escape(project.dockerfile.path)}"
-            + (" (built as derived; `buildorch init --cross` writes it out)" if derived else "")
+            + (
+                " (built as derived; `buildorch init --cross` writes it to "
+                f"{escape(PurePath(written).name)})"
+                if derived and written
+                else ""
+            )
             + "[/]"
         )
     sources = plan_.steps[0].sources if plan_.steps else None

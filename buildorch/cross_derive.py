@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import PurePath
 
 from buildorch.apt_lists import NativeUpdate, helper_stages, native_update, step_mounts
 from buildorch.dockerfile import (
@@ -521,6 +522,8 @@ class Derivation:
     stages: tuple[StageVerdict, ...]
     text: str | None
     """The derived Dockerfile; None when no stage moves."""
+    file: str | None = None
+    """Where `buildorch init --cross` writes `text`: beside the original (`cross_name`)."""
 
     @property
     def reached(self) -> frozenset[int]:
@@ -680,7 +683,18 @@ def derive(
         for v in verdicts
     ]
     text = _rewrite(dockerfile, moved, handovers, verify_args, updates)
-    return Derivation(stages=tuple(verdicts), text=text)
+    return Derivation(stages=tuple(verdicts), text=text, file=cross_name(dockerfile.path))
+
+
+def cross_name(dockerfile: str) -> str:
+    """`Dockerfile` -> `Dockerfile.cross`, `app.Dockerfile` -> `app.cross.Dockerfile`."""
+    path = PurePath(dockerfile)
+    name = path.name
+    if name.lower().endswith(".dockerfile"):
+        name = f"{name[: -len('.dockerfile')]}.cross{name[-len('.dockerfile') :]}"
+    else:
+        name = f"{name}.cross"
+    return str(path.with_name(name))
 
 
 def _label(stage: Stage) -> str:

@@ -220,7 +220,8 @@ class Plan:
 def _cross_json(derivation: Derivation) -> dict[str, Any]:
     return {
         "complete": derivation.complete,
-        "file": "written beside the Dockerfile by `buildorch init --cross`",
+        # where `buildorch init --cross` writes it; a build uses the text, not the file
+        "file": derivation.file,
         "stages": [
             {
                 "index": s.index,

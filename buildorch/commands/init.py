@@ -86,16 +86,6 @@ def run(args: InitInputs, env: Mapping[str, str]) -> InitResult:
     return InitResult(written=tuple(write_init(args.project_dir, languages, force=args.force)))
 
 
-def cross_name(dockerfile: Path) -> Path:
-    """`Dockerfile` -> `Dockerfile.cross`, `app.Dockerfile` -> `app.cross.Dockerfile`."""
-    name = dockerfile.name
-    if name.lower().endswith(".dockerfile"):
-        return dockerfile.with_name(
-            f"{name[: -len('.dockerfile')]}.cross{name[-len('.dockerfile') :]}"
-        )
-    return dockerfile.with_name(f"{name}.cross")
-
-
 def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     """The derived Dockerfile beside the original, which is never touched."""
     options = load_options(project_dir=args.project_dir, flags=args.flags, env=env)
@@ -116,7 +106,7 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
             why="a stage runs on $BUILDPLATFORM and builds for $TARGETARCH",
             fix="build it as it is: `buildorch build --target arm64`",
         )
-    if not derivation.usable or derivation.text is None:
+    if not derivation.usable or derivation.text is None or derivation.file is None:
         stuck = derivation.blocked or tuple(s for s in derivation.stages if not s.moves)
         raise PlanError(
             f"buildorch cannot derive a cross-compiling {source.name}",
@@ -124,7 +114,7 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
             fix="move the step named above to the image's own stage, or build this project "
             "emulated (`buildorch build --strategy qemu`)",
         )
-    dest = cross_name(source)
+    dest = Path(derivation.file)
     ignore = Path(f"{source}.dockerignore")
     written = [dest, Path(f"{dest}.dockerignore")] if ignore.is_file() else [dest]
     existing = [p.name for p in written if p.exists()]

@@ -546,6 +546,17 @@ def test_a_builder_that_stays_leaves_the_others_cross_compiling(
     moved_steps = moved["steps"]
     assert isinstance(moved_steps, list)
     assert moved_steps[0]["cost"] < step["cost"]
+    # the plan names the file `init --cross` writes, beside the Dockerfile it derives from
+    cross, moved_cross = data["cross"], moved["cross"]
+    assert isinstance(cross, dict) and isinstance(moved_cross, dict)
+    assert cross["file"] == str(tmp_path / "Dockerfile.cross")
+    assert moved_cross["file"] == str(tmp_path / "Dockerfile.moves.cross")
+    code, out, err = run(
+        capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-qemu"), "-C", str(tmp_path),
+        "--target", "arm64",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "`buildorch init --cross` writes it to Dockerfile.cross" in " ".join(out.split())
     # with nothing to run the target's programs, the stage that stays cannot be built
     code, _, err = run(
         capsys, "plan", "--snapshot", str(SNAPSHOTS / "linux-amd64-no-qemu"), "-C",
@@ -559,7 +570,7 @@ def test_a_builder_that_stays_leaves_the_others_cross_compiling(
     said = " ".join(written["why"].split())
     assert "with `backend` moved to the build machine" in said
     assert "`frontend` stays on the target, emulated, because a later stage copies /web" in said
-    derived = (tmp_path / "Dockerfile.cross").read_text()
+    derived = Path(cross["file"]).read_text()
     assert "FROM --platform=$BUILDPLATFORM debian:bookworm AS backend" in derived
     assert "FROM debian:bookworm AS frontend" in derived
 

@@ -62,6 +62,25 @@ def test_a_builder_moves_and_the_image_stays() -> None:
     assert facts.emulated_run_steps == 3
 
 
+@pytest.mark.parametrize(
+    ("original", "derived"),
+    [
+        ("/p/Dockerfile", "/p/Dockerfile.cross"),
+        ("/p/docker/app.Dockerfile", "/p/docker/app.cross.Dockerfile"),
+        ("/p/Server.dockerfile", "/p/Server.cross.dockerfile"),
+        ("/p/Dockerfile.prod", "/p/Dockerfile.prod.cross"),
+    ],
+)
+def test_the_derived_file_is_named_beside_the_original(original: str, derived: str) -> None:
+    # where `init --cross` writes it and `plan --json` says it goes; an editor's
+    # `*.Dockerfile` association still applies
+    moved = analyse_dockerfile(PLAIN, original, None).derivation
+    assert moved is not None and moved.file == derived
+    # nothing moves, nothing is written
+    stays = analyse_dockerfile("FROM debian:bookworm\nRUN true\n", original, None).derivation
+    assert stays is None or stays.file is None
+
+
 def test_the_derived_text_keeps_every_user_line() -> None:
     facts = analysed(PLAIN)
     assert facts.derivation is not None and facts.derivation.text is not None
