@@ -7,7 +7,6 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any
 
 from rich.console import Console, Group
@@ -137,12 +136,12 @@ def plan(plan_: Plan, project: ProjectFacts) -> None:
     if project.dockerfile is not None:
         derived = any(inv.derived_dockerfile for inv in plan_.invocations)
         written = plan_.cross.file if plan_.cross and plan_.cross.file else None
+        written_name = re.split(r"[\\/]", written)[-1] if written else None
         out.print(
             f"[dim]Dockerfile: {escape(project.dockerfile.path)}"
             + (
-                " (built as derived; `buildorch init --cross` writes it to "
-                f"{escape(PurePath(written).name)})"
-                if derived and written
+                f" (built as derived; `buildorch init --cross` writes it to {escape(written_name)})"
+                if derived and written_name
                 else ""
             )
             + "[/]"

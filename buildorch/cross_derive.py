@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import PurePath
 
 from buildorch.apt_lists import NativeUpdate, helper_stages, native_update, step_mounts
 from buildorch.dockerfile import (
@@ -687,14 +686,14 @@ def derive(
 
 
 def cross_name(dockerfile: str) -> str:
-    """`Dockerfile` -> `Dockerfile.cross`, `app.Dockerfile` -> `app.cross.Dockerfile`."""
-    path = PurePath(dockerfile)
-    name = path.name
+    """`Dockerfile` -> `Dockerfile.cross`, `app.Dockerfile` -> `app.cross.Dockerfile`: the
+    name alone changes, the folder stays as the user's path spells it (on either system)."""
+    name = re.split(r"[\\/]", dockerfile)[-1]
     if name.lower().endswith(".dockerfile"):
-        name = f"{name[: -len('.dockerfile')]}.cross{name[-len('.dockerfile') :]}"
+        derived = f"{name[: -len('.dockerfile')]}.cross{name[-len('.dockerfile') :]}"
     else:
-        name = f"{name}.cross"
-    return str(path.with_name(name))
+        derived = f"{name}.cross"
+    return dockerfile[: len(dockerfile) - len(name)] + derived
 
 
 def _label(stage: Stage) -> str:

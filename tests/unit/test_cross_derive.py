@@ -69,6 +69,8 @@ def test_a_builder_moves_and_the_image_stays() -> None:
         ("/p/docker/app.Dockerfile", "/p/docker/app.cross.Dockerfile"),
         ("/p/Server.dockerfile", "/p/Server.cross.dockerfile"),
         ("/p/Dockerfile.prod", "/p/Dockerfile.prod.cross"),
+        ("C:\\Users\\me\\app\\app.Dockerfile", "C:\\Users\\me\\app\\app.cross.Dockerfile"),
+        ("./Dockerfile", "./Dockerfile.cross"),
     ],
 )
 def test_the_derived_file_is_named_beside_the_original(original: str, derived: str) -> None:
