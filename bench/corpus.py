@@ -2,16 +2,16 @@
 
     bench/fetch-sources.sh $(python bench/corpus.py --sources)    # once: Debian's sources
     python bench/corpus.py [--only NAME...] [--ways naive,native,buildorch]
-                           [--rounds N] [--store classic|containerd] [--json]
+                           [--rounds N] [--rebuild] [--store classic|containerd] [--json]
 
 Each project is a folder of bench/corpus/: its Dockerfile, plain as the project's users write
 it (no platform, no cross-compiler: `FROM debian:bookworm`, apt-get, the project's own build),
-and corpus.toml: `source` (what bench/fetch-sources.sh fetches), `covers` (what it exercises)
-and `smoke` (a shell script whose output proves the program works, with the result's programs
-on PATH). The engine's build cache, cache mounts and all, is emptied before each build (and
-after each project: a cold corpus fills tens of GB). For each project, from a fresh copy of its
-sources, cold (`--no-cache`), with `--network host` (the builds' apt-get reaches the Debian
-archive that way):
+and corpus.toml: `source` (what bench/fetch-sources.sh fetches), `covers` (what it exercises),
+`edit` (the source file a developer would change) and `smoke` (a shell script whose output
+proves the program works, with the result's programs on PATH). The engine's build cache, cache
+mounts and all, is emptied before each build (and after each project: a cold corpus fills tens
+of GB). For each project, from a fresh copy of its sources, cold (`--no-cache`), with
+`--network host` (the builds' apt-get reaches the Debian archive that way):
 
 - naive: `docker buildx build --platform linux/arm64` of the Dockerfile, compilers under QEMU;
 - native: the same for linux/amd64, the speed a cross-compiled build could reach;
@@ -31,6 +31,12 @@ native and buildorch N times each, in turns (native first in odd rounds, buildor
 ones), the build cache emptied before each build, and reports each way's median and the range
 of the rounds' ratios. naive builds once: it is 4 to 10 times slower, far beyond the noise, and
 three rounds of it would take four hours.
+
+`--rebuild` measures a developer's edit-and-rebuild loop: right after its last cold build, each
+of native and buildorch is built again after a line is added to the project's `edit` file (a
+definition nothing uses), its build cache as the cold build left it (every layer up to the
+sources' COPY, and buildorch's compiler caches). The rebuilt program must give its cold build's
+smoke output and hold ELF files for its machine only.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ import sys
 import tempfile
 import time
 import tomllib
+import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +63,20 @@ SOURCES = REPO / "bench" / ".sources"
 WAYS = ("naive", "native", "buildorch")
 REPEATED = ("native", "buildorch")
 PLATFORM = {"naive": "linux/arm64", "native": "linux/amd64", "buildorch": "linux/arm64"}
+BUILT_ON = {
+    "naive": ("linux/arm64",),
+    "native": ("linux/amd64",),
+    "buildorch": ("linux/amd64", "linux/arm64"),
+}
+# the line --rebuild adds to a project's `edit` file, by its language: code, not a comment
+# (ccache's preprocessor mode, where a build writes no dependency file, would not see a
+# comment), a definition nothing uses and no warning flag names
+EDIT_LINES = {
+    ".c": 'const char *buildorch_bench_{0} = "{0}";',
+    ".cc": 'const char *buildorch_bench_{0} = "{0}";',
+    ".rs": '#[allow(dead_code, non_upper_case_globals)] const buildorch_bench_{0}: &str = "{0}";',
+    ".go": 'var buildorchBench{0} = "{0}"',
+}
 ELF_MACHINES = {62: "x86-64", 183: "aarch64"}
 BASE_IMAGES = ("debian:bookworm", "debian:bookworm-slim")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -66,6 +88,8 @@ class Project:
     source: str
     """What bench/fetch-sources.sh fetches: a Debian source package, or crate:NAME."""
     covers: str
+    edit: str
+    """The source file a developer would change (relative to the sources)."""
     smoke: str
     dockerfile: Path
 
@@ -90,7 +114,7 @@ class Outcome:
 
     ok: bool
     seconds: float
-    """The median of the rounds' times."""
+    """The median of the rounds' times (a failed build: its own)."""
     detail: str = ""
     """Why it failed (the command's last lines), or what buildorch planned and why."""
     strategy: str | None = None
@@ -112,10 +136,13 @@ class Result:
     checks: dict[str, Check] = field(default_factory=dict)
     smoke: dict[str, str] = field(default_factory=dict)
     """Each way's smoke output."""
+    rebuilt: dict[str, Outcome] = field(default_factory=dict)
+    """--rebuild: each way's build after a one-line edit, its cache warm."""
 
     @property
     def ok(self) -> bool:
-        return all(outcome.ok for outcome in self.ways.values()) and all(
+        outcomes = [*self.ways.values(), *self.rebuilt.values()]
+        return all(outcome.ok for outcome in outcomes) and all(
             check.ok for check in self.checks.values()
         )
 
@@ -125,6 +152,7 @@ class Result:
             "source": self.project.source,
             "covers": self.project.covers,
             "ways": {way: asdict(outcome) for way, outcome in self.ways.items()},
+            "rebuilt": {way: asdict(outcome) for way, outcome in self.rebuilt.items()},
             "ratios": ratios(self),
             "buildorch/native by round": paired_ratios(self),
             "checks": {name: asdict(check) for name, check in self.checks.items()},
@@ -137,7 +165,7 @@ def load_projects() -> dict[str, Project]:
     projects = {}
     for folder in sorted(path for path in CORPUS.iterdir() if (path / "corpus.toml").is_file()):
         meta = tomllib.loads((folder / "corpus.toml").read_text())
-        fields = {key: meta.get(key) for key in ("source", "covers", "smoke")}
+        fields = {key: meta.get(key) for key in ("source", "covers", "edit", "smoke")}
         missing = [key for key, value in fields.items() if not isinstance(value, str)]
         if missing:
             sys.exit(f"{folder / 'corpus.toml'}: no {', '.join(missing)} (a string each)")
@@ -145,6 +173,7 @@ def load_projects() -> dict[str, Project]:
             name=folder.name,
             source=str(fields["source"]),
             covers=str(fields["covers"]),
+            edit=str(fields["edit"]),
             smoke=str(fields["smoke"]).strip(),
             dockerfile=folder / "Dockerfile",
         )
@@ -197,9 +226,12 @@ def tail(text: str, lines: int = 6) -> str:
     return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
-def build_docker(way: str, work: Path, out: Path, env: dict[str, str], timeout: float) -> Outcome:
-    command = ["docker", "buildx", "build", "--progress=plain", "--no-cache", "--network", "host",
-               "--platform", PLATFORM[way], "-o", f"type=local,dest={out}", str(work)]  # fmt: skip
+def build_docker(
+    way: str, work: Path, out: Path, env: dict[str, str], timeout: float, cold: bool = True
+) -> Outcome:
+    command = ["docker", "buildx", "build", "--progress=plain", *(["--no-cache"] if cold else []),
+               "--network", "host", "--platform", PLATFORM[way], "-o", f"type=local,dest={out}",
+               str(work)]  # fmt: skip
     log = out.with_suffix(".log")
     code, seconds = run_logged(command, env, log, timeout)
     if code != 0:
@@ -209,9 +241,12 @@ def build_docker(way: str, work: Path, out: Path, env: dict[str, str], timeout: 
     return Outcome(ok=True, seconds=seconds)
 
 
-def build_buildorch(work: Path, out: Path, env: dict[str, str], timeout: float) -> Outcome:
+def build_buildorch(
+    work: Path, out: Path, env: dict[str, str], timeout: float, cold: bool = True
+) -> Outcome:
     command = [sys.executable, "-m", "buildorch", "build", "-C", str(work), "--target", "arm64",
-               "--network", "host", "--no-cache", "-o", str(out), "--json"]  # fmt: skip
+               "--network", "host", *(["--no-cache"] if cold else []), "-o", str(out),
+               "--json"]  # fmt: skip
     log, report = out.with_suffix(".log"), out.with_suffix(".json")
     code, seconds = run_logged(command, env, log, timeout, stdout=report)
     strategy, reasons = planned(report.read_text())
@@ -336,6 +371,15 @@ def bench(
             False, f"no sources: run bench/fetch-sources.sh {project.source}"
         )
         return result
+    if args.rebuild and (
+        not (project.sources / project.edit).is_file()
+        or Path(project.edit).suffix not in EDIT_LINES
+    ):
+        result.checks["edit"] = Check(
+            False,
+            f"corpus.toml's edit names no source file of {', '.join(EDIT_LINES)}: {project.edit}",
+        )
+        return result
     work = scratch / project.name / "project"
     # the project's copy, with its Dockerfile where its users keep it
     shutil.copytree(project.sources, work, symlinks=True)
@@ -347,12 +391,9 @@ def bench(
         for way in [way for way in turn if way not in failed]:
             say(f"  {way}" + (f" (round {number})" if way in REPEATED and args.rounds > 1 else "")
                 + " ...", end="")  # fmt: skip
-            empty_build_cache(env)
+            cold_start(way, env)
             shutil.rmtree(outs[way], ignore_errors=True)
-            if way == "buildorch":
-                outcome = build_buildorch(work, outs[way], env, args.timeout)
-            else:
-                outcome = build_docker(way, work, outs[way], env, args.timeout)
+            outcome = build(way, work, outs[way], env, args.timeout)
             times[way].append(outcome.seconds)
             outcome.rounds = list(times[way])
             if outcome.ok:
@@ -363,10 +404,67 @@ def bench(
             say(f" {times[way][-1]:.1f} s {status}{plan}")
             if not outcome.ok:
                 say("    " + outcome.detail.replace("\n", "\n    "))
+            elif args.rebuild and way in REPEATED and number == args.rounds:
+                rebuild(result, way, work, outs[way], env, args)
     compare(result, outs, args.smoke_image, env)
+    for way in result.rebuilt:
+        compare_rebuilt(result, way, rebuilt_out(outs[way]), args.smoke_image, env)
     if not args.keep:
         shutil.rmtree(scratch / project.name, ignore_errors=True)
     return result
+
+
+def build(
+    way: str, work: Path, out: Path, env: dict[str, str], timeout: float, cold: bool = True
+) -> Outcome:
+    if way == "buildorch":
+        return build_buildorch(work, out, env, timeout, cold)
+    return build_docker(way, work, out, env, timeout, cold)
+
+
+def rebuilt_out(out: Path) -> Path:
+    return out.with_name(f"{out.name}-rebuilt")
+
+
+def rebuild(
+    result: Result, way: str, work: Path, out: Path, env: dict[str, str], args: argparse.Namespace
+) -> None:
+    """The way's build again after a one-line edit (a definition nothing uses, so the program
+    does the same), with the cache its cold build just left; the file as it was afterwards."""
+    edited = work / result.project.edit
+    original = edited.read_bytes()
+    line = EDIT_LINES[edited.suffix].format(uuid.uuid4().hex)
+    edited.write_bytes(original + f"\n{line}\n".encode())
+    say(f"  {way} rebuilt after an edit of {result.project.edit} ...", end="")
+    try:
+        outcome = build(way, work, rebuilt_out(out), env, args.timeout, cold=False)
+    finally:
+        edited.write_bytes(original)
+    result.rebuilt[way] = outcome
+    status = "ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})"
+    say(f" {outcome.seconds:.1f} s {status}")
+    if not outcome.ok:
+        say("    " + outcome.detail.replace("\n", "\n    "))
+
+
+def compare_rebuilt(result: Result, way: str, out: Path, image: str, env: dict[str, str]) -> None:
+    """A rebuilt result is its cold build's program: the same smoke output, ELF files for the
+    same machine."""
+    if not result.rebuilt[way].ok or way not in result.smoke or f"smoke {way}" in result.checks:
+        return
+    ran = smoke(result.project, out, PLATFORM[way], image, env)
+    machines = elf_machines(out)
+    wanted = 62 if way == "native" else 183
+    wrong = sorted(path for path, machine in machines.items() if machine != wanted)
+    problems = [
+        *([] if ran.ok else [f"its smoke test failed: {tail(ran.detail)}"]),
+        *([] if not ran.ok or ran.detail == result.smoke[way] else ["its smoke output differs"]),
+        *([f"not {ELF_MACHINES[wanted]}: {', '.join(wrong[:5])}"] if wrong else []),
+        *([] if machines else ["no ELF file"]),
+    ]
+    result.checks[f"rebuilt {way}"] = Check(
+        not problems, "; ".join(problems) or "same smoke output, " + describe_machines(machines)
+    )
 
 
 def turns(ways: list[str], rounds: int) -> list[list[str]]:
@@ -381,14 +479,21 @@ def turns(ways: list[str], rounds: int) -> list[list[str]]:
 
 
 def empty_build_cache(env: dict[str, str]) -> None:
-    """Every build starts cold: no layers, and no cache mounts (a compiler cache a previous
-    round filled would make buildorch's next round a warm one)."""
+    """No layers, and no cache mounts (a compiler cache a previous round filled would make
+    buildorch's next round a warm one); the base images go too."""
     subprocess.run(
         ["docker", "builder", "prune", "--all", "--force"],
         env=env,
         capture_output=True,
         check=False,
     )
+
+
+def cold_start(way: str, env: dict[str, str]) -> None:
+    """Every build starts cold, but for the base images of the platforms it builds on: a
+    cross build's stages run on the build machine and its image on the target."""
+    empty_build_cache(env)
+    fetch_bases(env, BUILT_ON[way])
 
 
 def paired_ratios(result: Result) -> list[float]:
@@ -405,19 +510,32 @@ def ratios(result: Result) -> dict[str, float | None]:
         return outcome.seconds if outcome and outcome.ok else None
 
     naive, native, ours = seconds("naive"), seconds("native"), seconds("buildorch")
+
+    def rebuilt(way: str) -> float | None:
+        outcome = result.rebuilt.get(way)
+        return outcome.seconds if outcome and outcome.ok else None
+
+    native_again, ours_again = rebuilt("native"), rebuilt("buildorch")
     return {
         "buildorch/native": round(ours / native, 2) if ours and native else None,
         "naive/buildorch": round(naive / ours, 2) if naive and ours else None,
+        "buildorch/native rebuilt": (
+            round(ours_again / native_again, 2) if ours_again and native_again else None
+        ),
     }
 
 
-def table(results: list[Result], ways: list[str], rounds: int) -> str:
+RATIOS = ("buildorch/native", "naive/buildorch")
+
+
+def table(results: list[Result], ways: list[str], rounds: int, rebuilds: bool) -> str:
     head = [
         "project",
         *ways,
         "bo/native",
         "naive/bo",
         *(["bo/native by round"] if rounds > 1 else []),
+        *(["native rebuilt", "bo rebuilt", "bo/native rebuilt"] if rebuilds else []),
         "strategy",
         "files",
         "ELF",
@@ -434,10 +552,20 @@ def table(results: list[Result], ways: list[str], rounds: int) -> str:
             else:
                 cells.append(f"{outcome.seconds:.0f}s" + ("" if outcome.ok else " FAILED"))
         ratio = ratios(result)
-        cells += [f"{value:.2f}x" if value else "-" for value in ratio.values()]
+        cells += [f"{ratio[name]:.2f}x" if ratio[name] else "-" for name in RATIOS]
         if rounds > 1:
             paired = paired_ratios(result)
             cells.append(f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "-")
+        if rebuilds:
+            for way in REPEATED:
+                again = result.rebuilt.get(way)
+                cells.append(
+                    "-"
+                    if again is None
+                    else f"{again.seconds:.0f}s" + ("" if again.ok else " FAILED")
+                )
+            value = ratio["buildorch/native rebuilt"]
+            cells.append(f"{value:.2f}x" if value else "-")
         bo = result.ways.get("buildorch")
         cells.append("-" if bo is None else bo.strategy or "?")
         for name in ("files", "ELF", "smoke"):
@@ -452,22 +580,28 @@ def table(results: list[Result], ways: list[str], rounds: int) -> str:
     )
 
 
-def pull_bases(env: dict[str, str], ways: list[str], smoke_image: str) -> None:
-    """The base images, fetched for each platform before any clock starts (as a developer's
-    machine has them), and the image the smoke tests run in."""
-    for platform in sorted({PLATFORM[way] for way in ways}):
-        fetches = [
-            (image, ["docker", "buildx", "build", "--platform", platform, "-"],
-             f"FROM {image}\nRUN true\n")
-            for image in BASE_IMAGES
-        ]  # fmt: skip
-        fetches.append((smoke_image, ["docker", "pull", "--platform", platform, smoke_image], ""))
-        for image, command, dockerfile in fetches:
+def fetch_bases(env: dict[str, str], platforms: Iterable[str]) -> None:
+    """The base images in the build cache for these platforms, before the clock starts (as a
+    developer's machine has them)."""
+    for platform in sorted(platforms):
+        for image in BASE_IMAGES:
             done = subprocess.run(
-                command, input=dockerfile, text=True, env=env, capture_output=True, check=False
-            )
+                ["docker", "buildx", "build", "--platform", platform, "-"],
+                input=f"FROM {image}\nRUN true\n", text=True, env=env, capture_output=True,
+                check=False,
+            )  # fmt: skip
             if done.returncode != 0:
                 sys.exit(f"cannot fetch {image} for {platform}:\n{tail(done.stderr)}")
+
+
+def pull_smoke_image(env: dict[str, str], ways: list[str], image: str) -> None:
+    """The image the smoke tests run in, for each platform (in the image store, which emptying
+    the build cache leaves alone)."""
+    for platform in sorted({PLATFORM[way] for way in ways}):
+        command = ["docker", "pull", "--platform", platform, image]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"cannot fetch {image} for {platform}:\n{tail(done.stderr)}")
 
 
 def main() -> int:
@@ -498,6 +632,11 @@ def main() -> int:
         metavar="N",
         help="build native and buildorch N times each, in turns, and report the medians",
     )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="also time native and buildorch rebuilding after a one-line edit, cache warm",
+    )
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     parser.add_argument(
         "--sources", action="store_true", help="print what bench/fetch-sources.sh needs, and stop"
@@ -524,7 +663,7 @@ def main() -> int:
     if args.rounds < 1:
         parser.error("--rounds: at least 1")
     env = {**os.environ, "DOCKER_HOST": engine_host(args.store), "PYTHONPATH": str(REPO)}
-    pull_bases(env, ways, args.smoke_image)
+    pull_smoke_image(env, ways, args.smoke_image)
     results = []
     scratch = Path(tempfile.mkdtemp(prefix="buildorch-corpus-"))
     try:
@@ -544,10 +683,10 @@ def main() -> int:
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
-        say("\n" + table(results, ways, args.rounds))
+        say("\n" + table(results, ways, args.rounds, args.rebuild))
         print(json.dumps([result.to_json() for result in results], indent=2))
     else:
-        print("\n" + table(results, ways, args.rounds))
+        print("\n" + table(results, ways, args.rounds, args.rebuild))
     return 0 if all(result.ok for result in results) else 1
 
 
