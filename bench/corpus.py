@@ -25,8 +25,9 @@ result also passes its smoke test, and the native one holds x86-64 ELF files onl
 build is reported as what happened (its exit code, its last lines, the strategy buildorch
 planned), never raised. Exits 1 when a build or a check failed.
 
-A build of a small project varies by a fifth from one run to the next on these machines (the
-apt-get step most: lzip's native build took 15, 16 and 19 s in three runs). `--rounds N` builds
+A build of a small project moves by a fifth from one run of the bench to the next on these
+machines (the apt-get step waits on the network: brotli's native build took 28 s in one run and
+21 s in another), less between builds of one run. `--rounds N` builds
 native and buildorch N times each, in turns (native first in odd rounds, buildorch first in even
 ones), the build cache emptied before each build, and reports each way's median and the range
 of the rounds' ratios. naive builds once: it is 4 to 10 times slower, far beyond the noise, and
@@ -114,7 +115,7 @@ class Outcome:
 
     ok: bool
     seconds: float
-    """The median of the rounds' times (a failed build: its own)."""
+    """The median of the rounds' times (a failed build, or a rebuild: its own)."""
     detail: str = ""
     """Why it failed (the command's last lines), or what buildorch planned and why."""
     strategy: str | None = None
@@ -371,9 +372,13 @@ def bench(
             False, f"no sources: run bench/fetch-sources.sh {project.source}"
         )
         return result
-    if args.rebuild and (
-        not (project.sources / project.edit).is_file()
-        or Path(project.edit).suffix not in EDIT_LINES
+    if (
+        args.rebuild
+        and any(way in REPEATED for way in ways)
+        and (
+            not (project.sources / project.edit).is_file()
+            or Path(project.edit).suffix not in EDIT_LINES
+        )
     ):
         result.checks["edit"] = Check(
             False,
@@ -434,9 +439,9 @@ def rebuild(
     edited = work / result.project.edit
     original = edited.read_bytes()
     line = EDIT_LINES[edited.suffix].format(uuid.uuid4().hex)
-    edited.write_bytes(original + f"\n{line}\n".encode())
     say(f"  {way} rebuilt after an edit of {result.project.edit} ...", end="")
     try:
+        edited.write_bytes(original + f"\n{line}\n".encode())
         outcome = build(way, work, rebuilt_out(out), env, args.timeout, cold=False)
     finally:
         edited.write_bytes(original)

@@ -140,8 +140,13 @@ def plan(plan_: Plan, project: ProjectFacts) -> None:
         out.print(
             f"[dim]Dockerfile: {escape(project.dockerfile.path)}"
             + (
-                f" (built as derived; `buildorch init --cross` writes it to {escape(written_name)})"
-                if derived and written_name
+                (
+                    " (built as derived; `buildorch init --cross` writes it to"
+                    f" {escape(written_name)})"
+                    if written_name
+                    else " (built as derived)"
+                )
+                if derived
                 else ""
             )
             + "[/]"

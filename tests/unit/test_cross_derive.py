@@ -4,6 +4,7 @@ the text that moves them with every other line as written."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import re
 import shutil
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from buildorch import plan as plan_module
 from buildorch.cross_derive import (
     CACHE_MOUNT,
     KIT,
     KIT_DIR,
+    Derivation,
+    StageVerdict,
     kit_has_toolchain,
     kit_text,
 )
@@ -81,6 +85,22 @@ def test_the_derived_file_is_named_beside_the_original(original: str, derived: s
     # nothing moves, nothing is written
     stays = analyse_dockerfile("FROM debian:bookworm\nRUN true\n", original, None).derivation
     assert stays is None or stays.file is None
+
+
+def test_the_plan_names_no_file_that_init_would_refuse_to_write() -> None:
+    # a stage moved, but the compiling one stays: not worth a derived Dockerfile
+    derivation = Derivation(
+        stages=(
+            StageVerdict(index=0, name="assets", moves=True, why="it can", compiles=False),
+            StageVerdict(index=1, name="build", moves=False, why="curl | sh", compiles=True),
+        ),
+        text="FROM --platform=$BUILDPLATFORM debian:bookworm AS assets\n",
+        file="Dockerfile.cross",
+    )
+    assert not derivation.usable
+    assert plan_module._cross_json(derivation)["file"] is None
+    usable = dataclasses.replace(derivation, stages=derivation.stages[:1])
+    assert usable.usable and plan_module._cross_json(usable)["file"] == "Dockerfile.cross"
 
 
 def test_the_derived_text_keeps_every_user_line() -> None:
