@@ -79,6 +79,8 @@ EDIT_LINES = {
     ".go": 'var buildorchBench{0} = "{0}"',
 }
 ELF_MACHINES = {62: "x86-64", 183: "aarch64"}
+# the e_machine of every ELF file each way's result must hold
+MACHINE = {"naive": 183, "native": 62, "buildorch": 183}
 BASE_IMAGES = ("debian:bookworm", "debian:bookworm-slim")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -328,7 +330,7 @@ def compare(result: Result, outs: dict[str, Path], image: str, env: dict[str, st
             result.checks[f"smoke {way}"] = Check(False, ran.detail)
     if "native" in done:
         machines = elf_machines(outs["native"])
-        foreign = [path for path, machine in machines.items() if machine != 62]
+        foreign = [path for path, machine in machines.items() if machine != MACHINE["native"]]
         result.checks["native ELF"] = Check(
             not foreign and bool(machines), describe_machines(machines)
         )
@@ -345,7 +347,7 @@ def compare(result: Result, outs: dict[str, Path], image: str, env: dict[str, st
         f"{len(ours)} same" if not only else f"{len(only)} differ: " + ", ".join(only[:5]),
     )
     naive_elf, our_elf = elf_machines(outs["naive"]), elf_machines(outs["buildorch"])
-    wrong = sorted(path for path, machine in our_elf.items() if machine != 183)
+    wrong = sorted(path for path, machine in our_elf.items() if machine != MACHINE["buildorch"])
     differ = sorted(
         path
         for path in naive_elf.keys() | our_elf.keys()
@@ -404,12 +406,9 @@ def bench(
             if outcome.ok:
                 outcome.seconds = statistics.median(times[way])
             result.ways[way] = outcome
-            status = "ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})"
             plan = f", planned {outcome.strategy}" if outcome.strategy else ""
-            say(f" {times[way][-1]:.1f} s {status}{plan}")
-            if not outcome.ok:
-                say("    " + outcome.detail.replace("\n", "\n    "))
-            elif args.rebuild and way in REPEATED and number == args.rounds:
+            report(outcome, times[way][-1], plan)
+            if outcome.ok and args.rebuild and way in REPEATED and number == args.rounds:
                 rebuild(result, way, work, outs[way], env, args)
     compare(result, outs, args.smoke_image, env)
     for way in result.rebuilt:
@@ -446,8 +445,14 @@ def rebuild(
     finally:
         edited.write_bytes(original)
     result.rebuilt[way] = outcome
-    status = "ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})"
-    say(f" {outcome.seconds:.1f} s {status}")
+    report(outcome, outcome.seconds)
+
+
+def report(outcome: Outcome, seconds: float, plan: str = "") -> None:
+    """How a build went, on the line that announced it; a failure's last lines below."""
+    say(
+        f" {seconds:.1f} s " + ("ok" if outcome.ok else f"FAILED (exit {outcome.exit_code})") + plan
+    )
     if not outcome.ok:
         say("    " + outcome.detail.replace("\n", "\n    "))
 
@@ -459,7 +464,7 @@ def compare_rebuilt(result: Result, way: str, out: Path, image: str, env: dict[s
         return
     ran = smoke(result.project, out, PLATFORM[way], image, env)
     machines = elf_machines(out)
-    wanted = 62 if way == "native" else 183
+    wanted = MACHINE[way]
     wrong = sorted(path for path, machine in machines.items() if machine != wanted)
     problems = [
         *([] if ran.ok else [f"its smoke test failed: {tail(ran.detail)}"]),
