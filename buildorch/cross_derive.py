@@ -521,8 +521,8 @@ class Derivation:
     stages: tuple[StageVerdict, ...]
     text: str | None
     """The derived Dockerfile; None when no stage moves."""
-    file: str | None = None
-    """Where `buildorch init --cross` writes `text`: beside the original (`cross_name`)."""
+    source: str | None = None
+    """The Dockerfile's path, as the user gave it."""
 
     @property
     def reached(self) -> frozenset[int]:
@@ -550,6 +550,12 @@ class Derivation:
     def complete(self) -> bool:
         """Every builder moves: nothing but the image's own steps runs on the target."""
         return self.text is not None and not self.blocked
+
+    @property
+    def file(self) -> str | None:
+        """Where `buildorch init --cross` writes `text`, beside the original (`cross_name`);
+        None when there is nothing worth writing."""
+        return cross_name(self.source) if self.usable and self.source is not None else None
 
 
 @cache
@@ -682,7 +688,7 @@ def derive(
         for v in verdicts
     ]
     text = _rewrite(dockerfile, moved, handovers, verify_args, updates)
-    return Derivation(stages=tuple(verdicts), text=text, file=cross_name(dockerfile.path))
+    return Derivation(stages=tuple(verdicts), text=text, source=dockerfile.path)
 
 
 def cross_name(dockerfile: str) -> str:

@@ -220,8 +220,8 @@ class Plan:
 def _cross_json(derivation: Derivation) -> dict[str, Any]:
     return {
         "complete": derivation.complete,
-        # where `buildorch init --cross` writes it (when it can); a build uses the text
-        "file": derivation.file if derivation.usable else None,
+        # where `buildorch init --cross` writes it; a build uses the text, not the file
+        "file": derivation.file,
         "stages": [
             {
                 "index": s.index,

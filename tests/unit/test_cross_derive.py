@@ -95,7 +95,7 @@ def test_the_plan_names_no_file_that_init_would_refuse_to_write() -> None:
             StageVerdict(index=1, name="build", moves=False, why="curl | sh", compiles=True),
         ),
         text="FROM --platform=$BUILDPLATFORM debian:bookworm AS assets\n",
-        file="Dockerfile.cross",
+        source="Dockerfile",
     )
     assert not derivation.usable
     assert plan_module._cross_json(derivation)["file"] is None
