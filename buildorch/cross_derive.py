@@ -564,11 +564,17 @@ def kit_text() -> str:
 
 
 @cache
-def kit_platforms() -> frozenset[str]:
+def kit_platforms() -> tuple[str, ...]:
     """The platforms the kit has a toolchain for, read from its own `target_of` table (one
     list to keep): `arm64`, `arm/v7`, ..."""
     table = kit_text().split("\ntarget_of() {", 1)[1].split("\n}", 1)[0]
-    return frozenset(re.findall(r"^\t([\w/]+)\) echo ", table, flags=re.MULTILINE))
+    return tuple(re.findall(r"^\t([\w/]+)\) echo ", table, flags=re.MULTILINE))
+
+
+def kit_platforms_named() -> str:
+    """`linux/amd64, arm64, ... and s390x`: for a message saying what the kit knows."""
+    names = [f"linux/{p}" if i == 0 else p for i, p in enumerate(kit_platforms())]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def kit_has_toolchain(arch: str, variant: str) -> bool:

@@ -20,7 +20,7 @@ from buildorch.buildx_flags import (
     relative_to,
 )
 from buildorch.config import GITHUB_AMD64_RUNNER, SHARED_TARGETS, Options, RegistryCache
-from buildorch.cross_derive import Derivation, kit_has_toolchain
+from buildorch.cross_derive import Derivation, kit_has_toolchain, kit_platforms_named
 from buildorch.detect.emulator_versions import way_around
 from buildorch.errors import PlanError
 from buildorch.facts import (
@@ -295,8 +295,8 @@ def _cross(
         return _Candidate(
             Strategy.CROSS,
             None,
-            f"buildorch's cross kit has no toolchain for {platform} (it knows linux/amd64, "
-            "arm64, arm/v7, 386, riscv64, ppc64le and s390x)",
+            f"buildorch's cross kit has no toolchain for {platform} (it knows "
+            f"{kit_platforms_named()})",
         )
     if derivation is not None:
         moved = ", ".join(s.label for s in derivation.moved)

@@ -12,11 +12,13 @@ from typing import Any
 
 from buildorch import console
 from buildorch.commands import Command
-from buildorch.commands.args import flags_from, output_options, project_option
+from buildorch.commands.args import flags_from, output_options, project_option, targets_option
 from buildorch.config import load_options
+from buildorch.cross_derive import kit_has_toolchain, kit_platforms_named
 from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.errors import BuildorchError, ConfigError, PlanError, ProjectError
 from buildorch.fsutil import atomic_write
+from buildorch.platforms import parse_platform
 from buildorch.project import project_languages
 from buildorch.templates import write_init
 
@@ -60,6 +62,12 @@ def declare(parser: argparse.ArgumentParser) -> None:
         help="with --cross: a build argument the derivation reads (the stage "
         "`FROM build-${VARIANT}` names)",
     )
+    targets_option(
+        parser,
+        "with --cross: a platform the derived Dockerfile is for, checked against the cross "
+        "kit's toolchains and named in the build command init prints (repeatable; default: "
+        "buildorch.yaml's targets, else linux/arm64). The file is the same for every target",
+    )
     output_options(parser)
 
 
@@ -75,13 +83,14 @@ def inputs(ns: argparse.Namespace) -> InitInputs:
 def run(args: InitInputs, env: Mapping[str, str]) -> InitResult:
     if args.cross:
         return InitResult(written=(write_cross(args, env),))
-    if "build_args" in args.flags:
-        raise ConfigError(
-            "--build-arg is read by `init --cross` only",
-            why="the template init writes takes its build args from the buildorch.yaml it "
-            "writes beside it",
-            fix="add --cross to derive the project's own Dockerfile, or drop --build-arg",
-        )
+    for flag, name in (("build_args", "--build-arg"), ("targets", "--target")):
+        if flag in args.flags:
+            raise ConfigError(
+                f"{name} is read by `init --cross` only",
+                why=f"the template init writes takes its {name.lstrip('-')}s from the "
+                "buildorch.yaml it writes beside it",
+                fix=f"add --cross to derive the project's own Dockerfile, or drop {name}",
+            )
     languages = project_languages(args.project_dir)
     return InitResult(written=tuple(write_init(args.project_dir, languages, force=args.force)))
 
@@ -89,6 +98,17 @@ def run(args: InitInputs, env: Mapping[str, str]) -> InitResult:
 def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     """The derived Dockerfile beside the original, which is never touched."""
     options = load_options(project_dir=args.project_dir, flags=args.flags, env=env)
+    # the derived file reads $TARGETARCH: one file for every target, each one checked here
+    # so that its printed command does not fail in the kit's setup
+    platforms = options.targets or (parse_platform("linux/arm64"),)
+    if unknown := [p for p in platforms if not kit_has_toolchain(p.arch, p.variant)]:
+        raise PlanError(
+            f"buildorch has no cross toolchain for {', '.join(map(str, unknown))}",
+            why=f"the derived Dockerfile cross-compiles with the kit's toolchains, for "
+            f"{kit_platforms_named()}",
+            fix="build that platform from the project's own Dockerfile, emulated "
+            "(`buildorch build --strategy qemu`), or name another --target",
+        )
     build_args = tuple((a.name, a.value) for a in options.build_args)
     source = (args.project_dir / (options.dockerfile or "Dockerfile")).resolve()
     if not source.is_file():
@@ -137,7 +157,7 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     return dest, (
         f"{source.name} with {moved} moved to the build machine, cross-compiling{emulated}; "
         "build it with "
-        f"`docker buildx build --platform linux/arm64{stage}{given} "
+        f"`docker buildx build --platform {','.join(map(str, platforms))}{stage}{given} "
         f"-f {shlex.quote(_relative(dest, args.project_dir))} "
         f"{shlex.quote(options.context)}` in {args.project_dir}"
     )

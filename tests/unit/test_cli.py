@@ -592,3 +592,26 @@ def test_init_cross_derives_for_the_build_args_given(
     # the templates take theirs from buildorch.yaml, which init writes
     code, _, err = run(capsys, "init", "-C", str(tmp_path), "--build-arg", "VARIANT=debug")
     assert code != 0 and "--build-arg is read by `init --cross` only" in err
+
+
+def test_init_cross_names_the_targets_and_refuses_one_the_kit_cannot_cross(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # one derived file for every target: the command init prints builds the ones named
+    (tmp_path / "Dockerfile").write_text(VARIANTS)
+    code, out, err = run(
+        capsys, "init", "--cross", "-C", str(tmp_path), "-t", "riscv64", "-t", "arm/v7", "--json"
+    )
+    assert code == 0, err
+    (written,) = json.loads(out)
+    assert "--platform linux/riscv64,linux/arm/v7 " in written["why"]
+    # the kit has no toolchain for arm/v6: refused before anything is written
+    (tmp_path / "Dockerfile.cross").unlink()
+    code, _, err = run(capsys, "init", "--cross", "-C", str(tmp_path), "--target", "arm/v6")
+    said = " ".join(err.split())
+    assert code == 6 and "no cross toolchain for linux/arm/v6" in said
+    assert "arm/v7, riscv64" in said and "--strategy qemu" in said
+    assert not (tmp_path / "Dockerfile.cross").exists()
+    # without --cross, init writes a template whose targets live in buildorch.yaml
+    code, _, err = run(capsys, "init", "-C", str(tmp_path), "--target", "arm64")
+    assert code == 3 and "--target is read by `init --cross` only" in err
