@@ -679,6 +679,24 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
 
 
 @RUST_PROJECT
+def test_cargo_runs_again_on_the_target_folder_it_built_in(classic: Engine, tmp_path: Path) -> None:
+    # a second cargo step, or the next build on a cache mount of target/: cargo locks
+    # .cargo-lock in target/<triple>/release and in target/release, which must stay two files
+    # (one folder an older kit linked them in is mended); bounded, as a wait would be endless
+    again = f"timeout 120 {KIT} run cargo build --release --offline"
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        f"mkdir -p {CACHE_DIR}",
+        "cargo build --release --offline",
+        then=f"&& {again} && ln -f target/aarch64-unknown-linux-gnu/release/.cargo-lock "
+        f"target/release/.cargo-lock && {again} && echo built-again",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == ["183", "built-again"]
+
+
+@RUST_PROJECT
 def test_a_rustc_wrapper_the_project_chose_is_left_alone(classic: Engine, tmp_path: Path) -> None:
     # a wrapper named in the project's cargo config is the project's choice: no sccache
     ran = cargo_in_rust_stage(

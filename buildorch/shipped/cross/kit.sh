@@ -823,13 +823,21 @@ cargo_tool() {
 		[ "$a" = "$after" ] && [ $inserted = 0 ] && set -- "$@" --target "$rust" && inserted=1
 	done
 	case "$profile" in dev | test) profile=debug ;; bench) profile=release ;; esac
-	with_sccache "$c" "$@"
-	case "$after" in build | b | rustc) ;; *) return 0 ;; esac
+	case "$after" in build | b | rustc) ;; *)
+		with_sccache "$c" "$@"
+		return 0
+		;;
+	esac
 	if [ -z "$dir" ]; then
 		dir=$("$c" metadata --no-deps --format-version 1 --offline ${manifest:+--manifest-path "$manifest"} 2>/dev/null |
 			sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || true
 	fi
 	[ -n "$dir" ] || dir=target
+	# a target folder an older kit mirrored .cargo-lock in (kept by a cache mount): one lock
+	# again, or cargo waits on itself
+	[ ! "$dir/$profile/.cargo-lock" -ef "$dir/$rust/$profile/.cargo-lock" ] ||
+		rm -f "$dir/$profile/.cargo-lock"
+	with_sccache "$c" "$@"
 	mirror_outputs "$dir/$rust/$profile" "$dir/$profile"
 	mirror_outputs "$dir/$rust/$profile/examples" "$dir/$profile/examples"
 }
@@ -976,10 +984,13 @@ own_rustc_wrapper() {
 	grep -qs 'rustc-\(workspace-\)\?wrapper' "$home/config.toml" "$home/config"
 }
 
-mirror_outputs() { # FROM TO: the top-level files (binaries, libraries), hard-linked
+# FROM TO: the top-level files (binaries, libraries), hard-linked. Not the hidden ones: cargo
+# locks .cargo-lock in both folders, and a hard link makes them one lock it then waits on
+# itself for, in the step's next cargo run (a cache mount on target/ keeps it for the next build)
+mirror_outputs() {
 	[ -d "$1" ] || return 0
 	mkdir -p "$2"
-	for f in "$1"/* "$1"/.[!.]*; do
+	for f in "$1"/*; do
 		[ -f "$f" ] || continue
 		ln -f "$f" "$2/" 2>/dev/null || cp -p "$f" "$2/"
 	done
