@@ -97,7 +97,9 @@ def analyse_dockerfile(
                 "emulated for a foreign target"
             )
     for stage, facts in zip(dockerfile.stages, stages, strict=True):
-        if facts.index in reached and facts.uses_target_args:
+        # a stage buildorch moves builds for the target as one written for it does: a build
+        # folder's cache mount would hand one platform's CMake cache and objects to another's
+        if facts.index in reached and (facts.uses_target_args or facts.index in moved):
             findings.extend(colliding_cache_mounts(stage))
     findings.extend(copies_from_stage_tops(dockerfile, stages, reached))
     return DockerfileFacts(

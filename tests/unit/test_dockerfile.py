@@ -92,6 +92,25 @@ def test_a_folder_per_platform_inside_a_cache_mount_does_not_collide() -> None:
     assert not [f for f in facts.findings if "cache mount" in f]
 
 
+def test_a_cache_mount_in_a_stage_buildorch_moves_is_named_as_shared() -> None:
+    # the derived stage builds for each target on the build machine, and the project's own
+    # build folder (CMake's cache, its objects) on a cache mount would serve every platform
+    text = (
+        "FROM debian:bookworm AS build\n"
+        "RUN apt-get update && apt-get install -y gcc cmake\n"
+        "RUN --mount=type=cache,target=/src/build cmake -S . -B build && cmake --build build\n"
+        "FROM scratch\nCOPY --from=build /src/build/app /app\n"
+    )
+    facts = analyse_dockerfile(text, "Dockerfile", None)
+    assert facts.derivation is not None and [s.label for s in facts.derivation.moved]
+    (collision,) = [f for f in facts.findings if "shared between platforms" in f]
+    assert collision.startswith("cache mount /src/build is shared between platforms")
+    # a stage left on the target, built from the original per platform, is not named
+    stays = text.replace("FROM scratch\nCOPY --from=build /src/build/app /app\n", "")
+    facts = analyse_dockerfile(stays, "Dockerfile", None)
+    assert not [f for f in facts.findings if "cache mount" in f]
+
+
 def test_runtime_stage_run_steps_are_counted_as_emulated() -> None:
     facts = analyse_dockerfile(C_CROSS_WITH_RUNTIME, "Dockerfile", None)
     assert facts.cross_capable is True
