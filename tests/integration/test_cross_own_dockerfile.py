@@ -1004,14 +1004,17 @@ def test_a_cgo_program_cross_compiles_with_its_c_cached_by_go_alone(
         f"echo 'module probe' > go.mod && {KIT} run go build -o probe . && {KIT} run ./probe && "
         f"{ccache_files} && "
         f"echo 'int f(void) {{ return 1; }}' > f.c && {KIT} run gcc -c f.c && {ccache_files} && "
-        f"{KIT} verify probe f.o",
+        f"{KIT} verify probe f.o && {KIT} run go install . && {KIT} verify /root/go/bin/probe && "
+        "ls -A /root/go/bin | tr '\\n' ' '",
         mounts=(f"{tmp_path}:/project:ro",),
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    *_, printed, under_go, outside_go = ran.stdout.splitlines()
+    *_, printed, under_go, outside_go, installed = ran.stdout.splitlines()
     assert printed == "cgo on aarch64"
     assert under_go == "0", "cgo's compiles went through ccache"
     assert int(outside_go) > 0, "a plain C compile went around ccache"
+    # `go install` puts the target's program where a native one would, and only there
+    assert installed.split() == ["probe"]
 
 
 def test_every_compile_is_cached_without_a_preprocessor_run(

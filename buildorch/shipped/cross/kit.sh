@@ -1032,6 +1032,8 @@ go_tool() {
 	gopath=$("$g" env GOPATH | cut -d: -f1)
 	[ -n "$gobin" ] || gobin=$gopath/bin
 	mirror_outputs "$gopath/bin/${GOOS}_$GOARCH" "$gobin"
+	# and only there: a native install leaves no such folder for `COPY --from=... bin/` to ship
+	rm -rf "$gopath/bin/${GOOS:?}_$GOARCH"
 }
 
 meson_tool() {
