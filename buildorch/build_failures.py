@@ -87,9 +87,11 @@ def failure_of(
             f"the cross build{name} for {platforms} cannot make the target's files",
             why="\n".join(dict.fromkeys(said))
             + "\n(a step of a stage buildorch moved to the build machine compiled for that "
-            "machine, or needs a package the target has no build of)",
+            "machine, reused what another platform's build left in a cache mount (CMake's "
+            "cache in a build folder), or needs a package the target has no build of)",
             fix="build it emulated with --strategy qemu, or name the target's compiler in the "
-            "step ($CC, or the target triple's gcc); nothing was written",
+            "step ($CC, or the target triple's gcc); a cache mount `buildorch plan` names as "
+            "shared: a folder per platform inside it; nothing was written",
         )
     full = next((line for line in failed.log_tail if line.startswith(NO_SPACE)), None)
     if full is not None:

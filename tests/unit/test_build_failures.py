@@ -69,6 +69,10 @@ def test_a_wrong_architecture_file_is_exit_12() -> None:
     assert isinstance(error, WrongArchitectureError)
     assert error.exit_code == 12
     assert error.why.count("/src/zs is x86-64") == 1
+    # the causes a user can act on: a step's own compiler, and a cache mount another
+    # platform's build filled (its CMake cache names that platform's compiler)
+    assert "another platform's build left in a cache mount" in error.why
+    assert "--strategy qemu" in error.fix and "a folder per platform" in error.fix
 
 
 # what buildx prints when QEMU 9.2 crashes in libc-bin's trigger (tonistiigi/binfmt#245)
