@@ -18,7 +18,7 @@ from buildorch.cross_derive import kit_has_toolchain, kit_platforms_named
 from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.errors import BuildorchError, ConfigError, PlanError, ProjectError
 from buildorch.fsutil import atomic_write
-from buildorch.platforms import parse_platform
+from buildorch.platforms import Platform
 from buildorch.project import project_languages
 from buildorch.templates import write_init
 
@@ -83,12 +83,15 @@ def inputs(ns: argparse.Namespace) -> InitInputs:
 def run(args: InitInputs, env: Mapping[str, str]) -> InitResult:
     if args.cross:
         return InitResult(written=(write_cross(args, env),))
-    for flag, name in (("build_args", "--build-arg"), ("targets", "--target")):
+    for flag, name, what in (
+        ("build_args", "--build-arg", "build args"),
+        ("targets", "--target", "targets"),
+    ):
         if flag in args.flags:
             raise ConfigError(
                 f"{name} is read by `init --cross` only",
-                why=f"the template init writes takes its {name.lstrip('-')}s from the "
-                "buildorch.yaml it writes beside it",
+                why=f"the template init writes takes its {what} from the buildorch.yaml it "
+                "writes beside it",
                 fix=f"add --cross to derive the project's own Dockerfile, or drop {name}",
             )
     languages = project_languages(args.project_dir)
@@ -100,7 +103,7 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
     options = load_options(project_dir=args.project_dir, flags=args.flags, env=env)
     # the derived file reads $TARGETARCH: one file for every target, each one checked here
     # so that its printed command does not fail in the kit's setup
-    platforms = options.targets or (parse_platform("linux/arm64"),)
+    platforms = options.targets or (Platform("linux", "arm64"),)
     if unknown := [p for p in platforms if not kit_has_toolchain(p.arch, p.variant)]:
         raise PlanError(
             f"buildorch has no cross toolchain for {', '.join(map(str, unknown))}",
