@@ -144,6 +144,18 @@ _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
         "it names a machine itself",
     ),
     (
+        # by its path no wrapper first in PATH reaches it (`-DCMAKE_C_COMPILER=/usr/bin/gcc`,
+        # `CC=/usr/bin/gcc-12 make`); a path in the stage's ENV is the kit's to mend
+        re.compile(
+            r"(?:(?:^|[;&|(`])\s*(?:(?:env|exec|command|nice|time)\s+)*|=[\"']?)"
+            r"(?:/usr(?:/local)?)?/bin/(?:gcc|g\+\+|cc|c\+\+|cpp|clang|clang\+\+|ld|as|ar|ranlib"
+            r"|strip|objcopy)(?:-\d+(?:\.\d+)*)?(?=$|[\s;&|)\"'`])",
+            re.MULTILINE,
+        ),
+        "it names the build machine's compiler or binutils by their path, which compile for "
+        "the build machine (by its name alone, `gcc`, a moved stage reaches the target's)",
+    ),
+    (
         re.compile(r"\bldd\b"),
         "ldd runs the build machine's loader, which cannot list a target program's libraries",
     ),

@@ -163,17 +163,24 @@ def test_a_step_that_compiles_for_the_build_machine_fails_with_the_file_named(
 def test_a_compiler_named_by_its_version_compiles_for_the_target(
     classic: Engine, tmp_path: Path
 ) -> None:
-    # `gcc-12` (the version Debian's gcc depends on) is a wrapper as `gcc` is
+    # `gcc-12` (the version Debian's gcc depends on) is a wrapper as `gcc` is; so is a tool
+    # the stage's ENV names by its path
+    libs = "$$(pkg-config --cflags --libs libzstd)"
     project = zstd_project(
-        tmp_path / "zs", compile_line="gcc-12 -O2 -o zs zs.c $$(pkg-config --cflags --libs libzstd)"
+        tmp_path / "zs",
+        compile_line=f"gcc-12 -O2 -o zs zs.c {libs} && $(CC) -O2 -o zs2 zs.c {libs}"
+        " && $(STRIP) zs2",
     )
     (project / "Dockerfile").write_text(
-        DOCKERFILE.partition("FROM debian:bookworm-slim")[0]
-        + "FROM scratch\nCOPY --from=build /src/zs /\n"
+        DOCKERFILE.partition("FROM debian:bookworm-slim")[0].replace(
+            "RUN make zs", "ENV CC=/usr/bin/gcc STRIP=/usr/bin/strip\nRUN make zs"
+        )
+        + "FROM scratch\nCOPY --from=build /src/zs /src/zs2 /\n"
     )
     out = tmp_path / "out"
     built_cross(classic, project, out)
     assert elf_machine(out / "zs") == "aarch64"
+    assert elf_machine(out / "zs2") == "aarch64"
 
 
 def test_a_builder_image_whose_user_is_not_root_is_set_up_as_root(
@@ -829,7 +836,9 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
 
 CONFIGURE_AC = """\
 AC_INIT([probe], [1])
+AC_CANONICAL_HOST
 AC_PROG_CC
+AS_ECHO(["$build_cpu $build_vendor $build_os $host"]) > triples.txt
 AC_MSG_CHECKING([the machine a test program runs on])
 AC_RUN_IFELSE([AC_LANG_PROGRAM([[#include <stdio.h>
 #include <sys/utsname.h>]], [[struct utsname u; FILE *f = fopen("machine.txt", "w");
@@ -848,13 +857,18 @@ def test_configure_runs_its_test_programs_as_on_the_target(classic: Engine, tmp_
     (project / "Dockerfile").write_text(
         "FROM debian:bookworm AS build\n"
         "RUN command -v gcc >/dev/null || (apt-get update && "
-        "apt-get install -y --no-install-recommends gcc libc6-dev autoconf)\n"
-        "WORKDIR /src\nCOPY configure.ac .\nRUN autoconf && ./configure\n"
-        "FROM scratch\nCOPY --from=build /src/machine.txt /\n"
+        "apt-get install -y --no-install-recommends gcc libc6-dev autoconf automake)\n"
+        "WORKDIR /src\nCOPY configure.ac .\nRUN autoreconf -fi && ./configure\n"
+        "FROM scratch\nCOPY --from=build /src/machine.txt /src/triples.txt /\n"
     )
     out = tmp_path / "out"
     built_cross(classic, project, out)
     assert (out / "machine.txt").read_text() == "aarch64"
+    # the build machine's triple as config.sub writes it, its vendor in its own field (it
+    # read "linux" and the system "gnu" from Debian's short form)
+    build_cpu, build_vendor, build_os, host = (out / "triples.txt").read_text().split()
+    assert (build_vendor, build_os) == ("pc" if build_cpu == "x86_64" else "unknown", "linux-gnu")
+    assert host == "aarch64-unknown-linux-gnu"
 
 
 def test_node_and_python_installers_run_for_the_build_machine(

@@ -169,6 +169,9 @@ def test_the_derived_text_keeps_every_user_line() -> None:
         ("RUN <<EOF\napk add --no-cache \\\n    build-base\nEOF", "no multiarch: build-base"),
         ('RUN case "$(uname -m)" in x86_64) echo a;; esac', "asks which machine"),
         ("RUN gcc -march=native -o a a.c", "names a machine itself"),
+        ("RUN cmake -B b -DCMAKE_C_COMPILER=/usr/bin/gcc .", "compiler or binutils by their path"),
+        ('RUN CC="/usr/bin/gcc-12" make', "compiler or binutils by their path"),
+        ("RUN make && /usr/bin/strip zs", "compiler or binutils by their path"),
     ],
 )
 def test_a_step_that_picks_binaries_by_machine_keeps_its_stage(step: str, reason: str) -> None:
@@ -178,6 +181,21 @@ def test_a_step_that_picks_binaries_by_machine_keeps_its_stage(step: str, reason
     assert reason in why and "line 6" in why
     facts = analysed(text)
     assert facts.derivation is not None and not facts.derivation.complete
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        # a path that is not run: the compiler is still reached by its name
+        "RUN ln -sf /usr/bin/gcc-12 /usr/local/bin/cc",
+        "RUN test -x /usr/bin/gcc && make",
+        # the stage's ENV, which the kit points at its wrapper
+        "ENV CC=/usr/bin/gcc",
+    ],
+)
+def test_a_compilers_path_that_nothing_runs_moves_the_stage(step: str) -> None:
+    moves, why = verdicts(PLAIN.replace("RUN make zs", f"{step}\nRUN make zs"))["`build`"]
+    assert moves, why
 
 
 FRONTEND = """\

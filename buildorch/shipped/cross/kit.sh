@@ -398,6 +398,23 @@ export_unset() { # NAME VALUE: a value the stage set itself wins
 	eval "[ -n \"\${$1+x}\" ]" || export "$1=$2"
 }
 
+# NAME TOOL: a value the stage set that names the build machine's tool by its path
+# (`ENV CC=/usr/bin/gcc`), which no wrapper first in PATH would reach: the kit's wrapper of
+# that name instead, or the target's TOOL (ld, which has none), its arguments kept
+by_path() {
+	value=
+	eval "value=\${$1-}"
+	first=${value%% *}
+	case "$first" in /*) ;; *) return 0 ;; esac
+	n=${first##*/}
+	find_real "$n" && [ "$first" -ef "$found" ] || return 0
+	if [ -e "$KIT/bin/$n" ]; then
+		export "$1=$KIT/bin/$n${value#"$first"}"
+	elif [ "$n" = "$2" ]; then
+		export "$1=$gnu-$2${value#"$first"}"
+	fi
+}
+
 run() {
 	load
 	if [ "$native" = 1 ]; then exec "$@"; fi
@@ -410,6 +427,7 @@ run() {
 	build_cxx=$(real g++ || real c++ || echo /usr/bin/c++)
 	for pair in CC:gcc CXX:g++ CPP:cpp AR:ar RANLIB:ranlib NM:nm STRIP:strip OBJCOPY:objcopy \
 		OBJDUMP:objdump READELF:readelf LD:ld; do
+		by_path "${pair%%:*}" "${pair#*:}"
 		export_unset "${pair%%:*}" "$gnu-${pair#*:}"
 	done
 	export_unset PKG_CONFIG "$KIT/bin/$gnu-pkg-config"
@@ -424,8 +442,9 @@ run() {
 	# wrote for a cross build, or stops ("cannot run test program while cross compiling")
 	export_unset host_alias "$gnu"
 	# and the build machine's triple as configure's cache holds it, so that no config.guess
-	# (an old one may not know this machine) is needed to name it
-	if can_run; then export_unset ac_cv_build "$build_gnu"; else export_unset build_alias "$build_gnu"; fi
+	# (an old one may not know this machine) is needed to name it: in config.sub's form, which
+	# configure splits into $build_cpu, $build_vendor and $build_os without reading it again
+	if can_run; then export_unset ac_cv_build "$(canonical_triple "$build_gnu")"; else export_unset build_alias "$build_gnu"; fi
 	export_unset CMAKE_TOOLCHAIN_FILE "$KIT/toolchain.cmake"
 	export_unset GOOS linux
 	export_unset GOARCH "$goarch"
@@ -1057,6 +1076,17 @@ meson_tool() {
 # the target's program loader: its own, else the cross compiler's (and its C library)
 target_loader() {
 	if [ -e "$loader" ]; then l=$loader libs=""; else l=/usr/$gnu/lib/${loader##*/} libs=/usr/$gnu/lib; fi
+}
+
+# TRIPLE: as config.sub writes it, its vendor named (Debian's x86_64-linux-gnu is
+# x86_64-pc-linux-gnu, aarch64-linux-gnu aarch64-unknown-linux-gnu)
+canonical_triple() {
+	case "$1" in
+	x86_64-linux* | i?86-linux*) echo "${1%%-*}-pc-${1#*-}" ;;
+	s390*-linux*) echo "${1%%-*}-ibm-${1#*-}" ;;
+	*-linux*) case "${1#*-}" in linux*) echo "${1%%-*}-unknown-${1#*-}" ;; *) echo "$1" ;; esac ;;
+	*) echo "$1" ;;
+	esac
 }
 
 # true when this builder runs the target's programs (an emulator registered through
