@@ -193,6 +193,12 @@ _CARGO_INTERMEDIATES = re.compile(
 )
 # a step that names an archive for an architecture: ubuntu-ports, `[arch=arm64]`, deb822's
 # `Architectures:`
+# cargo's target folder, a profile's folder in it, or its intermediate files, as a later
+# stage copies them whole (`COPY --from=build /src/target/release /opt/app`): a cross build
+# keeps there the build scripts and proc macros it runs, built for the build machine
+_CARGO_FOLDER = re.compile(
+    r"(^|/)target(/[\w.-]+)?/?$|(^|/)target/[\w.-]+/(deps|build|\.fingerprint|incremental)(/|$)"
+)
 _NAMES_ARCHIVE = re.compile(r"ubuntu-ports|\[arch=|\barch=[\w,]+\]|Architectures:")
 _RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc)([\s:=]|$)")
 # an apt-get install word that may name a package for the target, or that the text leaves open
@@ -932,6 +938,13 @@ def _why_stays(
                 f"a later stage copies {path} from it: files its packages installed, which "
                 "would be the build machine's"
             )
+    cargo_folder = next((p for p in handed if _CARGO_FOLDER.search(p)), None)
+    if cargo_folder is not None and _chain_runs(dockerfile, stage, _RUST_STEP):
+        return (
+            f"a later stage copies {cargo_folder} from it, cargo's own folder: a cross build "
+            "keeps there the build scripts and proc macros it runs, built for the build "
+            "machine (copy the program itself, target/release/NAME, and the stage moves)"
+        )
     for install in _tool_installs(dockerfile, stage):
         for path in handed:
             if install.installs(path):

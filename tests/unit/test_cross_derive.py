@@ -328,6 +328,35 @@ def test_steps_that_only_look_like_alpine_or_cargo_move(text: str) -> None:
     assert moves, why
 
 
+@pytest.mark.parametrize(
+    ("copied", "moves"),
+    [
+        ("/src/target/release/relay", True),
+        ("/src/target/release/relay*", True),
+        ("/src/target/release", False),
+        ("/src/target/release/", False),
+        ("/src/target", False),
+        ("/src/target/release/build/", False),
+    ],
+)
+def test_a_rust_builder_whose_target_folder_is_copied_whole_stays(copied: str, moves: bool) -> None:
+    # a cross build keeps the build scripts and proc macros cargo runs in target/release, built
+    # for the build machine; natively the folder holds the machine's own, as the program does
+    text = (
+        "FROM debian:bookworm AS build\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends cargo\n"
+        "WORKDIR /src\nCOPY . .\nRUN cargo build --release\n"
+        f"FROM debian:bookworm-slim\nCOPY --from=build {copied} /opt/app/\n"
+    )
+    moved, why = verdicts(text)["`build`"]
+    assert moved == moves, why
+    if not moves:
+        assert f"copies {copied.rstrip('/')} from it, cargo's own folder" in why
+    # a C project's folder named target is its own
+    c_project = text.replace("cargo build --release", "make").replace("cargo", "gcc make")
+    assert verdicts(c_project)["`build`"][0]
+
+
 def test_a_rust_builder_that_removes_cargos_intermediate_files_stays() -> None:
     # the dummy-main trick: dependencies built with a stub main, then the stub's own files
     # removed so that cargo rebuilds the program; moved, the removal would miss them (they are
