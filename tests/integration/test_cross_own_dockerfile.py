@@ -764,7 +764,7 @@ def test_rustups_cargo_reached_through_its_env_file_builds_for_the_target(
 RUNS_WHAT_IT_BUILT = """\
 FROM debian:bookworm AS build
 RUN apt-get update && \\
-    apt-get install -y --no-install-recommends g++ cmake make meson ninja-build && \\
+    apt-get install -y --no-install-recommends g++ cmake make meson ninja-build dpkg-dev && \\
     rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -799,6 +799,7 @@ project('probe', 'c')
 ran = meson.get_compiler('c').run(\'\'\'{PROBE}\'\'\')
 conf = configuration_data()
 conf.set_quoted('MACHINE', ran.stdout().strip())
+conf.set_quoted('LIBDIR', get_option('libdir'))
 configure_file(output: 'probe.h', configuration: conf)
 """
 
@@ -829,6 +830,9 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     assert '#define MACHINE "aarch64"' in (out / "probe.h").read_text()
     # meson's older form, options before the build folder, is a setup with the cross file too
     assert '#define MACHINE "aarch64"' in (out / "old" / "probe.h").read_text()
+    # meson's libdir where dpkg-architecture names one, as a native build on the target has
+    # it (cross, meson would make it plain lib)
+    assert '#define LIBDIR "lib/aarch64-linux-gnu"' in (out / "probe.h").read_text()
     # /usr/local copied whole holds what the project installed, not the kit
     installed = sorted(str(p.relative_to(out)) for p in (out / "usr").rglob("*") if not p.is_dir())
     assert installed == ["usr/local/bin/hello-cmake"]

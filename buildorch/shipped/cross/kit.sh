@@ -175,6 +175,13 @@ cpu_family = '$family'
 cpu = '$cpu'
 endian = '$endian'
 EOF
+	# meson's libdir on Debian, lib/<multiarch> where dpkg-architecture names it: the build
+	# machine's, which meson makes plain lib in a cross build, so the target's, as there
+	case "$deb" in i386) multiarch=i386-linux-gnu ;; *) multiarch=$gnu ;; esac
+	cat >"$KIT/meson-libdir.cross" <<EOF
+[built-in options]
+libdir = 'lib/$multiarch'
+EOF
 	# meson runs the target's programs (compiler.run(), tests) through an exe_wrapper, named
 	# only when the builder runs them: with one, meson's own check of the compiler runs it too
 	cat >"$KIT/meson-run.cross" <<EOF
@@ -1065,6 +1072,11 @@ meson_tool() {
 	esac
 	cross="--cross-file $KIT/meson.cross"
 	! can_run || cross="$cross --cross-file $KIT/meson-run.cross"
+	# the libdir meson gives a native build there (its own test: Debian, dpkg-architecture);
+	# a --libdir the step gives wins
+	if [ -f /etc/debian_version ] && find_real dpkg-architecture; then
+		cross="$cross --cross-file $KIT/meson-libdir.cross"
+	fi
 	# shellcheck disable=SC2086
 	case "$1" in
 	setup) shift && exec "$m" setup $cross "$@" ;;
