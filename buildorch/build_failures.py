@@ -21,7 +21,13 @@ from buildorch.errors import (
     EmulatorFailedError,
     WrongArchitectureError,
 )
-from buildorch.executor import NO_SPACE, NO_TARGET_BUILD, WRONG_ARCHITECTURE, InvocationResult
+from buildorch.executor import (
+    NO_SPACE,
+    NO_TARGET_BUILD,
+    NOT_BUILT,
+    WRONG_ARCHITECTURE,
+    InvocationResult,
+)
 from buildorch.facts import EmulationFact
 
 _LDCONFIG_CRASHED = (
@@ -79,7 +85,7 @@ def failure_of(
     said = [
         line[line.index(marker) :]
         for line in failed.log_tail
-        for marker in (WRONG_ARCHITECTURE, NO_TARGET_BUILD)
+        for marker in (WRONG_ARCHITECTURE, NO_TARGET_BUILD, NOT_BUILT)
         if marker in line
     ]
     if said:
@@ -88,7 +94,8 @@ def failure_of(
             why="\n".join(dict.fromkeys(said))
             + "\n(a step of a stage buildorch moved to the build machine compiled for that "
             "machine, reused what another platform's build left in a cache mount (CMake's "
-            "cache in a build folder), or needs a package the target has no build of)",
+            "cache in a build folder), needs a package the target has no build of, or built "
+            "less because it cross-compiles)",
             fix="build it emulated with --strategy qemu, or name the target's compiler in the "
             "step ($CC, or the target triple's gcc); a cache mount `buildorch plan` names as "
             "shared: a folder per platform inside it; nothing was written",

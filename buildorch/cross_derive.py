@@ -201,6 +201,7 @@ _CARGO_FOLDER = re.compile(
 )
 _NAMES_ARCHIVE = re.compile(r"ubuntu-ports|\[arch=|\barch=[\w,]+\]|Architectures:")
 _RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc)([\s:=]|$)")
+_MESON_STEP = re.compile(r"(^|[\s/;&|(])meson(\s|$)", re.MULTILINE)
 # an apt-get install word that may name a package for the target, or that the text leaves open
 _MAYBE_TARGETS = re.compile(r"^lib(?!tool)|-dev(:|$)|[:$`*?\[]")
 # an Ubuntu image by its name, or by a tag that names a release (`eclipse-temurin:21-jdk-jammy`,
@@ -606,9 +607,11 @@ def derive(
     reached: frozenset[int],
     on_build: frozenset[int],
     targeting: frozenset[int],
+    meson_cross_branches: tuple[str, ...] = (),
 ) -> Derivation:
     """Which reached stages move to the build machine, and the Dockerfile that moves them.
-    `on_build`: stages on $BUILDPLATFORM already; `targeting`: stages that read $TARGETARCH."""
+    `on_build`: stages on $BUILDPLATFORM already; `targeting`: stages that read $TARGETARCH;
+    `meson_cross_branches`: where the project's meson.build asks meson.is_cross_build()."""
     handovers = _handovers(dockerfile, reached)
     verify_args = _verify_args(dockerfile, reached)
     children = {
@@ -627,6 +630,7 @@ def derive(
                 handovers.get(stage.index, []),
                 stage.index in targeting,
                 bool(children[stage.index]),
+                meson_cross_branches,
             )
             if reason is not None:
                 why_stays[stage.index] = reason
@@ -835,6 +839,7 @@ def _why_stays(
     handed: list[str],
     targeting: bool,
     builds_on_it: bool,
+    meson_cross_branches: tuple[str, ...] = (),
 ) -> str | None:
     if stage.index == target:
         return "it is the image: it runs on the target platform"
@@ -938,6 +943,12 @@ def _why_stays(
                 f"a later stage copies {path} from it: files its packages installed, which "
                 "would be the build machine's"
             )
+    if meson_cross_branches and _chain_runs(dockerfile, stage, _MESON_STEP):
+        return (
+            f"the project's {meson_cross_branches[0]} asks meson.is_cross_build(): meson "
+            "would build what its authors chose for a cross build, not what a native build "
+            "makes (gdk-pixbuf leaves out its thumbnailer)"
+        )
     cargo_folder = next((p for p in handed if _CARGO_FOLDER.search(p)), None)
     if cargo_folder is not None and _chain_runs(dockerfile, stage, _RUST_STEP):
         return (

@@ -38,9 +38,11 @@ def analyse_dockerfile(
     path: str,
     build_target: str | None,
     build_args: tuple[tuple[str, str], ...] = (),
+    meson_cross_branches: tuple[str, ...] = (),
 ) -> DockerfileFacts:
     """Stages, where each runs, and what that means for foreign targets. `build_args`: the
-    build's --build-arg values, which decide the stage a `FROM build-${VARIANT}` names."""
+    build's --build-arg values, which decide the stage a `FROM build-${VARIANT}` names;
+    `meson_cross_branches`: where the project's meson.build asks meson.is_cross_build()."""
     dockerfile = dataclasses.replace(parse_dockerfile(text, path), build_args=build_args)
     target = target_stage(dockerfile, build_target)
     depends = [stage_dependencies(dockerfile, stage) for stage in dockerfile.stages]
@@ -74,6 +76,7 @@ def analyse_dockerfile(
             reached,
             on_build,
             frozenset(s.index for s in stages if s.uses_target_args),
+            meson_cross_branches,
         )
     )
     emulated = 0

@@ -22,10 +22,12 @@ from buildorch.fsutil import publish, staged_dir
 from buildorch.plan import Invocation, Plan, Strategy
 from buildorch.platforms import Platform
 
-# the first words of the lines that report a file built for the wrong machine, and a package
-# the target has no build of (the cross kit's and this module's)
+# the first words of the lines that report a file built for the wrong machine, a package the
+# target has no build of, and a file the cross build did not make (the cross kit's and this
+# module's)
 WRONG_ARCHITECTURE = "buildorch-cross: WRONG ARCHITECTURE:"
 NO_TARGET_BUILD = "buildorch-cross: NO TARGET BUILD:"
+NOT_BUILT = "buildorch-cross: NOT BUILT:"
 NO_SPACE = "buildorch: no space left for the result:"
 # what a failed export leaves free when it stopped for want of space
 _NEARLY_FULL = 1 << 20

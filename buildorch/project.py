@@ -6,13 +6,15 @@ their own; which Dockerfile is built (the project's or a template) is template_c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from buildorch.context import survey_context
+from buildorch.context import HEAVY_NAMES, survey_context
 from buildorch.errors import ProjectError
 from buildorch.facts import ProjectFacts
 from buildorch.template_choice import choose_dockerfile
 from buildorch.templates import template_for
+from buildorch.tree import walk_tree
 
 _MANIFESTS = {
     "Cargo.toml": "rust",
@@ -26,6 +28,7 @@ _MANIFESTS = {
     "setup.py": "python",
 }
 _C_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".h", ".hpp"}
+_MESON_CROSS_BRANCH = re.compile(r"\bmeson\s*\.\s*is_cross_build\s*\(")
 
 
 def read_project(
@@ -51,15 +54,17 @@ def read_project(
         )
     languages = project_languages(project_dir)
     path = (project_dir / (dockerfile or "Dockerfile")).resolve()
+    # a byte-order mark (as some Windows editors write one) is not part of the text
+    text = path.read_text(encoding="utf-8-sig") if path.is_file() else None
     choice = choose_dockerfile(
         path,
-        # a byte-order mark (as some Windows editors write one) is not part of the text
-        path.read_text(encoding="utf-8-sig") if path.is_file() else None,
+        text,
         template_for(languages),
         named=dockerfile is not None,
         build_target=build_target,
         use_template=use_template,
         build_args=build_args,
+        meson_cross_branches=meson_cross_branches(context_dir, text),
     )
     facts = choice.dockerfile
     survey = survey_context(context_dir, Path(facts.path), facts.context_reads)
@@ -87,3 +92,33 @@ def project_languages(project_dir: Path) -> tuple[str, ...]:
             found.append("c")
             break
     return tuple(dict.fromkeys(found))
+
+
+def meson_cross_branches(context_dir: Path, dockerfile: str | None) -> tuple[str, ...]:
+    """Where the meson.build files of a project whose Dockerfile runs meson ask
+    `meson.is_cross_build()` (`meson.build:372`), outside its tests: a cross build of it
+    builds what its authors chose for one, not what a native build makes."""
+    if dockerfile is None or "meson" not in dockerfile:
+        return ()
+
+    def keep(relative: str, is_dir: bool) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        if is_dir:
+            return not name.startswith(".") and name not in (*HEAVY_NAMES, "test", "tests")
+        return name == "meson.build"
+
+    found: list[str] = []
+    listing, _, _ = walk_tree(context_dir, keep)
+    for relative, entry in sorted(listing.items()):
+        if entry.kind != "file":
+            continue
+        try:
+            lines = (context_dir / relative).read_text(errors="replace").splitlines()
+        except OSError:
+            continue  # the context survey names what the build cannot read
+        found += [
+            f"{relative}:{number}"
+            for number, line in enumerate(lines, 1)
+            if _MESON_CROSS_BRANCH.search(line.split("#", 1)[0])
+        ]
+    return tuple(found)

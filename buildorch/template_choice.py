@@ -34,6 +34,7 @@ def choose_dockerfile(
     build_target: str | None,
     use_template: bool,
     build_args: tuple[tuple[str, str], ...] = (),
+    meson_cross_branches: tuple[str, ...] = (),
 ) -> DockerfileChoice:
     """The project's Dockerfile at `path` (`text` None: there is none), or the `template`
     that fits the project: when the project has no Dockerfile and did not name one, or when
@@ -53,7 +54,7 @@ def choose_dockerfile(
             template=f"the project has no Dockerfile: building it with the {template.name} "
             "template",
         )
-    own = analyse_dockerfile(text, str(path), build_target, build_args)
+    own = analyse_dockerfile(text, str(path), build_target, build_args, meson_cross_branches)
     if own.cross_capable or template is None:
         return DockerfileChoice(dockerfile=own)
     if use_template and build_target is None:

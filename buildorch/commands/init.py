@@ -19,7 +19,7 @@ from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.errors import BuildorchError, ConfigError, PlanError, ProjectError
 from buildorch.fsutil import atomic_write
 from buildorch.platforms import Platform
-from buildorch.project import project_languages
+from buildorch.project import meson_cross_branches, project_languages
 from buildorch.templates import write_init
 
 
@@ -119,9 +119,9 @@ def write_cross(args: InitInputs, env: Mapping[str, str]) -> tuple[Path, str]:
             f"no Dockerfile at {source}",
             fix="pass -f with the project's Dockerfile, or run `buildorch init` for a template",
         )
-    facts = analyse_dockerfile(
-        source.read_text(encoding="utf-8-sig"), str(source), options.build_target, build_args
-    )
+    text = source.read_text(encoding="utf-8-sig")
+    branches = meson_cross_branches((args.project_dir / options.context).resolve(), text)
+    facts = analyse_dockerfile(text, str(source), options.build_target, build_args, branches)
     derivation = facts.derivation
     if derivation is None:
         raise ProjectError(

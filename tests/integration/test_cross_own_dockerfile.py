@@ -838,6 +838,33 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     assert installed == ["usr/local/bin/hello-cmake"]
 
 
+def test_a_file_the_cross_build_did_not_make_is_named_before_its_copy_stops(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # a project that builds less when it cross-compiles (CMAKE_CROSSCOMPILING): the COPY of
+    # what it left out would stop on "not found"; the check names the file and why first
+    project = tmp_path / "hello-cmake"
+    shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-cmake", project)
+    with (project / "CMakeLists.txt").open("a") as cmake:
+        cmake.write("if(NOT CMAKE_CROSSCOMPILING)\n  add_executable(extra main.cpp)\nendif()\n")
+    (project / "Dockerfile").write_text(
+        "FROM debian:bookworm AS build\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends g++ cmake make\n"
+        "WORKDIR /src\nCOPY . .\nRUN cmake -S . -B out && cmake --build out\n"
+        "FROM scratch\nCOPY --from=build /src/out/hello-cmake /src/out/extra /\n"
+    )
+    out = tmp_path / "out"
+    result = buildorch(
+        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
+        env=classic.env(),
+    )  # fmt: skip
+    assert result.code == 12, result.err
+    said = " ".join(result.err.split())
+    assert "NOT BUILT: /src/out/extra, which a later stage copies, is not there" in said
+    assert "CMAKE_CROSSCOMPILING" in said and "Traceback" not in result.err
+    assert not out.exists()
+
+
 CONFIGURE_AC = """\
 AC_INIT([probe], [1])
 AC_CANONICAL_HOST

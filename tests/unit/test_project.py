@@ -87,3 +87,39 @@ def test_the_template_choice_is_made_from_facts_alone() -> None:
     with pytest.raises(ProjectError) as failure:
         choose_dockerfile(path, None, template, named=True, build_target=None, use_template=True)
     assert "no template fits" not in failure.value.why
+
+
+MESON_BUILD = """\
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc meson ninja-build
+WORKDIR /src
+COPY . .
+RUN meson setup out --prefix=/usr/local && meson install -C out
+FROM debian:bookworm-slim
+COPY --from=build /usr/local /usr/local
+"""
+
+
+def test_a_meson_project_that_asks_whether_it_cross_compiles_keeps_its_stage(
+    tmp_path: Path,
+) -> None:
+    # meson.is_cross_build() makes a build choose what it makes: gdk-pixbuf leaves out its
+    # thumbnailer when it cross-compiles
+    (tmp_path / "Dockerfile").write_text(MESON_BUILD)
+    (tmp_path / "meson.build").write_text(
+        "project('p', 'c')\n# is meson.is_cross_build() here? a comment\n"
+        "if not meson.is_cross_build()\n  subdir('thumbnailer')\nendif\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "meson.build").write_text("if meson.is_cross_build()\nendif\n")
+    facts = read_project(tmp_path, dockerfile=None, context=".", build_target=None).dockerfile
+    assert facts is not None and facts.derivation is not None
+    derivation = facts.derivation
+    (build, _) = derivation.stages
+    assert not build.moves
+    assert build.why.startswith("the project's meson.build:3 asks meson.is_cross_build()")
+    # in its tests only, or in a project whose Dockerfile runs no meson, it changes nothing
+    (tmp_path / "meson.build").write_text("project('p', 'c')\n")
+    again = read_project(tmp_path, dockerfile=None, context=".", build_target=None).dockerfile
+    assert again is not None and again.derivation is not None
+    assert again.derivation.stages[0].moves

@@ -1120,6 +1120,13 @@ exe_wrapper() {
 verify() {
 	load
 	[ "$native" = 0 ] || return 0
+	# a path a later stage copies that the stage did not make: the COPY would stop on it,
+	# saying only "not found"; a build can make less when it cross-compiles (it asked)
+	for top in "$@"; do
+		case "$top" in *[*?[]*) continue ;; esac
+		[ -e "$top" ] || [ -L "$top" ] ||
+			die "NOT BUILT: $top, which a later stage copies, is not there after the cross-compiled steps: the build made less than a native one would (a meson.build that asks meson.is_cross_build(), a CMakeLists.txt that asks CMAKE_CROSSCOMPILING), or the step did not build it at all; build the stage emulated (--strategy qemu) to compare"
+	done
 	report=$(for top in "$@"; do
 		[ -e "$top" ] || continue
 		find -H "$top" -type f 2>/dev/null | while IFS= read -r f; do
