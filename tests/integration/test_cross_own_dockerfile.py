@@ -148,16 +148,21 @@ def test_a_step_that_compiles_for_the_build_machine_fails_with_the_file_named(
 ) -> None:
     project = zstd_project(tmp_path / "zs", compile_line="/usr/bin/gcc -O2 -o zs hello.c")
     (project / "hello.c").write_text('#include <stdio.h>\nint main(void){puts("hi");return 0;}\n')
+    assert "WRONG ARCHITECTURE: /src/zs is x86-64" in refused_cross(classic, project, tmp_path)
+
+
+def refused_cross(engine: Engine, project: Path, tmp_path: Path) -> str:
+    """What `buildorch build --target arm64` of a project the check stops says (exit 12,
+    nothing written), its lines joined."""
     out = tmp_path / "out"
     result = buildorch(
         "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
-        env=classic.env(),
+        env=engine.env(),
     )  # fmt: skip
     assert result.code == 12, result.err
-    said = " ".join(result.err.split())
-    assert "WRONG ARCHITECTURE: /src/zs is x86-64" in said
     assert "Traceback" not in result.err
     assert not out.exists(), "nothing was written"
+    return " ".join(result.err.split())
 
 
 def test_a_compiler_named_by_its_version_compiles_for_the_target(
@@ -853,16 +858,9 @@ def test_a_file_the_cross_build_did_not_make_is_named_before_its_copy_stops(
         "WORKDIR /src\nCOPY . .\nRUN cmake -S . -B out && cmake --build out\n"
         "FROM scratch\nCOPY --from=build /src/out/hello-cmake /src/out/extra /\n"
     )
-    out = tmp_path / "out"
-    result = buildorch(
-        "build", "-C", str(project), "--target", "arm64", "--network", "host", "-o", str(out),
-        env=classic.env(),
-    )  # fmt: skip
-    assert result.code == 12, result.err
-    said = " ".join(result.err.split())
+    said = refused_cross(classic, project, tmp_path)
     assert "NOT BUILT: /src/out/extra, which a later stage copies, is not there" in said
-    assert "CMAKE_CROSSCOMPILING" in said and "Traceback" not in result.err
-    assert not out.exists()
+    assert "CMAKE_CROSSCOMPILING" in said
 
 
 CONFIGURE_AC = """\
