@@ -709,6 +709,22 @@ def test_cargo_runs_again_on_the_target_folder_it_built_in(classic: Engine, tmp_
 
 
 @RUST_PROJECT
+def test_cargo_test_runs_the_tests_on_the_target(classic: Engine, tmp_path: Path) -> None:
+    # as a build on the target runs them (a test that holds on one machine only fails there),
+    # through the emulator; the program the tests run is where a native build puts it
+    arch_test = '#[test]\nfn arch() { assert_eq!(std::env::consts::ARCH, "aarch64"); }\n'
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        f"mkdir -p {CACHE_DIR} tests && printf '%s' '{arch_test}' > tests/arch.rs",
+        "cargo test --release --offline",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "test arch ... ok" in ran.stdout
+    assert ran.stdout.split()[-1] == "183"
+
+
+@RUST_PROJECT
 def test_a_rustc_wrapper_the_project_chose_is_left_alone(classic: Engine, tmp_path: Path) -> None:
     # a wrapper named in the project's cargo config is the project's choice: no sccache
     ran = cargo_in_rust_stage(

@@ -466,6 +466,8 @@ run() {
 	export_unset "AR_$r" "$gnu-ar"
 	export_unset "PKG_CONFIG_$r" "$KIT/bin/$gnu-pkg-config"
 	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
+	# `cargo test` runs the target's tests through the emulator, with its loader and libraries
+	export_unset "CARGO_TARGET_${R}_RUNNER" "$KIT/bin/$gnu-cross-exe-wrapper"
 	export_unset "BINDGEN_EXTRA_CLANG_ARGS_$r" "--target=$gnu"
 	export_unset PKG_CONFIG_ALLOW_CROSS 1
 	# a target program the step runs (a test, a generator built with $(CC)) runs as natively
@@ -817,7 +819,8 @@ cargo_tool() {
 		done)
 		case "$after $*" in build* | b\ * | rustc*) ;; install*--path*) ;; *) exec "$c" "$@" ;; esac
 		;;
-	build | b | rustc | install | doc | check | clippy) ;;
+	# and its tests, run as on the target (through the emulator), as a build there runs them
+	build | b | rustc | install | doc | check | clippy | test | t | bench) ;;
 	*) exec "$c" "$@" ;;
 	esac
 	# a toolchain pinned by rust-toolchain.toml needs the target too (rustup's images)
@@ -849,7 +852,7 @@ cargo_tool() {
 		[ "$a" = "$after" ] && [ $inserted = 0 ] && set -- "$@" --target "$rust" && inserted=1
 	done
 	case "$profile" in dev | test) profile=debug ;; bench) profile=release ;; esac
-	case "$after" in build | b | rustc) ;; *)
+	case "$after" in build | b | rustc | test | t | bench) ;; *)
 		with_sccache "$c" "$@"
 		return 0
 		;;
