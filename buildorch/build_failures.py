@@ -72,6 +72,9 @@ _EMULATOR_SIGNATURES: tuple[_Signature, ...] = (
         "the emulator met an instruction it does not implement (Rosetta has no AVX)",
     ),
 )
+# a step (or BuildKit itself) that met a full disk where the engine keeps its build cache:
+# apt's `Write error - write (28: No space left on device)`, Go's `no space left on device`
+_ENGINE_DISK_FULL = re.compile(r"no space left on device", re.IGNORECASE)
 # the failing step as buildx names it: ` > [build 6/7] RUN make:`
 _STEP = re.compile(r"^\s*> \[(?P<step>[^\]]+)\] (?P<command>.*?):?\s*$")
 
@@ -111,8 +114,19 @@ def failure_of(
             fix="free some space there, or write the result elsewhere with -o; the previous "
             "output is as it was",
         )
-    emulated = any(s in failed.strategies for s in ("qemu", "rosetta", "cross"))
     step, on = _failed_step(failed.log_tail)
+    engine_full = next((ln for ln in failed.log_tail if _ENGINE_DISK_FULL.search(ln)), None)
+    if engine_full is not None:
+        return BuildFailedError(
+            f"the build{name} for {platforms} ran out of disk space in the engine",
+            why=f"{step}: {engine_full.strip()}\n(the disk where Docker keeps its build cache, "
+            "images and containers is full: the step could not write)",
+            fix="free space there: `docker builder prune` drops the build cache, `docker image "
+            "prune` the unused images (on Docker Desktop, or raise its disk limit in Settings > "
+            "Resources); then build again, the steps before this one come from the cache that "
+            "is left",
+        )
+    emulated = any(s in failed.strategies for s in ("qemu", "rosetta", "cross"))
     facts = {fact.platform: fact for fact in emulation}
     if on is not None and on in facts and facts[on].kind == "native":
         emulated = False  # the step ran natively: whatever crashed, it is the project's
