@@ -103,6 +103,19 @@ def failure_of(
             "step ($CC, or the target triple's gcc); a cache mount `buildorch plan` names as "
             "shared: a folder per platform inside it; nothing was written",
         )
+    # a step that failed never reached the export: a full output disk is not why
+    engine_full = next((ln for ln in failed.log_tail if _ENGINE_DISK_FULL.search(ln)), None)
+    if engine_full is not None and any(_STEP.match(line) for line in failed.log_tail):
+        step, _ = _failed_step(failed.log_tail)
+        return BuildFailedError(
+            f"the build{name} for {platforms} ran out of disk space in the engine",
+            why=f"{step}: {engine_full.strip()}\n(the disk where Docker keeps its build cache, "
+            "images and containers is full: the step could not write)",
+            fix="free space there: `docker builder prune` drops the build cache, `docker image "
+            "prune` the unused images (on Docker Desktop, or raise its disk limit in Settings > "
+            "Resources); then build again, the steps before this one come from the cache that "
+            "is left",
+        )
     full = next((line for line in failed.log_tail if line.startswith(NO_SPACE)), None)
     if full is not None:
         return BuildFailedError(
@@ -115,17 +128,6 @@ def failure_of(
             "output is as it was",
         )
     step, on = _failed_step(failed.log_tail)
-    engine_full = next((ln for ln in failed.log_tail if _ENGINE_DISK_FULL.search(ln)), None)
-    if engine_full is not None:
-        return BuildFailedError(
-            f"the build{name} for {platforms} ran out of disk space in the engine",
-            why=f"{step}: {engine_full.strip()}\n(the disk where Docker keeps its build cache, "
-            "images and containers is full: the step could not write)",
-            fix="free space there: `docker builder prune` drops the build cache, `docker image "
-            "prune` the unused images (on Docker Desktop, or raise its disk limit in Settings > "
-            "Resources); then build again, the steps before this one come from the cache that "
-            "is left",
-        )
     emulated = any(s in failed.strategies for s in ("qemu", "rosetta", "cross"))
     facts = {fact.platform: fact for fact in emulation}
     if on is not None and on in facts and facts[on].kind == "native":

@@ -191,14 +191,15 @@ _C_OR_RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc|gcc|g\+\+|cc|c\+\+|clang(\+
 _CARGO_INTERMEDIATES = re.compile(
     r"(^|[\s/=\"'])target/[\w.-]+/(deps|build|\.fingerprint|incremental)([/*\s\"']|$)"
 )
-# a step that names an archive for an architecture: ubuntu-ports, `[arch=arm64]`, deb822's
-# `Architectures:`
 # cargo's target folder, a profile's folder in it, or its intermediate files, as a later
 # stage copies them whole (`COPY --from=build /src/target/release /opt/app`): a cross build
 # keeps there the build scripts and proc macros it runs, built for the build machine
 _CARGO_FOLDER = re.compile(
-    r"(^|/)target(/[\w.-]+)?/?$|(^|/)target/[\w.-]+/(deps|build|\.fingerprint|incremental)(/|$)"
+    r"(^|/)target(/[\w.-]+)?/?(\*)?$"
+    r"|(^|/)target/[\w.-]+/(deps|build|\.fingerprint|incremental)(/|$)"
 )
+# a step that names an archive for an architecture: ubuntu-ports, `[arch=arm64]`, deb822's
+# `Architectures:`
 _NAMES_ARCHIVE = re.compile(r"ubuntu-ports|\[arch=|\barch=[\w,]+\]|Architectures:")
 _RUST_STEP = re.compile(r"(^|[\s/])(cargo|rustc)([\s:=]|$)")
 _MESON_STEP = re.compile(r"(^|[\s/;&|(])meson(\s|$)", re.MULTILINE)

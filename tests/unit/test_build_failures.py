@@ -188,16 +188,22 @@ def test_an_emulator_failing_in_a_cross_build_does_not_suggest_cross() -> None:
 @pytest.mark.parametrize("strategy", ["native", "cross", "qemu"])
 def test_a_step_that_met_a_full_disk_says_the_engines_disk_is_full(strategy: str) -> None:
     # apt's own words for it, ten lines before buildx's last ones, as in a real failure
-    error = failure_of(
-        failed(strategy, "#8 [build 2/5] RUN apt-get update && apt-get install -y cargo",
-               "#8 4.1 Get:5 http://deb.example/debian bookworm/main amd64 Packages [8787 kB]",
-               "#8 9.3 E: Write error - write (28: No space left on device)",
-               *(f"#8 9.{n} E: Some index files failed to download." for n in range(4, 9)),
-               " > [build 2/5] RUN apt-get update && apt-get install -y cargo:",
-               "ERROR: failed to solve: process did not complete successfully: exit code: 100"),
-    )  # fmt: skip
+    error_tail = (
+        "#8 [build 2/5] RUN apt-get update && apt-get install -y cargo",
+        "#8 4.1 Get:5 http://deb.example/debian bookworm/main amd64 Packages [8787 kB]",
+        "#8 9.3 E: Write error - write (28: No space left on device)",
+        *(f"#8 9.{n} E: Some index files failed to download." for n in range(4, 9)),
+        " > [build 2/5] RUN apt-get update && apt-get install -y cargo:",
+        "ERROR: failed to solve: process did not complete successfully: exit code: 100",
+    )
+    error = failure_of(failed(strategy, *error_tail))
     assert isinstance(error, BuildFailedError) and error.exit_code == 7
     assert error.what == "the build for linux/arm64 ran out of disk space in the engine"
     assert "build 2/5 RUN apt-get update && apt-get install -y cargo" in error.why
     assert "(28: No space left on device)" in error.why
     assert "docker builder prune" in error.fix
+    # the same disk holding the output, nearly full after it: still the step's
+    output_full = "buildorch: no space left for the result: 3 KB"
+    assert failure_of(failed(strategy, *error_tail, output_full)).what.endswith(
+        "ran out of disk space in the engine"
+    )

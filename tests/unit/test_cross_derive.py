@@ -337,6 +337,7 @@ def test_steps_that_only_look_like_alpine_or_cargo_move(text: str) -> None:
         ("/src/target/release/", False),
         ("/src/target", False),
         ("/src/target/release/build/", False),
+        ("/src/target/release/*", False),
     ],
 )
 def test_a_rust_builder_whose_target_folder_is_copied_whole_stays(copied: str, moves: bool) -> None:

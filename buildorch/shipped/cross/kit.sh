@@ -451,7 +451,13 @@ run() {
 	# and the build machine's triple as configure's cache holds it, so that no config.guess
 	# (an old one may not know this machine) is needed to name it: in config.sub's form, which
 	# configure splits into $build_cpu, $build_vendor and $build_os without reading it again
-	if can_run; then export_unset ac_cv_build "$(canonical_triple "$build_gnu")"; else export_unset build_alias "$build_gnu"; fi
+	runs=0
+	if can_run; then
+		runs=1
+		export_unset ac_cv_build "$(canonical_triple "$build_gnu")"
+	else
+		export_unset build_alias "$build_gnu"
+	fi
 	export_unset CMAKE_TOOLCHAIN_FILE "$KIT/toolchain.cmake"
 	export_unset GOOS linux
 	export_unset GOARCH "$goarch"
@@ -467,7 +473,7 @@ run() {
 	export_unset "PKG_CONFIG_$r" "$KIT/bin/$gnu-pkg-config"
 	export_unset "CARGO_TARGET_${R}_LINKER" "$gnu-gcc"
 	# `cargo test` runs the target's tests through the emulator, with its loader and libraries
-	export_unset "CARGO_TARGET_${R}_RUNNER" "$KIT/bin/$gnu-cross-exe-wrapper"
+	[ $runs = 0 ] || export_unset "CARGO_TARGET_${R}_RUNNER" "$KIT/bin/$gnu-cross-exe-wrapper"
 	export_unset "BINDGEN_EXTRA_CLANG_ARGS_$r" "--target=$gnu"
 	export_unset PKG_CONFIG_ALLOW_CROSS 1
 	# a target program the step runs (a test, a generator built with $(CC)) runs as natively
@@ -819,8 +825,10 @@ cargo_tool() {
 		done)
 		case "$after $*" in build* | b\ * | rustc*) ;; install*--path*) ;; *) exec "$c" "$@" ;; esac
 		;;
-	# and its tests, run as on the target (through the emulator), as a build there runs them
-	build | b | rustc | install | doc | check | clippy | test | t | bench) ;;
+	# and its tests, run as on the target (through the emulator), as a build there runs them;
+	# where nothing runs the target's programs, for the build machine, as before
+	test | t | bench) can_run || exec "$c" "$@" ;;
+	build | b | rustc | install | doc | check | clippy) ;;
 	*) exec "$c" "$@" ;;
 	esac
 	# a toolchain pinned by rust-toolchain.toml needs the target too (rustup's images)
@@ -1077,7 +1085,8 @@ meson_tool() {
 	! can_run || cross="$cross --cross-file $KIT/meson-run.cross"
 	# the libdir meson gives a native build there (its own test: Debian, dpkg-architecture);
 	# a --libdir the step gives wins
-	if [ -f /etc/debian_version ] && find_real dpkg-architecture; then
+	# (and the project's own default_options libdir, which a machine file would override)
+	if [ -f /etc/debian_version ] && find_real dpkg-architecture && ! grep -qs "libdir=" meson.build; then
 		cross="$cross --cross-file $KIT/meson-libdir.cross"
 	fi
 	# shellcheck disable=SC2086
@@ -1115,7 +1124,12 @@ can_run() {
 # exist here, and QEMU_LD_PREFIX serves only QEMU (not a processor running i386 natively)
 exe_wrapper() {
 	target_loader
-	if [ -n "$libs" ]; then exec "$l" --library-path "$libs" "$@"; fi
+	if [ -n "$libs" ]; then
+		# and the programs it starts (a test running the program it tests) through QEMU
+		QEMU_LD_PREFIX=/usr/$gnu
+		export QEMU_LD_PREFIX
+		exec "$l" --library-path "$libs" "$@"
+	fi
 	exec "$@"
 }
 
@@ -1127,6 +1141,10 @@ verify() {
 	# saying only "not found"; a build can make less when it cross-compiles (it asked)
 	for top in "$@"; do
 		case "$top" in *[*?[]*) continue ;; esac
+		# under a folder the stage's user cannot enter (USER app, /root/...): COPY reads as root
+		d=${top%/*}
+		while [ -n "$d" ] && [ ! -e "$d" ]; do d=${d%/*}; done
+		[ -z "$d" ] || [ -x "$d" ] || continue
 		[ -e "$top" ] || [ -L "$top" ] ||
 			die "NOT BUILT: $top, which a later stage copies, is not there after the cross-compiled steps: the build made less than a native one would (a meson.build that asks meson.is_cross_build(), a CMakeLists.txt that asks CMAKE_CROSSCOMPILING), or the step did not build it at all; build the stage emulated (--strategy qemu) to compare"
 	done
