@@ -145,9 +145,12 @@ _UNSAFE_STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         # by its path no wrapper first in PATH reaches it (`-DCMAKE_C_COMPILER=/usr/bin/gcc`,
-        # `CC=/usr/bin/gcc-12 make`); a path in the stage's ENV is the kit's to mend
+        # `CC=/usr/bin/gcc-12 make`, `sudo -E /usr/bin/gcc`, `find -exec /usr/bin/strip`, an
+        # exec form's first word); a path in the stage's ENV is the kit's to mend
         re.compile(
-            r"(?:(?:^|[;&|(`])\s*(?:(?:env|exec|command|nice|time)\s+)*|=[\"']?)"
+            r"(?:(?:^|[;&|(`]|\[\s*\"|\s-exec)\s*"
+            r"(?:(?:env|exec|command|nice|time|sudo|ccache|sccache|distcc)(?:\s+-\S+)*\s+)*"
+            r"|=[\"']?)"
             r"(?:/usr(?:/local)?)?/bin/(?:gcc|g\+\+|cc|c\+\+|cpp|clang|clang\+\+|ld|as|ar|ranlib"
             r"|strip|objcopy)(?:-\d+(?:\.\d+)*)?(?=$|[\s;&|)\"'`])",
             re.MULTILINE,

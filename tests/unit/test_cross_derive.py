@@ -172,6 +172,10 @@ def test_the_derived_text_keeps_every_user_line() -> None:
         ("RUN cmake -B b -DCMAKE_C_COMPILER=/usr/bin/gcc .", "compiler or binutils by their path"),
         ('RUN CC="/usr/bin/gcc-12" make', "compiler or binutils by their path"),
         ("RUN make && /usr/bin/strip zs", "compiler or binutils by their path"),
+        ("RUN sudo -E /usr/bin/gcc -o zs zs.c", "compiler or binutils by their path"),
+        ("RUN ccache /usr/bin/gcc -o zs zs.c", "compiler or binutils by their path"),
+        ("RUN find . -name '*.so' -exec /usr/bin/strip {} +", "compiler or binutils by their"),
+        ('RUN ["/usr/bin/gcc", "-o", "zs", "zs.c"]', "compiler or binutils by their path"),
     ],
 )
 def test_a_step_that_picks_binaries_by_machine_keeps_its_stage(step: str, reason: str) -> None:
