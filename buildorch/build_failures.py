@@ -77,6 +77,8 @@ _EMULATOR_SIGNATURES: tuple[_Signature, ...] = (
 _ENGINE_DISK_FULL = re.compile(r"no space left on device", re.IGNORECASE)
 # the failing step as buildx names it: ` > [build 6/7] RUN make:`
 _STEP = re.compile(r"^\s*> \[(?P<step>[^\]]+)\] (?P<command>.*?):?\s*$")
+# what a failure is said to be in when buildx names no step
+_UNNAMED_STEP = "a RUN step"
 
 
 def failure_of(
@@ -103,10 +105,10 @@ def failure_of(
             "step ($CC, or the target triple's gcc); a cache mount `buildorch plan` names as "
             "shared: a folder per platform inside it; nothing was written",
         )
+    step, on = _failed_step(failed.log_tail)
     # a step that failed never reached the export: a full output disk is not why
     engine_full = next((ln for ln in failed.log_tail if _ENGINE_DISK_FULL.search(ln)), None)
-    if engine_full is not None and any(_STEP.match(line) for line in failed.log_tail):
-        step, _ = _failed_step(failed.log_tail)
+    if engine_full is not None and step != _UNNAMED_STEP:
         return BuildFailedError(
             f"the build{name} for {platforms} ran out of disk space in the engine",
             why=f"{step}: {engine_full.strip()}\n(the disk where Docker keeps its build cache, "
@@ -127,7 +129,6 @@ def failure_of(
             fix="free some space there, or write the result elsewhere with -o; the previous "
             "output is as it was",
         )
-    step, on = _failed_step(failed.log_tail)
     emulated = any(s in failed.strategies for s in ("qemu", "rosetta", "cross"))
     facts = {fact.platform: fact for fact in emulation}
     if on is not None and on in facts and facts[on].kind == "native":
@@ -181,7 +182,7 @@ def _failed_step(tail: Sequence[str]) -> tuple[str, str | None]:
     it names when the build had several."""
     found = next((m for line in tail if (m := _STEP.match(line))), None)
     if found is None:
-        return "a RUN step", None
+        return _UNNAMED_STEP, None
     step = found.group("step")
     platform = step.split(" ", 1)[0] if step.startswith("linux/") else None
     return f"{step} {found.group('command')}", platform

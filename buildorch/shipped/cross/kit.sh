@@ -1083,9 +1083,9 @@ meson_tool() {
 	esac
 	cross="--cross-file $KIT/meson.cross"
 	! can_run || cross="$cross --cross-file $KIT/meson-run.cross"
-	# the libdir meson gives a native build there (its own test: Debian, dpkg-architecture);
-	# a --libdir the step gives wins
-	# (and the project's own default_options libdir, which a machine file would override)
+	# the libdir meson gives a native build there (its own test: Debian, dpkg-architecture),
+	# unless the project's meson.build sets one, which a machine file would override; a
+	# --libdir the step gives wins
 	if [ -f /etc/debian_version ] && find_real dpkg-architecture && ! grep -qs "libdir=" meson.build; then
 		cross="$cross --cross-file $KIT/meson-libdir.cross"
 	fi
@@ -1125,9 +1125,9 @@ can_run() {
 exe_wrapper() {
 	target_loader
 	if [ -n "$libs" ]; then
-		# and the programs it starts (a test running the program it tests) through QEMU
-		QEMU_LD_PREFIX=/usr/$gnu
-		export QEMU_LD_PREFIX
+		# and the programs it starts (a test running the program it tests) through QEMU, as
+		# the steps' own environment gives them (cargo's is the build machine's)
+		export_unset QEMU_LD_PREFIX "/usr/$gnu"
 		exec "$l" --library-path "$libs" "$@"
 	fi
 	exec "$@"
