@@ -7,7 +7,9 @@ stage gets `--platform=$BUILDPLATFORM` and, before its first step, the cross kit
 (shipped/cross/kit.sh): set up once, then made the stage's SHELL prefix, so that every RUN
 step of the user's runs unchanged with the target's compilers, packages and environment. The
 stage ends with a check that every ELF file the later stages copy from it is the target's.
-The stage that becomes the image, and every stage it is built on, stays on the target.
+The stage that becomes the image, and every stage it is built on, stays on the target; a
+builder built on one of those is built on a copy of it (and of the stages it is built on)
+that moves.
 """
 
 from __future__ import annotations
@@ -624,6 +626,11 @@ def derive(
         ]
         for i in range(len(dockerfile.stages))
     }
+    # the stages the image is built on stay on the target; a builder built on one of them is
+    # built on a copy of it that runs on the build machine (`FROM base AS build` beside the
+    # image's `FROM base`), whose steps install the target's libraries as a builder's do
+    image_chain = frozenset(s.index for s in _chain(dockerfile, dockerfile.stages[target]))
+    shared = _shareable(dockerfile, target, on_build, targeting, meson_cross_branches)
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:
@@ -648,6 +655,7 @@ def derive(
             if i not in reached or i in on_build or i in why_stays:
                 continue
             parent = _parent(dockerfile, stage)
+            on_copy = parent in shared and i not in image_chain and "$" not in stage.base
             stuck_child = next((c for c in children[i] if c in why_stays), None)
             stuck_source = next((j for j in _takes_from(dockerfile, stage) if j in why_stays), None)
             if stuck_source is not None:
@@ -664,14 +672,19 @@ def derive(
                     f"target because {why_stays[stuck_child]}"
                 )
                 changed = True
-            elif parent is not None and parent in why_stays:
+            elif parent is not None and parent in why_stays and not on_copy:
                 why_stays[i] = (
                     f"it is built on {_label(dockerfile.stages[parent])}, which stays because "
                     f"{why_stays[parent]}"
                 )
                 changed = True
+    moved = {
+        s.index
+        for s in dockerfile.stages
+        if s.index in reached and s.index not in on_build and s.index not in why_stays
+    }
+    copies = _copy_names(dockerfile, shared, image_chain, moved)
     verdicts: list[StageVerdict] = []
-    moved: set[int] = set()
     for stage in dockerfile.stages:
         i = stage.index
         if i not in reached:
@@ -688,13 +701,31 @@ def derive(
                 )
             )
         elif i in why_stays:
+            copied = (
+                (
+                    "the stages built on it that move ("
+                    + ", ".join(
+                        _label(s)
+                        for s in dockerfile.stages
+                        if s.index in moved and stage in _chain(dockerfile, s)
+                    )
+                    + f") are built on a copy of it, `{copies[i]}`, that runs on "
+                    "$BUILDPLATFORM with the cross kit",
+                )
+                if i in copies
+                else ()
+            )
             verdicts.append(
                 StageVerdict(
-                    index=i, name=stage.name, moves=False, why=why_stays[i], compiles=compiles
+                    index=i,
+                    name=stage.name,
+                    moves=False,
+                    why=why_stays[i],
+                    compiles=compiles,
+                    changes=copied,
                 )
             )
         else:
-            moved.add(i)
             verdicts.append(
                 StageVerdict(
                     index=i,
@@ -704,7 +735,7 @@ def derive(
                     "build for the target from the build machine",
                     compiles=compiles,
                     changes=_changes(
-                        dockerfile, stage, handovers.get(i, []), verify_args.get(i, {})
+                        dockerfile, stage, handovers.get(i, []), verify_args.get(i, {}), copies
                     ),
                 )
             )
@@ -716,10 +747,10 @@ def derive(
         i: update for i in why_stays if (update := native_update(dockerfile, dockerfile.stages[i]))
     }
     verdicts = [
-        dataclasses.replace(v, changes=(_NATIVE_UPDATE,)) if v.index in updates else v
+        dataclasses.replace(v, changes=(_NATIVE_UPDATE, *v.changes)) if v.index in updates else v
         for v in verdicts
     ]
-    text = _rewrite(dockerfile, moved, handovers, verify_args, updates)
+    text = _rewrite(dockerfile, moved, handovers, verify_args, updates, copies)
     return Derivation(stages=tuple(verdicts), text=text, source=dockerfile.path)
 
 
@@ -732,6 +763,64 @@ def cross_name(dockerfile: str) -> str:
     else:
         derived = f"{name}.cross"
     return dockerfile[: len(dockerfile) - len(name)] + derived
+
+
+def _shareable(
+    dockerfile: Dockerfile,
+    target: int,
+    on_build: frozenset[int],
+    targeting: frozenset[int],
+    meson_cross_branches: tuple[str, ...],
+) -> frozenset[int]:
+    """The stages the image is built on that a copy on the build machine can stand in for, for
+    the builders built on them: each would move as a builder, and so would each it is built on
+    (a copy is built on a copy)."""
+    found: set[int] = set()
+    for stage in reversed(list(_chain(dockerfile, dockerfile.stages[target]))[1:]):
+        if (
+            stage.index in on_build
+            # a copy names its parent's copy: a name a build arg picks is left alone
+            or (_parent(dockerfile, stage) is not None and "$" in stage.base)
+            or _why_stays(
+                dockerfile,
+                stage,
+                target,
+                [],
+                stage.index in targeting,
+                True,
+                meson_cross_branches,
+                copied=True,
+            )
+            is not None
+        ):
+            break
+        found.add(stage.index)
+    return frozenset(found)
+
+
+def _copy_names(
+    dockerfile: Dockerfile, shared: frozenset[int], image_chain: frozenset[int], moved: set[int]
+) -> dict[int, str]:
+    """The stages the image is built on that get a copy on the build machine, each with its
+    copy's name: those some moved stage is built on, and the stages they are built on."""
+    copied = {
+        s.index
+        for m in dockerfile.stages
+        if m.index in moved and m.index not in image_chain
+        for s in _chain(dockerfile, m)
+        if s.index in shared
+    }
+    taken = {s.name.lower() for s in dockerfile.stages if s.name}
+    names: dict[int, str] = {}
+    for index in sorted(copied):
+        base = f"{dockerfile.stages[index].name}-cross"
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}{n}"
+        taken.add(name.lower())
+        names[index] = name
+    return names
 
 
 def _label(stage: Stage) -> str:
@@ -844,12 +933,18 @@ def _why_stays(
     targeting: bool,
     builds_on_it: bool,
     meson_cross_branches: tuple[str, ...] = (),
+    *,
+    copied: bool = False,
 ) -> str | None:
+    """Why the stage stays on the target, or None. `copied`: asked of a copy of a stage the
+    image is built on, for the builders built on it."""
     if stage.index == target:
         return "it is the image: it runs on the target platform"
     if stage.platform is not None:
         return f"it is pinned to --platform={stage.platform}"
-    if any(_parent(dockerfile, s) == stage.index for s in dockerfile.stages if s.index == target):
+    if not copied and any(
+        _parent(dockerfile, s) == stage.index for s in dockerfile.stages if s.index == target
+    ):
         return "the image is built on it"
     if not handed and not builds_on_it:
         return "no later stage copies from it"
@@ -1039,12 +1134,19 @@ def _changes(
     stage: Stage,
     handed: list[str],
     args: dict[str, str | None],
+    copies: dict[int, str],
 ) -> tuple[str, ...]:
     changes = []
-    if _parent(dockerfile, stage) is None:
+    parent = _parent(dockerfile, stage)
+    if parent is None:
         changes.append("FROM runs on $BUILDPLATFORM")
         changes.append(
             "the cross kit is set up before its first step and runs every RUN step (SHELL)"
+        )
+    elif parent in copies:
+        changes.append(
+            f"built on `{copies[parent]}`, a copy of {_label(dockerfile.stages[parent])} that "
+            "runs on $BUILDPLATFORM with its cross kit"
         )
     else:
         changes.append("built on a moved stage: runs on $BUILDPLATFORM with its cross kit")
@@ -1076,13 +1178,17 @@ def _rewrite(
     handovers: dict[int, list[str]],
     verify_args: dict[int, dict[str, str | None]],
     updates: dict[int, NativeUpdate],
+    copies: dict[int, str],
 ) -> str:
     """The Dockerfile with the moved stages changed and every other line as written.
-    `updates`: steps of stages on the target whose apt-get update runs in a helper stage."""
+    `updates`: steps of stages on the target whose apt-get update runs in a helper stage;
+    `copies`: stages the image is built on whose copy, inserted after each, moves."""
     # split as the parser counts lines (at "\n" only), so that line spans match
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
+    if copies:
+        _renumber(dockerfile, lines, copies)
     # edits by line span, applied from the bottom so earlier spans stay valid
     edits: list[tuple[int, int, list[str]]] = []
     for index, update in updates.items():
@@ -1096,55 +1202,52 @@ def _rewrite(
         mounted = _RUN_KEYWORD.sub(rf"\1 {step_mounts(update)}\2", opening, count=1)
         edits.append((update.step.lines.first, update.step.lines.first, [mounted]))
     for stage in dockerfile.stages:
-        if stage.index not in moved:
-            continue
-        root = _parent(dockerfile, stage) is None
-        if root:
-            edits.append(
-                (stage.start.lines.first, stage.start.lines.last, [_from_line(stage), *_kit_args()])
+        if stage.index in moved:
+            parent = _parent(dockerfile, stage)
+            if parent is None:
+                from_lines = [_from_line(stage), *_kit_args()]
+            elif parent in copies:
+                from_lines = [_from_line(stage, base=copies[parent])]
+            else:
+                from_lines = None
+            # a path named with the copying stage's ARGs: the same ARGs, declared again here
+            args = verify_args.get(stage.index, {})
+            handed = [
+                p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)
+            ]
+            if handed:
+                used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
+                # a stage whose FROM a build arg picks (`FROM build-${VARIANT}`) may be built,
+                # from the written file, on a stage this derivation did not move, which has no kit
+                check = f"[ ! -x {KIT} ] || {KIT}" if "$" in stage.base else KIT
+                steps = [
+                    "# buildorch: every ELF file the later stages copy must be the target's\n",
+                    *(f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used),
+                    f"RUN {check} verify {' '.join(_quote(p) for p in handed)}\n",
+                ]
+                edits.append((stage.lines.last + 1, stage.lines.last, steps))
+            # added after the check: at the same place, the kit's setup lands first
+            edits.extend(_moved_edits(dockerfile, stage, lines, moved, copies, from_lines))
+        elif stage.index in copies:
+            # the copy, right after the stage: a later stage's index moves (`--from=2`)
+            parent = _parent(dockerfile, stage)
+            from_lines = (
+                [_from_line(stage, name=copies[stage.index]), *_kit_args()]
+                if parent is None
+                else [_from_line(stage, name=copies[stage.index], base=copies[parent])]
             )
-        for instruction in stage.instructions:
-            if instruction.keyword == "SHELL":
-                edits.append(
-                    (instruction.lines.first, instruction.lines.last, [_shell_line(instruction)])
-                )
-            elif isinstance(instruction, Run) and instruction.command.lstrip().startswith("["):
-                replaced = _exec_form(instruction)
-                if replaced is not None:
-                    edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
-            elif isinstance(instruction, Run):
-                # the compiler cache, as a flag before the step's own: its text stays as written
-                opening = lines[instruction.lines.first - 1]
-                cached = _RUN_KEYWORD.sub(rf"\1 {CACHE_MOUNT}\2", opening, count=1)
-                edits.append((instruction.lines.first, instruction.lines.first, [cached]))
-        # a path named with the copying stage's ARGs: the same ARGs, declared again here
-        args = verify_args.get(stage.index, {})
-        handed = [p for p in dict.fromkeys(handovers.get(stage.index, [])) if _checkable(p, args)]
-        if handed:
-            used = dict.fromkeys(n for p in handed for n in _VARIABLE.findall(p))
-            # a stage whose FROM a build arg picks (`FROM build-${VARIANT}`) may be built, from
-            # the written file, on a stage this derivation did not move, which has no kit
-            check = f"[ ! -x {KIT} ] || {KIT}" if "$" in stage.base else KIT
-            steps = [
-                "# buildorch: every ELF file the later stages copy must be the target's\n",
-                *(f"ARG {n}\n" if args[n] is None else f"ARG {n}={args[n]}\n" for n in used),
-                f"RUN {check} verify {' '.join(_quote(p) for p in handed)}\n",
-            ]
-            edits.append((stage.lines.last + 1, stage.lines.last, steps))
-        if root:
-            # added after the check: at the same place, it is applied later and lands first
-            after = _settings_end(stage)
-            family = [
-                s for s in dockerfile.stages if s.index in moved and stage in _chain(dockerfile, s)
-            ]
-            # the kit's apt-get reads libclang as bindgen's when the stage's family builds Rust
-            rust = any(_chain_runs(dockerfile, s, _RUST_STEP) for s in family)
-            # and leaves the target's package lists out while it installs tools only (Rust's
-            # standard library comes from lists of its own)
-            tools = all(_installs_tools_only(s) for s in family)
-            edits.append((after + 1, after, _kit_setup(stage, rust, tools)))
-    for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        lines[first - 1 : last] = new
+            first, last = stage.lines
+            block = _applied(
+                lines[first - 1 : last],
+                [
+                    (f - first + 1, t - first + 1, new)
+                    for f, t, new in _moved_edits(
+                        dockerfile, stage, lines, moved, copies, from_lines
+                    )
+                ],
+            )
+            edits.append((last + 1, last, ["\n", *_copy_note(stage), *block]))
+    lines = _applied(lines, edits)
     header = (
         f"# Derived by buildorch from {posixpath.basename(dockerfile.path)}: the stages marked\n"
         "# `buildorch:` run on the build machine and cross-compile for the target; every other\n"
@@ -1160,17 +1263,106 @@ def _rewrite(
     return "".join([*lines[:directives], header, *lines[directives:]])
 
 
-def _from_line(stage: Stage) -> str:
+def _copy_note(stage: Stage) -> list[str]:
+    return [
+        f"# buildorch: a copy of `{stage.name}` for the builders built on it; the image is built\n",
+        f"# on `{stage.name}` itself, on the target\n",
+    ]
+
+
+def _applied(lines: list[str], edits: list[tuple[int, int, list[str]]]) -> list[str]:
+    """LINES with each edit (first line, last line, new lines; 1-based, last = first - 1 to
+    insert) applied from the bottom, so that earlier spans stay valid. At one place, a later
+    edit lands above an earlier one."""
+    lines = list(lines)
+    for first, last, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        lines[first - 1 : last] = new
+    return lines
+
+
+def _moved_edits(
+    dockerfile: Dockerfile,
+    stage: Stage,
+    lines: list[str],
+    moved: set[int],
+    copies: dict[int, str],
+    opening: list[str] | None,
+) -> list[tuple[int, int, list[str]]]:
+    """The edits that move a stage (or make its copy): OPENING for its FROM, if it changes;
+    its SHELL, exec-form RUN steps and compiler caches; the kit's setup in a stage that is not
+    built on another."""
+    edits: list[tuple[int, int, list[str]]] = []
+    if opening is not None:
+        edits.append((stage.start.lines.first, stage.start.lines.last, opening))
+    for instruction in stage.instructions:
+        if instruction.keyword == "SHELL":
+            edits.append(
+                (instruction.lines.first, instruction.lines.last, [_shell_line(instruction)])
+            )
+        elif isinstance(instruction, Run) and instruction.command.lstrip().startswith("["):
+            replaced = _exec_form(instruction)
+            if replaced is not None:
+                edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
+        elif isinstance(instruction, Run):
+            # the compiler cache, as a flag before the step's own: its text stays as written
+            opening_line = lines[instruction.lines.first - 1]
+            cached = _RUN_KEYWORD.sub(rf"\1 {CACHE_MOUNT}\2", opening_line, count=1)
+            edits.append((instruction.lines.first, instruction.lines.first, [cached]))
+    if _parent(dockerfile, stage) is None:
+        after = _settings_end(stage)
+        family = [
+            s
+            for s in dockerfile.stages
+            if (s.index in moved or s.index in copies) and stage in _chain(dockerfile, s)
+        ]
+        # the kit's apt-get reads libclang as bindgen's when the stage's family builds Rust
+        rust = any(_chain_runs(dockerfile, s, _RUST_STEP) for s in family)
+        # and leaves the target's package lists out while it installs tools only (Rust's
+        # standard library comes from lists of its own)
+        tools = all(_installs_tools_only(s) for s in family)
+        edits.append((after + 1, after, _kit_setup(stage, rust, tools)))
+    return edits
+
+
+def _renumber(dockerfile: Dockerfile, lines: list[str], copies: dict[int, str]) -> None:
+    """A `--from` naming a stage by its index (`COPY --from=2`), in LINES: the index it has
+    with the copies in place, each right after its stage."""
+    for stage in dockerfile.stages:
+        for instruction in stage.instructions:
+            if isinstance(instruction, Copy):
+                refs = [instruction.from_ref]
+                pattern = r"(--from=)(\d+)\b"
+            elif isinstance(instruction, Run):
+                refs = [m.from_ref for m in instruction.mounts]
+                pattern = r"(\bfrom=)(\d+)\b"
+            else:
+                continue
+            if not any(r is not None and r.isdigit() for r in refs):
+                continue
+
+            def shifted(match: re.Match[str]) -> str:
+                index = int(match[2])
+                return f"{match[1]}{index + sum(1 for c in copies if c < index)}"
+
+            for number in range(instruction.lines.first - 1, instruction.lines.last):
+                lines[number] = re.sub(pattern, shifted, lines[number])
+
+
+def _from_line(stage: Stage, *, name: str | None = None, base: str | None = None) -> str:
+    """The stage's FROM on the build machine: NAME for a copy's; BASE, the copy of the stage
+    it is built on, which runs there already."""
     start = stage.start
     flags = " ".join(
         f"--{o.name}={o.value}" if o.value else f"--{o.name}"
         for o in start.flags
         if o.name != "platform"
     )
-    name = f" AS {stage.name}" if stage.name else ""
+    named = name or stage.name
+    platform = "" if base is not None else "--platform=$BUILDPLATFORM "
     return (
         "# buildorch: this stage runs on the build machine and cross-compiles for the target\n"
-        f"FROM --platform=$BUILDPLATFORM {flags + ' ' if flags else ''}{start.image}{name}\n"
+        f"FROM {platform}{flags + ' ' if flags else ''}{base or start.image}"
+        f"{f' AS {named}' if named else ''}\n"
     )
 
 

@@ -143,6 +143,48 @@ def test_own_dockerfile_cross_compiles_and_runs_the_same(engine: Engine, tmp_pat
     assert tree_hash(project) == before, "the sources are byte-identical afterwards"
 
 
+def test_a_builder_on_the_images_own_base_cross_compiles_on_a_copy_of_it(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # one base stage for the runtime libraries and the user, the builder and the image both
+    # built on it: the builder moves to a copy of the base, the image keeps the base itself
+    project = zstd_project(tmp_path / "zs")
+    (project / "Dockerfile").write_text(
+        "FROM debian:bookworm-slim AS base\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends libzstd1 && \\\n"
+        "    rm -rf /var/lib/apt/lists/* && useradd -m app\n"
+        "FROM base AS build\n"
+        "RUN apt-get update && \\\n"
+        "    apt-get install -y --no-install-recommends gcc libc6-dev make pkg-config libzstd-dev\n"
+        "WORKDIR /src\nCOPY . .\nRUN make zs\n"
+        'FROM base\nCOPY --from=build /src/zs /usr/local/bin/zs\nUSER app\nENTRYPOINT ["zs"]\n'
+    )
+    plan = buildorch("plan", "-C", str(project), "--target", "arm64", "--json", env=classic.env())
+    assert plan.code == 0, plan.err
+    assert plan.json()["steps"][0]["strategy"] == "cross"
+    stages = {s["name"]: s for s in plan.json()["cross"]["stages"]}
+    assert stages["build"]["moves"] and not stages["base"]["moves"]
+    tag = f"buildorch-test/zs-base:{uuid.uuid4().hex[:8]}"
+    try:
+        said = {}
+        for arch in ("arm64", "amd64"):
+            result = buildorch(
+                "build", "-C", str(project), "--target", arch, "--network", "host",
+                "--load", "--tag", f"{tag}-{arch}", env=classic.env(),
+            )  # fmt: skip
+            assert result.code == 0, result.err
+            ran = docker(
+                classic, "run", "--rm", "--platform", f"linux/{arch}", "--entrypoint", "/bin/sh",
+                f"{tag}-{arch}", "-c", "id -un && zs",
+            )  # fmt: skip
+            assert ran.returncode == 0, ran.stderr
+            said[arch] = ran.stdout
+        assert said["arm64"] == said["amd64"]
+        assert said["arm64"].startswith("app\nzstd 1.5")
+    finally:
+        docker(classic, "rmi", "-f", f"{tag}-arm64", f"{tag}-amd64")
+
+
 def test_a_step_that_compiles_for_the_build_machine_fails_with_the_file_named(
     classic: Engine, tmp_path: Path
 ) -> None:

@@ -24,7 +24,7 @@ from buildorch.cross_derive import (
     kit_has_toolchain,
     kit_text,
 )
-from buildorch.dockerfile import parse_dockerfile
+from buildorch.dockerfile import Run, parse_dockerfile
 from buildorch.dockerfile_analysis import analyse_dockerfile
 from buildorch.facts import DockerfileFacts
 
@@ -436,22 +436,128 @@ def test_copying_system_files_keeps_the_stage() -> None:
     assert not moves and "/usr/lib/x86_64-linux-gnu/libzstd.so.1" in why
 
 
-def test_a_stage_the_image_is_built_on_stays() -> None:
-    text = """\
-FROM debian:bookworm AS base
-RUN apt-get update && apt-get install -y gcc
+SHARED_BASE = """\
+FROM debian:bookworm-slim AS base
+RUN apt-get update && apt-get install -y libzstd1
 FROM base AS build
-RUN gcc -o /a a.c
+RUN apt-get install -y gcc libzstd-dev
+RUN gcc -o /a a.c -lzstd
 FROM base
 COPY --from=build /a /a
 """
-    found = verdicts(text)
+
+
+def derived_of(text: str) -> tuple[DockerfileFacts, str]:
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is not None
+    return facts, facts.derivation.text
+
+
+def test_a_builder_on_the_images_own_base_is_built_on_a_copy_of_it() -> None:
+    facts, derived = derived_of(SHARED_BASE)
+    assert facts.derivation is not None and facts.derivation.complete
+    found = {s.label: s for s in facts.derivation.stages}
+    assert (found["`base`"].moves, found["`base`"].why) == (False, "the image is built on it")
+    assert "a copy of it, `base-cross`" in " ".join(found["`base`"].changes)
+    assert found["`build`"].moves
+    assert found["`build`"].changes[0].startswith("built on `base-cross`, a copy of `base`")
+    # base's step still runs on the target, for the image; the copy's runs on this machine
+    assert facts.derived_emulated_run_steps == 1
+    # (and the helper stages that run the image's apt-get update on this machine)
+    stages = [
+        s
+        for s in parse_dockerfile(derived, "/p/Dockerfile.cross").stages
+        if not (s.name or "").startswith("buildorch-apt")
+    ]
+    assert [(s.name, s.base, s.platform) for s in stages] == [
+        ("base", "debian:bookworm-slim", None),
+        ("base-cross", "debian:bookworm-slim", "$BUILDPLATFORM"),
+        ("build", "base-cross", None),
+        (None, "base", None),
+    ]
+    # the copy holds base's steps, run through the kit; the original keeps them as written
+    assert [i.script for i in stages[0].instructions if isinstance(i, Run)] == [
+        "apt-get update && apt-get install -y libzstd1"
+    ]
+    copied = [i for i in stages[1].instructions if isinstance(i, Run)]
+    assert copied[0].script.endswith(f"{KIT} setup")
+    assert copied[1].script == "apt-get update && apt-get install -y libzstd1"
+    assert CACHE_MOUNT in copied[1].text
+    assert f'SHELL ["{KIT}", "run", "/bin/sh", "-c"]' in derived
+    assert f"RUN {KIT} verify /a" in derived
+
+
+def test_the_copy_of_a_chain_is_built_on_the_copy_of_its_parent() -> None:
+    text = """\
+FROM debian:bookworm-slim AS os
+RUN useradd app
+FROM os AS base
+RUN apt-get update && apt-get install -y libzstd1
+FROM base AS build
+RUN apt-get install -y gcc libzstd-dev && gcc -o /a a.c -lzstd
+FROM base
+COPY --from=build /a /a
+"""
+    _, derived = derived_of(text)
+    stages = [
+        s
+        for s in parse_dockerfile(derived, "/p/Dockerfile.cross").stages
+        if not (s.name or "").startswith("buildorch-apt")
+    ]
+    assert [(s.name, s.base) for s in stages] == [
+        ("os", "debian:bookworm-slim"),
+        ("os-cross", "debian:bookworm-slim"),
+        ("base", "os"),
+        ("base-cross", "os-cross"),
+        ("build", "base-cross"),
+        (None, "base"),
+    ]
+    # one kit, set up in the copy the others are built on
+    assert derived.count(f"{KIT} setup") == 1
+
+
+def test_a_stage_named_by_its_index_keeps_its_meaning_beside_the_copy() -> None:
+    text = """\
+FROM debian:bookworm-slim AS base
+RUN apt-get update && apt-get install -y libzstd1
+FROM base AS build
+RUN apt-get install -y gcc && gcc -o /a a.c
+FROM scratch AS notes
+COPY NOTES /NOTES
+FROM base
+COPY --from=1 /a /a
+RUN --mount=type=bind,from=2,source=/NOTES,target=/n cat /n
+COPY --from=0 /etc/os-release /os-release
+"""
+    _, derived = derived_of(text)
+    cross = parse_dockerfile(derived, "/p/Dockerfile.cross")
+    image = cross.stages[-1]
+    named = [
+        cross.stages[cross.stage_index(r, before=image.index) or 0].name for r in image.references
+    ]
+    assert named == ["build", "notes", "base"]
+
+
+def test_a_copy_takes_a_name_no_stage_has() -> None:
+    text = SHARED_BASE.replace("FROM base\n", "FROM base AS base-cross\n")
+    _, derived = derived_of(text)
+    assert "AS base-cross2\n" in derived and "FROM base-cross2 AS build\n" in derived
+
+
+def test_a_base_the_build_machine_cannot_run_keeps_its_builders_on_the_target() -> None:
+    unsafe = SHARED_BASE.replace(
+        "apt-get install -y libzstd1",
+        "apt-get install -y curl && curl -fsSL https://get.example.com/install.sh | sh",
+    )
+    found = verdicts(unsafe)
     assert found["`base`"] == (False, "the image is built on it")
-    # with the first stage's own reason: the step to change is named
     assert found["`build`"] == (
         False,
         "it is built on `base`, which stays because the image is built on it",
     )
+    # and a builder that copies files from the base takes them from the target's
+    copying = SHARED_BASE.replace("RUN gcc", "COPY --from=base /etc/os-release /\nRUN gcc")
+    assert not verdicts(copying)["`build`"][0]
 
 
 def test_a_chain_of_builders_moves_together_with_one_kit() -> None:
