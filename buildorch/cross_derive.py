@@ -548,6 +548,8 @@ class Derivation:
     """The derived Dockerfile; None when no stage moves."""
     source: str | None = None
     """The Dockerfile's path, as the user gave it."""
+    copied: frozenset[int] = frozenset()
+    """Stages that stay, with a copy that moves for the builders built on them."""
 
     @property
     def reached(self) -> frozenset[int]:
@@ -630,7 +632,7 @@ def derive(
     # built on a copy of it that runs on the build machine (`FROM base AS build` beside the
     # image's `FROM base`), whose steps install the target's libraries as a builder's do
     image_chain = frozenset(s.index for s in _chain(dockerfile, dockerfile.stages[target]))
-    shared = _shareable(dockerfile, target, on_build, targeting, meson_cross_branches)
+    shared, unshared = _shareable(dockerfile, target, on_build, targeting, meson_cross_branches)
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
         if stage.index in reached and stage.index not in on_build:
@@ -655,7 +657,12 @@ def derive(
             if i not in reached or i in on_build or i in why_stays:
                 continue
             parent = _parent(dockerfile, stage)
-            on_copy = parent in shared and i not in image_chain and "$" not in stage.base
+            on_copy = (
+                parent in shared
+                and i not in image_chain
+                and "$" not in stage.base
+                and _steps_on(dockerfile, children, i)
+            )
             stuck_child = next((c for c in children[i] if c in why_stays), None)
             stuck_source = next((j for j in _takes_from(dockerfile, stage) if j in why_stays), None)
             if stuck_source is not None:
@@ -670,6 +677,13 @@ def derive(
                 why_stays[i] = (
                     f"{_label(dockerfile.stages[stuck_child])} is built on it and stays on the "
                     f"target because {why_stays[stuck_child]}"
+                )
+                changed = True
+            elif parent is not None and parent in unshared and i not in image_chain:
+                why_stays[i] = (
+                    f"it is built on {_label(dockerfile.stages[parent])}, which stays because "
+                    f"{why_stays[parent]}, and a copy of it on the build machine would not "
+                    f"move because {unshared[parent]}"
                 )
                 changed = True
             elif parent is not None and parent in why_stays and not on_copy:
@@ -701,20 +715,6 @@ def derive(
                 )
             )
         elif i in why_stays:
-            copied = (
-                (
-                    "the stages built on it that move ("
-                    + ", ".join(
-                        _label(s)
-                        for s in dockerfile.stages
-                        if s.index in moved and stage in _chain(dockerfile, s)
-                    )
-                    + f") are built on a copy of it, `{copies[i]}`, that runs on "
-                    "$BUILDPLATFORM with the cross kit",
-                )
-                if i in copies
-                else ()
-            )
             verdicts.append(
                 StageVerdict(
                     index=i,
@@ -722,7 +722,7 @@ def derive(
                     moves=False,
                     why=why_stays[i],
                     compiles=compiles,
-                    changes=copied,
+                    changes=_copied(dockerfile, stage, moved, copies),
                 )
             )
         else:
@@ -751,7 +751,9 @@ def derive(
         for v in verdicts
     ]
     text = _rewrite(dockerfile, moved, handovers, verify_args, updates, copies)
-    return Derivation(stages=tuple(verdicts), text=text, source=dockerfile.path)
+    return Derivation(
+        stages=tuple(verdicts), text=text, source=dockerfile.path, copied=frozenset(copies)
+    )
 
 
 def cross_name(dockerfile: str) -> str:
@@ -771,17 +773,30 @@ def _shareable(
     on_build: frozenset[int],
     targeting: frozenset[int],
     meson_cross_branches: tuple[str, ...],
-) -> frozenset[int]:
+) -> tuple[frozenset[int], dict[int, str]]:
     """The stages the image is built on that a copy on the build machine can stand in for, for
     the builders built on them: each would move as a builder, and so would each it is built on
-    (a copy is built on a copy)."""
+    (a copy is built on a copy). And why a copy of each of the others could not move."""
     found: set[int] = set()
+    refused: dict[int, str] = {}
+    reason: str | None = None
     for stage in reversed(list(_chain(dockerfile, dockerfile.stages[target]))[1:]):
-        if (
-            stage.index in on_build
+        if reason is not None:
+            refused[stage.index] = reason
+            continue
+        takes = [j for j in _takes_from(dockerfile, stage) if j not in on_build]
+        if stage.index in on_build:
+            reason = "it runs on $BUILDPLATFORM already"
+        elif _parent(dockerfile, stage) is not None and "$" in stage.base:
             # a copy names its parent's copy: a name a build arg picks is left alone
-            or (_parent(dockerfile, stage) is not None and "$" in stage.base)
-            or _why_stays(
+            reason = "a build arg picks the stage it is built on"
+        elif takes:
+            reason = (
+                f"it takes files from {_label(dockerfile.stages[takes[0]])}, which would be "
+                "the target's"
+            )
+        else:
+            reason = _why_stays(
                 dockerfile,
                 stage,
                 target,
@@ -791,11 +806,35 @@ def _shareable(
                 meson_cross_branches,
                 copied=True,
             )
-            is not None
-        ):
-            break
-        found.add(stage.index)
-    return frozenset(found)
+        if reason is not None:
+            refused[stage.index] = reason
+        else:
+            found.add(stage.index)
+    return frozenset(found), refused
+
+
+def _steps_on(dockerfile: Dockerfile, children: dict[int, list[int]], index: int) -> bool:
+    """The stage, or one built on it, runs a step: worth building on a copy of its base."""
+    return any(isinstance(x, Run) for x in dockerfile.stages[index].instructions) or any(
+        _steps_on(dockerfile, children, c) for c in children[index]
+    )
+
+
+def _copied(
+    dockerfile: Dockerfile, stage: Stage, moved: set[int], copies: dict[int, str]
+) -> tuple[str, ...]:
+    """The change a stage that stays gets when it has a copy that moves."""
+    if stage.index not in copies:
+        return ()
+    on_it = (
+        _label(s) if s.index in moved else f"`{copies[s.index]}`"
+        for s in dockerfile.stages
+        if _parent(dockerfile, s) == stage.index and (s.index in moved or s.index in copies)
+    )
+    return (
+        f"a copy of it, `{copies[stage.index]}`, runs on $BUILDPLATFORM with the cross kit, "
+        f"for {', '.join(on_it)} built on it",
+    )
 
 
 def _copy_names(
@@ -1300,7 +1339,7 @@ def _moved_edits(
                 (instruction.lines.first, instruction.lines.last, [_shell_line(instruction)])
             )
         elif isinstance(instruction, Run) and instruction.command.lstrip().startswith("["):
-            replaced = _exec_form(instruction)
+            replaced = _exec_form(instruction, copies)
             if replaced is not None:
                 edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
         elif isinstance(instruction, Run):
@@ -1324,28 +1363,34 @@ def _moved_edits(
     return edits
 
 
+# an instruction's keyword and its flags, to the first word that is not one
+_KEYWORD_FLAGS = re.compile(r"^\s*\w+(?:(?:[ \t]|\\\n)+--[^\s\\]+)*")
+
+
 def _renumber(dockerfile: Dockerfile, lines: list[str], copies: dict[int, str]) -> None:
-    """A `--from` naming a stage by its index (`COPY --from=2`), in LINES: the index it has
-    with the copies in place, each right after its stage."""
+    """A stage named by its index in a flag (`COPY --from=2`, `RUN --mount=...,from=2`), in
+    LINES: the index it has with the copies in place, each right after its stage."""
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
-            if isinstance(instruction, Copy):
-                refs = [instruction.from_ref]
-                pattern = r"(--from=)(\d+)\b"
-            elif isinstance(instruction, Run):
-                refs = [m.from_ref for m in instruction.mounts]
-                pattern = r"(\bfrom=)(\d+)\b"
-            else:
+            if not isinstance(instruction, Copy | Run):
                 continue
-            if not any(r is not None and r.isdigit() for r in refs):
-                continue
+            first, last = instruction.lines
+            text = "".join(lines[first - 1 : last])
+            flags = _KEYWORD_FLAGS.match(text)
+            end = flags.end() if flags else 0
+            renumbered = _shifted(text[:end], copies) + text[end:]
+            lines[first - 1 : last] = renumbered.splitlines(keepends=True)
 
-            def shifted(match: re.Match[str]) -> str:
-                index = int(match[2])
-                return f"{match[1]}{index + sum(1 for c in copies if c < index)}"
 
-            for number in range(instruction.lines.first - 1, instruction.lines.last):
-                lines[number] = re.sub(pattern, shifted, lines[number])
+def _shifted(flags: str, copies: dict[int, str]) -> str:
+    """FLAGS with each `from=N` (`--from=N`, a mount's `from=N`, quoted or not) counting the
+    copies inserted before stage N."""
+
+    def shifted(match: re.Match[str]) -> str:
+        index = int(match[2])
+        return f"{match[1]}{index + sum(1 for c in copies if c < index)}"
+
+    return re.sub(r"(\bfrom=[\"']?)(\d+)\b", shifted, flags)
 
 
 def _from_line(stage: Stage, *, name: str | None = None, base: str | None = None) -> str:
@@ -1444,12 +1489,18 @@ def _shell_line(instruction: Instruction) -> str:
     return f"SHELL {json.dumps([KIT, 'run', *argv])}\n"
 
 
-def _exec_form(run: Run) -> str | None:
+def _exec_form(run: Run, copies: dict[int, str]) -> str | None:
     try:
         argv = json.loads(run.command)
     except json.JSONDecodeError:
         return None
-    flags = " ".join(
-        [CACHE_MOUNT, *(f"--{o.name}={o.value}" if o.value else f"--{o.name}" for o in run.flags)]
+    flags = _shifted(
+        " ".join(
+            [
+                CACHE_MOUNT,
+                *(f"--{o.name}={o.value}" if o.value else f"--{o.name}" for o in run.flags),
+            ]
+        ),
+        copies,
     )
     return f"RUN {flags} {json.dumps([KIT, 'run', *argv])}\n"

@@ -81,6 +81,7 @@ def analyse_dockerfile(
     )
     emulated = 0
     moved = frozenset(s.index for s in derivation.moved) if derivation else frozenset()
+    copied = derivation.copied if derivation else frozenset()
     for facts in stages:
         if facts.index not in reached:
             continue
@@ -102,7 +103,10 @@ def analyse_dockerfile(
     for stage, facts in zip(dockerfile.stages, stages, strict=True):
         # a stage buildorch moves builds for the target as one written for it does: a build
         # folder's cache mount would hand one platform's CMake cache and objects to another's
-        if facts.index in reached and (facts.uses_target_args or facts.index in moved):
+        # (and a stage with a copy that moves shares its mounts with the copy)
+        if facts.index in reached and (
+            facts.uses_target_args or facts.index in moved or facts.index in copied
+        ):
             findings.extend(colliding_cache_mounts(stage))
     findings.extend(copies_from_stage_tops(dockerfile, stages, reached))
     return DockerfileFacts(

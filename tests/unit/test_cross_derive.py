@@ -514,6 +514,13 @@ COPY --from=build /a /a
     ]
     # one kit, set up in the copy the others are built on
     assert derived.count(f"{KIT} setup") == 1
+    facts = analysed(text)
+    assert facts.derivation is not None
+    found = {s.label: s.changes for s in facts.derivation.stages}
+    assert found["`os`"] == (
+        "a copy of it, `os-cross`, runs on $BUILDPLATFORM with the cross kit, for `base-cross` "
+        "built on it",
+    )
 
 
 def test_a_stage_named_by_its_index_keeps_its_meaning_beside_the_copy() -> None:
@@ -538,6 +545,65 @@ COPY --from=0 /etc/os-release /os-release
     assert named == ["build", "notes", "base"]
 
 
+def test_a_number_in_a_flag_follows_the_copy_and_one_in_a_command_stays() -> None:
+    text = """\
+FROM debian:bookworm-slim AS base
+RUN apt-get update && apt-get install -y libzstd1
+FROM golang:1.22 AS gen
+RUN go build -o /out/g ./cmd/g
+FROM base AS build
+RUN --mount=type=bind,from=1,source=/out,target=/g ["gcc", "-o", "/a", "a.c"]
+FROM base
+COPY --from="2" /a /a
+RUN --mount=type=bind,from=2,source=/a,target=/b echo from=1 --from=2
+"""
+    _, derived = derived_of(text)
+    assert (
+        "RUN --mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross "
+        '--mount=type=bind,from=2,source=/out,target=/g ["' in derived
+    )
+    assert 'COPY --from="3" /a /a\n' in derived
+    assert "RUN --mount=type=bind,from=3,source=/a,target=/b echo from=1 --from=2\n" in derived
+
+
+def test_a_base_that_takes_files_from_a_stage_on_the_target_is_not_copied() -> None:
+    text = """\
+FROM debian:bookworm-slim AS tools
+RUN curl -fsSL https://get.example.com/install.sh | sh
+FROM debian:bookworm-slim AS base
+COPY --from=tools /usr/local/bin/foo /usr/local/bin/foo
+FROM base AS build
+RUN foo gen && gcc -o /a a.c
+FROM base
+COPY --from=build /a /a
+"""
+    moves, why = verdicts(text)["`build`"]
+    assert not moves and "would not move because it takes files from `tools`" in why
+
+
+def test_a_builder_on_the_base_that_runs_no_step_gets_no_copy() -> None:
+    text = """\
+FROM debian:bookworm-slim AS base
+RUN apt-get update && apt-get install -y libzstd1
+FROM base AS collect
+COPY config /opt/config
+FROM base
+COPY --from=collect /opt /opt
+RUN ldconfig
+"""
+    facts = analysed(text)
+    assert facts.derivation is not None and facts.derivation.text is None
+    assert not verdicts(text)["`collect`"][0]
+
+
+def test_a_cache_mount_the_base_shares_with_its_copy_is_reported() -> None:
+    text = SHARED_BASE.replace(
+        "RUN apt-get update && apt-get install -y libzstd1",
+        "RUN --mount=type=cache,target=/src/build cmake -B build && cmake --build build",
+    )
+    assert any("cache mount /src/build is shared" in f for f in analysed(text).findings)
+
+
 def test_a_copy_takes_a_name_no_stage_has() -> None:
     text = SHARED_BASE.replace("FROM base\n", "FROM base AS base-cross\n")
     _, derived = derived_of(text)
@@ -551,9 +617,11 @@ def test_a_base_the_build_machine_cannot_run_keeps_its_builders_on_the_target() 
     )
     found = verdicts(unsafe)
     assert found["`base`"] == (False, "the image is built on it")
-    assert found["`build`"] == (
-        False,
-        "it is built on `base`, which stays because the image is built on it",
+    # the step to change is named
+    assert found["`build`"][0] is False
+    assert found["`build`"][1].startswith(
+        "it is built on `base`, which stays because the image is built on it, and a copy of "
+        "it on the build machine would not move because line 2 `RUN apt-get update && "
     )
     # and a builder that copies files from the base takes them from the target's
     copying = SHARED_BASE.replace("RUN gcc", "COPY --from=base /etc/os-release /\nRUN gcc")
