@@ -1289,8 +1289,9 @@ def _rewrite(
     lines = _applied(lines, edits)
     header = (
         f"# Derived by buildorch from {posixpath.basename(dockerfile.path)}: the stages marked\n"
-        "# `buildorch:` run on the build machine and cross-compile for the target; every other\n"
-        "# line is as written there. Build it as the original, with -f naming this file.\n"
+        "# `buildorch:` run on the build machine and cross-compile for the target, their RUN\n"
+        "# steps with a compiler cache mounted; every other line is as written there. Build it\n"
+        "# as the original, with -f naming this file.\n"
     )
     # parser directives (`# syntax=`, `# escape=`) must stay first
     directives = 0

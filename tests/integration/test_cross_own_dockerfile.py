@@ -901,24 +901,41 @@ def test_a_moved_stage_runs_the_target_program_it_built_through_the_emulator(
     assert installed == ["usr/local/bin/hello-cmake"]
 
 
-def test_a_file_the_cross_build_did_not_make_is_named_before_its_copy_stops(
+def test_cmake_builds_what_a_native_build_does_and_the_check_names_what_it_did_not(
     classic: Engine, tmp_path: Path
 ) -> None:
-    # a project that builds less when it cross-compiles (CMAKE_CROSSCOMPILING): the COPY of
-    # what it left out would stop on "not found"; the check names the file and why first
+    # where the emulator runs the target's programs, CMake builds as on the target: what a
+    # project builds only if(NOT CMAKE_CROSSCOMPILING), and GNUInstallDirs' Debian libdir
     project = tmp_path / "hello-cmake"
     shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-cmake", project)
     with (project / "CMakeLists.txt").open("a") as cmake:
-        cmake.write("if(NOT CMAKE_CROSSCOMPILING)\n  add_executable(extra main.cpp)\nendif()\n")
-    (project / "Dockerfile").write_text(
+        cmake.write(
+            "include(GNUInstallDirs)\n"
+            "add_library(probe SHARED main.cpp)\ninstall(TARGETS probe)\n"
+            "if(NOT CMAKE_CROSSCOMPILING)\n  add_executable(extra main.cpp)\nendif()\n"
+            'if(CMAKE_SYSTEM_PROCESSOR STREQUAL "x86_64")\n'
+            "  add_executable(x86 main.cpp)\nendif()\n"
+        )
+    dockerfile = (
         "FROM debian:bookworm AS build\n"
         "RUN apt-get update && apt-get install -y --no-install-recommends g++ cmake make\n"
-        "WORKDIR /src\nCOPY . .\nRUN cmake -S . -B out && cmake --build out\n"
+        "WORKDIR /src\nCOPY . .\n"
+        "RUN cmake -S . -B out -DCMAKE_INSTALL_PREFIX=/usr && cmake --build out && \\\n"
+        "    DESTDIR=/dest cmake --install out\n"
         "FROM scratch\nCOPY --from=build /src/out/hello-cmake /src/out/extra /\n"
+        "COPY --from=build /dest/usr/lib /lib\n"
     )
-    said = refused_cross(classic, project, tmp_path)
-    assert "NOT BUILT: /src/out/extra, which a later stage copies, is not there" in said
-    assert "CMAKE_CROSSCOMPILING" in said
+    (project / "Dockerfile").write_text(dockerfile)
+    out = tmp_path / "out"
+    built_cross(classic, project, out)
+    assert elf_machine(out / "extra") == "aarch64"
+    assert elf_machine(out / "lib" / "aarch64-linux-gnu" / "libprobe.so") == "aarch64"
+    # a program the project builds for another machine only: the COPY of it would stop on
+    # "not found"; the check names the file and why first
+    (project / "Dockerfile").write_text(dockerfile.replace("/src/out/extra", "/src/out/x86"))
+    (tmp_path / "refused").mkdir()
+    said = refused_cross(classic, project, tmp_path / "refused")
+    assert "NOT BUILT: /src/out/x86, which a later stage copies, is not there" in said
 
 
 CONFIGURE_AC = """\

@@ -155,6 +155,10 @@ if(NOT DEFINED ENV{BUILDORCH_CROSS_RUNS})
 endif()
 if("\$ENV{BUILDORCH_CROSS_RUNS}" STREQUAL "0")
   set(CMAKE_CROSSCOMPILING_EMULATOR $KIT/bin/$gnu-cross-exe-wrapper)
+  # and CMake, like configure when its test program runs, takes it for a build on the target:
+  # a project's if(NOT CMAKE_CROSSCOMPILING) builds what it builds there, and
+  # GNUInstallDirs gives a /usr prefix Debian's lib/<multiarch> (in a cross build, lib)
+  set(CMAKE_CROSSCOMPILING FALSE)
 endif()
 EOF
 	case "$cpu" in i686) family=x86 ;; ppc64le) family=ppc64 ;; armv7l) family=arm ;; *) family=$cpu ;; esac
@@ -1146,7 +1150,7 @@ verify() {
 		while [ -n "$d" ] && [ ! -e "$d" ]; do d=${d%/*}; done
 		[ -z "$d" ] || [ -x "$d" ] || continue
 		[ -e "$top" ] || [ -L "$top" ] ||
-			die "NOT BUILT: $top, which a later stage copies, is not there after the cross-compiled steps: the build made less than a native one would (a meson.build that asks meson.is_cross_build(), a CMakeLists.txt that asks CMAKE_CROSSCOMPILING), or the step did not build it at all; build the stage emulated (--strategy qemu) to compare"
+			die "NOT BUILT: $top, which a later stage copies, is not there after the cross-compiled steps: the build made less than a native one would (a meson.build that asks meson.is_cross_build(), a CMakeLists.txt that asks CMAKE_CROSSCOMPILING where no emulator runs the target's programs), or the project builds it for other machines only, or the step did not build it at all; build the stage emulated (--strategy qemu) to compare"
 	done
 	report=$(for top in "$@"; do
 		[ -e "$top" ] || continue
