@@ -76,9 +76,6 @@ def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     image = dockerfile.expand_global(stage.base)
     if stage.platform is not None or image is None or image.lower() == "scratch":
         return None
-    # the helper stages come before this one: a stage named by its number would shift
-    if any(r.isdigit() for s in dockerfile.stages for r in (s.base, *s.references)):
-        return None
     if dockerfile.base_stage(stage) is not None:
         return None
     step = _first_step(stage.instructions)

@@ -1226,8 +1226,13 @@ def _rewrite(
     lines = io.StringIO(dockerfile.text, newline="\n").readlines()
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    if copies:
-        _renumber(dockerfile, lines, copies)
+    # the copies go right after their stages, the helper stages right before theirs: a stage
+    # named by its index (`COPY --from=2`) takes the index it has among them
+    numbers = {
+        i: i + sum(1 for c in copies if c < i) + 2 * sum(1 for u in updates if u <= i)
+        for i in range(len(dockerfile.stages))
+    }
+    _renumber(dockerfile, lines, numbers)
     # edits by line span, applied from the bottom so earlier spans stay valid
     edits: list[tuple[int, int, list[str]]] = []
     for index, update in updates.items():
@@ -1266,7 +1271,7 @@ def _rewrite(
                 ]
                 edits.append((stage.lines.last + 1, stage.lines.last, steps))
             # added after the check: at the same place, the kit's setup lands first
-            edits.extend(_moved_edits(dockerfile, stage, lines, moved, copies, from_lines))
+            edits.extend(_moved_edits(dockerfile, stage, lines, moved, copies, numbers, from_lines))
         elif stage.index in copies:
             # the copy, right after the stage: a later stage's index moves (`--from=2`)
             parent = _parent(dockerfile, stage)
@@ -1281,7 +1286,7 @@ def _rewrite(
                 [
                     (f - first + 1, t - first + 1, new)
                     for f, t, new in _moved_edits(
-                        dockerfile, stage, lines, moved, copies, from_lines
+                        dockerfile, stage, lines, moved, copies, numbers, from_lines
                     )
                 ],
             )
@@ -1326,6 +1331,7 @@ def _moved_edits(
     lines: list[str],
     moved: set[int],
     copies: dict[int, str],
+    numbers: dict[int, int],
     opening: list[str] | None,
 ) -> list[tuple[int, int, list[str]]]:
     """The edits that move a stage (or make its copy): OPENING for its FROM, if it changes;
@@ -1340,7 +1346,7 @@ def _moved_edits(
                 (instruction.lines.first, instruction.lines.last, [_shell_line(instruction)])
             )
         elif isinstance(instruction, Run) and instruction.command.lstrip().startswith("["):
-            replaced = _exec_form(instruction, copies)
+            replaced = _exec_form(instruction, numbers)
             if replaced is not None:
                 edits.append((instruction.lines.first, instruction.lines.last, [replaced]))
         elif isinstance(instruction, Run):
@@ -1368,9 +1374,11 @@ def _moved_edits(
 _KEYWORD_FLAGS = re.compile(r"^\s*\w+(?:(?:[ \t]|\\\n)+--[^\s\\]+)*")
 
 
-def _renumber(dockerfile: Dockerfile, lines: list[str], copies: dict[int, str]) -> None:
+def _renumber(dockerfile: Dockerfile, lines: list[str], numbers: dict[int, int]) -> None:
     """A stage named by its index in a flag (`COPY --from=2`, `RUN --mount=...,from=2`), in
-    LINES: the index it has with the copies in place, each right after its stage."""
+    LINES: its index in the derived file, NUMBERS[index]."""
+    if all(old == new for old, new in numbers.items()):
+        return
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
             if not isinstance(instruction, Copy | Run):
@@ -1379,19 +1387,18 @@ def _renumber(dockerfile: Dockerfile, lines: list[str], copies: dict[int, str]) 
             text = "".join(lines[first - 1 : last])
             flags = _KEYWORD_FLAGS.match(text)
             end = flags.end() if flags else 0
-            renumbered = _shifted(text[:end], copies) + text[end:]
+            renumbered = _shifted(text[:end], numbers) + text[end:]
             lines[first - 1 : last] = renumbered.splitlines(keepends=True)
 
 
-def _shifted(flags: str, copies: dict[int, str]) -> str:
-    """FLAGS with each `from=N` (`--from=N`, a mount's `from=N`, quoted or not) counting the
-    copies inserted before stage N."""
-
-    def shifted(match: re.Match[str]) -> str:
-        index = int(match[2])
-        return f"{match[1]}{index + sum(1 for c in copies if c < index)}"
-
-    return re.sub(r"(\bfrom=[\"']?)(\d+)\b", shifted, flags)
+def _shifted(flags: str, numbers: dict[int, int]) -> str:
+    """FLAGS with each `from=N` (`--from=N`, a mount's `from=N`, quoted or not) as
+    `from=NUMBERS[N]`."""
+    return re.sub(
+        r"(\bfrom=[\"']?)(\d+)\b",
+        lambda m: f"{m[1]}{numbers.get(int(m[2]), int(m[2]))}",
+        flags,
+    )
 
 
 def _from_line(stage: Stage, *, name: str | None = None, base: str | None = None) -> str:
@@ -1490,7 +1497,7 @@ def _shell_line(instruction: Instruction) -> str:
     return f"SHELL {json.dumps([KIT, 'run', *argv])}\n"
 
 
-def _exec_form(run: Run, copies: dict[int, str]) -> str | None:
+def _exec_form(run: Run, numbers: dict[int, int]) -> str | None:
     try:
         argv = json.loads(run.command)
     except json.JSONDecodeError:
@@ -1502,6 +1509,6 @@ def _exec_form(run: Run, copies: dict[int, str]) -> str | None:
                 *(f"--{o.name}={o.value}" if o.value else f"--{o.name}" for o in run.flags),
             ]
         ),
-        copies,
+        numbers,
     )
     return f"RUN {flags} {json.dumps([KIT, 'run', *argv])}\n"

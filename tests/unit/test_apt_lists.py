@@ -85,8 +85,6 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
         "FROM debian:bookworm-slim\nRUN apt update && apt install -y apt-transport-https\n",
         # a step that writes where the helper's files are
         "FROM debian:bookworm-slim\nRUN apt-get update && mkdir -p /mnt/data\n",
-        # a stage named by its number would be another after the helper stages
-        "FROM debian:bookworm-slim\nRUN apt-get update\nCOPY --from=0 /out/a /a\n",
     ],
 )
 def test_a_step_whose_lists_may_not_be_the_targets_runs_as_written(image_stage: str) -> None:

@@ -558,12 +558,15 @@ COPY --from="2" /a /a
 RUN --mount=type=bind,from=2,source=/a,target=/b echo from=1 --from=2
 """
     _, derived = derived_of(text)
+    # gen and build come after base's copy and the two helper stages of base's apt-get update
+    stages = [s.name for s in parse_dockerfile(derived, "/p/Dockerfile.cross").stages]
+    assert stages.index("gen") == 4 and stages.index("build") == 5
     assert (
         "RUN --mount=type=cache,id=buildorch-cross,target=/root/.cache/buildorch-cross "
-        '--mount=type=bind,from=2,source=/out,target=/g ["' in derived
+        '--mount=type=bind,from=4,source=/out,target=/g ["' in derived
     )
-    assert 'COPY --from="3" /a /a\n' in derived
-    assert "RUN --mount=type=bind,from=3,source=/a,target=/b echo from=1 --from=2\n" in derived
+    assert 'COPY --from="5" /a /a\n' in derived
+    assert "RUN --mount=type=bind,from=5,source=/a,target=/b echo from=1 --from=2\n" in derived
 
 
 def test_a_base_that_takes_files_from_a_stage_on_the_target_is_not_copied() -> None:
