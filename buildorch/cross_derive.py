@@ -679,7 +679,7 @@ def derive(
                     f"target because {why_stays[stuck_child]}"
                 )
                 changed = True
-            elif parent is not None and parent in unshared and i not in image_chain:
+            elif parent in unshared and parent in why_stays and i not in image_chain:
                 why_stays[i] = (
                     f"it is built on {_label(dockerfile.stages[parent])}, which stays because "
                     f"{why_stays[parent]}, and a copy of it on the build machine would not "
@@ -841,13 +841,14 @@ def _copy_names(
     dockerfile: Dockerfile, shared: frozenset[int], image_chain: frozenset[int], moved: set[int]
 ) -> dict[int, str]:
     """The stages the image is built on that get a copy on the build machine, each with its
-    copy's name: those some moved stage is built on, and the stages they are built on."""
+    copy's name: those some moved stage is built on, and the stages they are built on (a
+    stage that moves itself, below an image pinned to $BUILDPLATFORM, needs none)."""
     copied = {
         s.index
         for m in dockerfile.stages
         if m.index in moved and m.index not in image_chain
         for s in _chain(dockerfile, m)
-        if s.index in shared
+        if s.index in shared and s.index not in moved
     }
     taken = {s.name.lower() for s in dockerfile.stages if s.name}
     names: dict[int, str] = {}

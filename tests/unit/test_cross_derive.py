@@ -584,6 +584,47 @@ COPY --from=build /a /a
     assert not moves and "would not move because it takes files from `tools`" in why
 
 
+def test_a_builder_on_a_deep_base_whose_copy_cannot_move_says_why() -> None:
+    # `os` stays only once the stages between it and the image do: the builder on it waits
+    text = """\
+ARG ROOT=root0
+FROM debian:bookworm-slim AS root0
+RUN useradd app
+FROM ${ROOT} AS os
+RUN useradd app2
+FROM os AS mid
+RUN useradd app3
+FROM mid AS base
+RUN apt-get update && apt-get install -y libzstd1
+FROM os AS build
+RUN gcc -o /a a.c
+FROM base
+COPY --from=build /a /a
+"""
+    moves, why = verdicts(text)["`build`"]
+    assert not moves
+    assert why.endswith(
+        "a copy of it on the build machine would not move because a build arg picks the "
+        "stage it is built on"
+    )
+
+
+def test_a_base_that_moves_itself_gets_no_copy() -> None:
+    # below an image pinned to $BUILDPLATFORM, the base moves as a builder does
+    text = """\
+FROM debian:bookworm-slim AS base
+RUN apt-get install -y gcc
+FROM base AS build
+RUN gcc -o /out/a a.c
+FROM --platform=$BUILDPLATFORM base AS tools
+FROM tools
+COPY --from=build /out/a /a
+"""
+    facts, derived = derived_of(text)
+    assert facts.derivation is not None and not facts.derivation.copied
+    assert "base-cross" not in derived and "FROM base AS build\n" in derived
+
+
 def test_a_builder_on_the_base_that_runs_no_step_gets_no_copy() -> None:
     text = """\
 FROM debian:bookworm-slim AS base
