@@ -905,14 +905,16 @@ def test_cmake_builds_what_a_native_build_does_and_the_check_names_what_it_did_n
     classic: Engine, tmp_path: Path
 ) -> None:
     # where the emulator runs the target's programs, CMake builds as on the target: what a
-    # project builds only if(NOT CMAKE_CROSSCOMPILING), and GNUInstallDirs' Debian libdir
+    # project builds only if(NOT CMAKE_CROSSCOMPILING), and GNUInstallDirs' Debian libdir;
+    # -march=native there, this machine's processor, builds for the target's baseline
     project = tmp_path / "hello-cmake"
     shutil.copytree(REPO / "tests" / "integration" / "projects" / "hello-cmake", project)
     with (project / "CMakeLists.txt").open("a") as cmake:
         cmake.write(
             "include(GNUInstallDirs)\n"
             "add_library(probe SHARED main.cpp)\ninstall(TARGETS probe)\n"
-            "if(NOT CMAKE_CROSSCOMPILING)\n  add_executable(extra main.cpp)\nendif()\n"
+            "if(NOT CMAKE_CROSSCOMPILING)\n  add_compile_options(-march=native)\n"
+            "  add_executable(extra main.cpp)\nendif()\n"
             'if(CMAKE_SYSTEM_PROCESSOR STREQUAL "x86_64")\n'
             "  add_executable(x86 main.cpp)\nendif()\n"
         )

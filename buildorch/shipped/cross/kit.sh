@@ -512,6 +512,13 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 		die "$gnu-$tool is not installed: install $tool (or build-essential) in this stage before using it"
 	t=$found
 	case "$tool" in gcc | g++ | gcc-[0-9]* | g++-[0-9]*)
+		# `native` names the processor the compiler runs on, this machine's, which the
+		# target's compiler does not know; a native build under QEMU finds no processor it
+		# knows in /proc/cpuinfo and builds for the target's baseline, as this does
+		for a do
+			shift
+			case "$a" in -march=native | -mcpu=native | -mtune=native) ;; *) set -- "$@" "$a" ;; esac
+		done
 		# a configure step's probes (autoconf's conftest, CMake's try_compile, meson's checks)
 		# compile faster than ccache stores them: cold, they cost a configure a quarter more
 		case " $* " in *" conftest."* | */CMakeScratch/* | */CMakeTmp/* | */meson-private/*) exec "$t" "$@" ;; esac
