@@ -38,6 +38,7 @@ from buildorch.dockerfile import (
     Stage,
     Variable,
     Workdir,
+    flag_value,
 )
 
 # a folder of its own at the top, where no copy of a project's files reaches (`COPY --from=build
@@ -1371,8 +1372,13 @@ def _moved_edits(
     return edits
 
 
-# an instruction's keyword and its flags, to the first word that is not one
-_KEYWORD_FLAGS = re.compile(r"^\s*\w+(?:(?:[ \t]|\\\n)+--[^\s\\]+)*")
+def _keyword_flags(escape: str) -> re.Pattern[str]:
+    """An instruction's keyword and its flags, to the first word that is not one, across line
+    continuations as BuildKit reads them (spaces after the escape character, CRLF, blank and
+    comment lines within)."""
+    esc = re.escape(escape)
+    between = rf"(?:[ \t]|{esc}[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*)+"
+    return re.compile(rf"^\s*\w+(?:{between}--[^\s{esc}]+)*")
 
 
 def _renumber(dockerfile: Dockerfile, lines: list[str], numbers: dict[int, int]) -> None:
@@ -1380,23 +1386,27 @@ def _renumber(dockerfile: Dockerfile, lines: list[str], numbers: dict[int, int])
     LINES: its index in the derived file, NUMBERS[index]."""
     if all(old == new for old, new in numbers.items()):
         return
+    escape = flag_value(dockerfile.directives, "escape") or "\\"
+    keyword_flags = _keyword_flags(escape)
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
             if not isinstance(instruction, Copy | Run):
                 continue
             first, last = instruction.lines
             text = "".join(lines[first - 1 : last])
-            flags = _KEYWORD_FLAGS.match(text)
+            flags = keyword_flags.match(text)
             end = flags.end() if flags else 0
-            renumbered = _shifted(text[:end], numbers) + text[end:]
-            lines[first - 1 : last] = renumbered.splitlines(keepends=True)
+            renumbered = _shifted(text[:end], numbers, escape) + text[end:]
+            if renumbered != text:
+                # split as the parser counts lines, at "\n" only, so that later spans hold
+                lines[first - 1 : last] = io.StringIO(renumbered, newline="\n").readlines()
 
 
-def _shifted(flags: str, numbers: dict[int, int]) -> str:
+def _shifted(flags: str, numbers: dict[int, int], escape: str = "\\") -> str:
     """FLAGS with each `from=N` (`--from=N`, a mount's `from=N`, quoted or not) as
-    `from=NUMBERS[N]`."""
+    `from=NUMBERS[N]`; not an image's name that starts with digits (`--from=10.0.0.1:5000/x`)."""
     return re.sub(
-        r"(\bfrom=[\"']?)(\d+)\b",
+        rf"(\bfrom=[\"']?)(\d+)(?=[\"']?(?:[\s,{re.escape(escape)}]|$))",
         lambda m: f"{m[1]}{numbers.get(int(m[2]), int(m[2]))}",
         flags,
     )

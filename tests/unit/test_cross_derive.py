@@ -569,6 +569,61 @@ RUN --mount=type=bind,from=2,source=/a,target=/b echo from=1 --from=2
     assert "RUN --mount=type=bind,from=5,source=/a,target=/b echo from=1 --from=2\n" in derived
 
 
+NUMBERED = """\
+FROM debian:bookworm-slim AS base
+RUN apt-get update && apt-get install -y libzstd1
+FROM debian:bookworm AS build
+RUN make deps
+RUN gcc -o /out/a a.c
+FROM base
+{copy}
+"""
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "COPY --from=1 /out/a /a",
+        "COPY \\\n    --from=1 /out/a /a",
+        "COPY \\  \n    --from=1 /out/a /a",
+        "COPY \\\n# the program\n\n    --from=1 /out/a /a",
+        "COPY --chown=0:0 \\\n    --from='1' /out/a /a",
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_stage_named_by_its_number_is_renumbered_past_the_helper_stages(
+    copy: str, newline: str
+) -> None:
+    text = NUMBERED.format(copy=copy).replace("\n", newline)
+    _, derived = derived_of(text)
+    cross = parse_dockerfile(derived, "/p/Dockerfile.cross")
+    assert cross.stages[0].name == "buildorch-apt-target-0"
+    image = cross.stages[-1]
+    (ref,) = image.references
+    assert cross.stages[cross.stage_index(ref.strip("'"), before=image.index) or 0].name == "build"
+
+
+def test_a_stage_number_follows_a_backtick_escape_and_an_image_with_digits_stays() -> None:
+    text = "# escape=`\n" + NUMBERED.format(
+        copy="COPY `\n    --from=1 /out/a /a\nCOPY --from=10.0.0.1:5000/tools:1 /t /t"
+    )
+    _, derived = derived_of(text)
+    assert "--from=3 /out/a /a" in derived
+    assert "COPY --from=10.0.0.1:5000/tools:1 /t /t" in derived
+
+
+@pytest.mark.parametrize("odd", ["\r", "\f"])
+def test_a_line_with_another_line_break_character_keeps_the_edits_in_place(odd: str) -> None:
+    # the parser splits lines at "\n" only: so does the renumbering
+    text = NUMBERED.format(copy="COPY --from=1 /out/a /a").replace(
+        "RUN make deps\n", f"RUN make deps{odd}\n"
+    )
+    _, derived = derived_of(text)
+    build = derived[derived.index("AS build") :]
+    assert build.index("gcc -o /out/a a.c") < build.index(f"{KIT} verify /out/a")
+    assert f"{CACHE_MOUNT} gcc -o /out/a a.c" in build
+
+
 def test_a_base_that_takes_files_from_a_stage_on_the_target_is_not_copied() -> None:
     text = """\
 FROM debian:bookworm-slim AS tools

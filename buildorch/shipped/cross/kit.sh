@@ -140,6 +140,8 @@ EOF
 	# the processor as a build on the target names it (uname -m there): CMake's and meson's own
 	# detection starts from it, and projects match it (`MATCHES "^armv7"`)
 	case "$deb" in armhf) cpu=armv7l ;; ppc64el) cpu=ppc64le ;; *) cpu=$(echo "$gnu" | cut -d- -f1) ;; esac
+	# Debian's folder of the target's libraries (lib/<multiarch>)
+	case "$deb" in i386) multiarch=i386-linux-gnu ;; *) multiarch=$gnu ;; esac
 	cat >"$KIT/toolchain.cmake" <<EOF
 # written by buildorch-cross: CMake reads it through CMAKE_TOOLCHAIN_FILE (CMake >= 3.21)
 set(CMAKE_SYSTEM_NAME Linux)
@@ -155,10 +157,12 @@ if(NOT DEFINED ENV{BUILDORCH_CROSS_RUNS})
 endif()
 if("\$ENV{BUILDORCH_CROSS_RUNS}" STREQUAL "0")
   set(CMAKE_CROSSCOMPILING_EMULATOR $KIT/bin/$gnu-cross-exe-wrapper)
-  # and CMake, like configure when its test program runs, takes it for a build on the target:
-  # a project's if(NOT CMAKE_CROSSCOMPILING) builds what it builds there, and
-  # GNUInstallDirs gives a /usr prefix Debian's lib/<multiarch> (in a cross build, lib)
-  set(CMAKE_CROSSCOMPILING FALSE)
+endif()
+# GNUInstallDirs gives prefix /usr on Debian the libdir lib/<multiarch> in a native build
+# only: the target's, as a build there has it (a CMAKE_INSTALL_LIBDIR of the step's own wins)
+if(EXISTS /etc/debian_version AND NOT DEFINED CMAKE_INSTALL_LIBDIR
+    AND "\${CMAKE_INSTALL_PREFIX}" MATCHES "^/usr/?\$")
+  set(CMAKE_INSTALL_LIBDIR lib/$multiarch CACHE PATH "Object code libraries (lib/$multiarch)")
 endif()
 EOF
 	case "$cpu" in i686) family=x86 ;; ppc64le) family=ppc64 ;; armv7l) family=arm ;; *) family=$cpu ;; esac
@@ -181,7 +185,6 @@ endian = '$endian'
 EOF
 	# meson's libdir on Debian, lib/<multiarch> where dpkg-architecture names it: the build
 	# machine's, which meson makes plain lib in a cross build, so the target's, as there
-	case "$deb" in i386) multiarch=i386-linux-gnu ;; *) multiarch=$gnu ;; esac
 	cat >"$KIT/meson-libdir.cross" <<EOF
 [built-in options]
 libdir = 'lib/$multiarch'
@@ -510,24 +513,32 @@ target_tool() { # TOOL ARGS...: the target's own TOOL, its compilers through cca
 	shift
 	find_real "$gnu-$tool" ||
 		die "$gnu-$tool is not installed: install $tool (or build-essential) in this stage before using it"
-	t=$found
-	case "$tool" in gcc | g++ | gcc-[0-9]* | g++-[0-9]*)
-		# `native` names the processor the compiler runs on, this machine's, which the
-		# target's compiler does not know; a native build under QEMU finds no processor it
-		# knows in /proc/cpuinfo and builds for the target's baseline, as this does
+	case "$tool" in gcc | g++ | gcc-[0-9]* | g++-[0-9]*) compile cached "$found" "$@" ;; esac
+	exec "$found" "$@"
+}
+
+# cached|plain COMPILER ARGS...: the target's compiler, without -march=native, -mcpu=native
+# and -mtune=native: `native` names the processor the compiler runs on, this machine's, which
+# the target's compiler does not know (a native build under QEMU finds no processor it knows
+# in /proc/cpuinfo and builds for the target's baseline, as this does)
+compile() {
+	how=$1
+	shift
+	case " $* " in *" -march=native "* | *" -mcpu=native "* | *" -mtune=native "*)
 		for a do
 			shift
 			case "$a" in -march=native | -mcpu=native | -mtune=native) ;; *) set -- "$@" "$a" ;; esac
 		done
-		# a configure step's probes (autoconf's conftest, CMake's try_compile, meson's checks)
-		# compile faster than ccache stores them: cold, they cost a configure a quarter more
-		case " $* " in *" conftest."* | */CMakeScratch/* | */CMakeTmp/* | */meson-private/*) exec "$t" "$@" ;; esac
-		if [ -n "${CCACHE_DIR:-}" ] && [ -z "${BUILDORCH_CROSS_GO:-}" ] && find_real ccache; then
-			ccache_compile "$found" "$t" "$@"
-		fi
 		;;
 	esac
-	exec "$t" "$@"
+	[ "$how" = cached ] || exec "$@"
+	# a configure step's probes (autoconf's conftest, CMake's try_compile, meson's checks)
+	# compile faster than ccache stores them: cold, they cost a configure a quarter more
+	case " $* " in *" conftest."* | */CMakeScratch/* | */CMakeTmp/* | */meson-private/*) exec "$@" ;; esac
+	if [ -n "${CCACHE_DIR:-}" ] && [ -z "${BUILDORCH_CROSS_GO:-}" ] && find_real ccache; then
+		ccache_compile "$found" "$@"
+	fi
+	exec "$@"
 }
 
 # CCACHE COMPILER ARGS...: through ccache in its depend mode, also where the build writes no
@@ -1157,7 +1168,7 @@ verify() {
 		while [ -n "$d" ] && [ ! -e "$d" ]; do d=${d%/*}; done
 		[ -z "$d" ] || [ -x "$d" ] || continue
 		[ -e "$top" ] || [ -L "$top" ] ||
-			die "NOT BUILT: $top, which a later stage copies, is not there after the cross-compiled steps: the build made less than a native one would (a meson.build that asks meson.is_cross_build(), a CMakeLists.txt that asks CMAKE_CROSSCOMPILING where no emulator runs the target's programs), or the project builds it for other machines only, or the step did not build it at all; build the stage emulated (--strategy qemu) to compare"
+			die "NOT BUILT: $top, which a later stage copies, is not there after the cross-compiled steps: the build made less than a native one would (a meson.build that asks meson.is_cross_build(), a CMakeLists.txt that asks CMAKE_CROSSCOMPILING), or the project builds it for other machines only, or the step did not build it at all; build the stage emulated (--strategy qemu) to compare"
 	done
 	report=$(for top in "$@"; do
 		[ -e "$top" ] || continue
@@ -1218,7 +1229,7 @@ kit | kit.sh)
 		;;
 	clang | clang++ | clang-[0-9]* | clang++-[0-9]*)
 		installed "$called"
-		exec "$found" --target="$gnu" "$@"
+		compile plain "$found" --target="$gnu" "$@"
 		;;
 	pkg-config | pkgconf | *-pkg-config) pkg_config "$@" ;;
 	apt-get | apt) apt_get "$@" ;;
