@@ -1249,13 +1249,7 @@ def _rewrite(
         edits.append((update.step.lines.first, update.step.lines.first, [mounted]))
     for stage in dockerfile.stages:
         if stage.index in moved:
-            parent = _parent(dockerfile, stage)
-            if parent is None:
-                from_lines = [_from_line(stage), *_kit_args()]
-            elif parent in copies:
-                from_lines = [_from_line(stage, base=copies[parent])]
-            else:
-                from_lines = None
+            from_lines = _opening(dockerfile, stage, copies)
             # a path named with the copying stage's ARGs: the same ARGs, declared again here
             args = verify_args.get(stage.index, {})
             handed = [
@@ -1276,12 +1270,7 @@ def _rewrite(
             edits.extend(_moved_edits(dockerfile, stage, lines, moved, copies, numbers, from_lines))
         elif stage.index in copies:
             # the copy, right after the stage: a later stage's index moves (`--from=2`)
-            parent = _parent(dockerfile, stage)
-            from_lines = (
-                [_from_line(stage, name=copies[stage.index]), *_kit_args()]
-                if parent is None
-                else [_from_line(stage, name=copies[stage.index], base=copies[parent])]
-            )
+            from_lines = _opening(dockerfile, stage, copies, name=copies[stage.index])
             first, last = stage.lines
             block = _applied(
                 lines[first - 1 : last],
@@ -1308,6 +1297,20 @@ def _rewrite(
         else:
             break
     return "".join([*lines[:directives], header, *lines[directives:]])
+
+
+def _opening(
+    dockerfile: Dockerfile, stage: Stage, copies: dict[int, str], name: str | None = None
+) -> list[str] | None:
+    """The FROM of a moved stage, or of a copy (NAME): on the build machine with the kit's
+    ARGs where it is built on an image, on the copy of the stage it is built on where that
+    has one; None where it is built on a moved stage and its FROM stays as written."""
+    parent = _parent(dockerfile, stage)
+    if parent is None:
+        return [_from_line(stage, name=name), *_kit_args()]
+    if parent in copies:
+        return [_from_line(stage, name=name, base=copies[parent])]
+    return None
 
 
 def _copy_note(stage: Stage) -> list[str]:
