@@ -12,8 +12,10 @@ it trusts it: apt-get then starts as fast as after its own update). Every other 
 the step, the install with its maintainer scripts among them, runs as written, on the target.
 
 Only where the lists are certainly the target's own: the step is the stage's first (nothing
-before it changed the image's sources), the stage is built FROM an image on the target
-platform, the step has no flags of its own (a secret or a mount could carry credentials the
+before it changed the image's sources), the stage is built on the target platform, FROM an
+image or a stage on one (a runtime `FROM os AS base`: the helper reads the sources and
+status the stages before left, and its apt-get is the first stage's image's), the step has
+no flags of its own (a secret or a mount could carry credentials the
 helper would not have), and its update is a plain one (no options of its own, which the
 helper would not pass). Within the step, the stand-in compares the image's apt configuration
 and dpkg architectures with what the helper read, so that an update after the step added a
@@ -60,6 +62,11 @@ class NativeUpdate:
     step: Run
     programs: tuple[str, ...]
     """`apt-get`, `apt`: those the step runs, each replaced for the step by the helper's."""
+    image: str
+    """The image the helper runs on: the stage's, or that of the first stage of its chain."""
+    chain: tuple[int, ...] = ()
+    """The stages the stage is built on, first to last: their ARGs and ENVs hold in the
+    helper too."""
 
     @property
     def helper(self) -> str:
@@ -72,11 +79,17 @@ class NativeUpdate:
 
 def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     """The step of `stage` (one that stays on the target) whose update can run natively."""
-    # the helper's FROM must name the same image: not one a platform's ARG picks
-    image = dockerfile.expand_global(stage.base)
-    if stage.platform is not None or image is None or image.lower() == "scratch":
+    chain: list[int] = []
+    root = stage
+    while (parent := dockerfile.base_stage(root)) is not None:
+        chain.insert(0, parent)
+        root = dockerfile.stages[parent]
+    # the helper's FROM must name the same image: not one a platform's ARG picks; and every
+    # stage of the chain on the target (none pinned to a platform)
+    image = dockerfile.expand_global(root.base)
+    if image is None or image.lower() == "scratch" or "$" in stage.base:
         return None
-    if dockerfile.base_stage(stage) is not None:
+    if any(s.platform is not None for s in (stage, *(dockerfile.stages[i] for i in chain))):
         return None
     step = _first_step(stage.instructions)
     if step is None or step.flags or step.heredocs or step.command.lstrip().startswith("["):
@@ -84,7 +97,9 @@ def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     if not _UPDATE.search(step.command) or _UNSAFE.search(step.command):
         return None
     programs = tuple(sorted(set(_APT.findall(step.command)), reverse=True))
-    return NativeUpdate(stage=stage.index, step=step, programs=programs)
+    return NativeUpdate(
+        stage=stage.index, step=step, programs=programs, image=image, chain=tuple(chain)
+    )
 
 
 def _first_step(instructions: tuple[Instruction, ...]) -> Run | None:
@@ -96,13 +111,19 @@ def _first_step(instructions: tuple[Instruction, ...]) -> Run | None:
     return None
 
 
-def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
-    """The two stages before `stage`: its image on the target platform (whose configuration,
-    status and apt programs the helper reads) and the helper on the build machine."""
-    # the ARGs and ENVs before the step (a proxy, a mirror's name) hold in the helper too
+def helper_stages(update: NativeUpdate, stage: Stage, dockerfile: Dockerfile) -> list[str]:
+    """The two stages before `stage`: what it is built on, on the target platform (whose
+    configuration, status and apt programs the helper reads), and the helper on the build
+    machine."""
+    # the ARGs and ENVs before the step (a proxy, a mirror's name), and those of the stages
+    # it is built on, hold in the helper too
+    before = [
+        *(i for s in update.chain for i in dockerfile.stages[s].instructions),
+        *stage.instructions[: stage.instructions.index(update.step)],
+    ]
     settings = [
         i.text if i.text.endswith("\n") else i.text + "\n"
-        for i in stage.instructions[: stage.instructions.index(update.step)]
+        for i in before
         if i.keyword in ("ARG", "ENV")
     ]
     target = f"--mount=type=bind,from={update.target_image}"
@@ -115,11 +136,15 @@ def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
         'archs="-o APT::Architectures::=$arch"; '
         "for a in $(cat /target/var/lib/dpkg/arch 2>/dev/null); do "
         '[ "$a" = "$arch" ] || archs="$archs -o APT::Architectures::=$a"; done; '
-        'apt-get -o APT::Architecture="$arch" $archs update; '
-        f"mkdir -p {_OUT}/cache; cp -a /var/lib/apt/lists {_OUT}/lists; "
-        f'for f in /var/cache/apt/*.bin; do [ ! -e "$f" ] || cp -a "$f" {_OUT}/cache/; done; '
+        f"mkdir -p {_OUT}/cache; "
         f"for p in {' '.join(update.programs)}; do cp -L /target/usr/bin/$p {_OUT}/$p; done; "
+        # an update that fails here (a source the image cannot reach without what a stage
+        # before installed: an https one without ca-certificates) leaves the step its own
+        'if apt-get -o APT::Architecture="$arch" $archs update; then '
+        f"cp -a /var/lib/apt/lists {_OUT}/lists; "
+        f'for f in /var/cache/apt/*.bin; do [ ! -e "$f" ] || cp -a "$f" {_OUT}/cache/; done; '
         f"(cd /target && {_FINGERPRINT}) > {_OUT}/read; "
+        f"else echo none > {_OUT}/read; fi; "
         f"printf '%s\\n' {' '.join(shlex.quote(line) for line in _SHIM)} > {_OUT}/shim; "
         f"chmod 755 {_OUT}/shim"
     )
@@ -127,7 +152,7 @@ def helper_stages(update: NativeUpdate, stage: Stage) -> list[str]:
         f"# buildorch: the package lists of stage {stage.index}'s `apt-get update`, fetched on "
         "the build machine\n",
         f"FROM {stage.base} AS {update.target_image}\n",
-        f"FROM --platform=$BUILDPLATFORM {stage.base} AS {update.helper}\n",
+        f"FROM --platform=$BUILDPLATFORM {update.image} AS {update.helper}\n",
         # an image whose user is not root (a step running `sudo apt-get update`)
         "USER root\n",
         *settings,

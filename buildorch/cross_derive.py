@@ -1243,7 +1243,7 @@ def _rewrite(
         # an insertion before the FROM; the previous stage's closing steps insert at the same
         # place, later in this list: applied after these (the sort below is stable), they land
         # before the helper stages, at the end of their own stage
-        edits.append((first, first - 1, helper_stages(update, stage)))
+        edits.append((first, first - 1, helper_stages(update, stage, dockerfile)))
         opening = lines[update.step.lines.first - 1]
         mounted = _RUN_KEYWORD.sub(rf"\1 {step_mounts(update)}\2", opening, count=1)
         edits.append((update.step.lines.first, update.step.lines.first, [mounted]))

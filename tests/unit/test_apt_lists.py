@@ -43,7 +43,7 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
     stage = dockerfile.stages[-1]
     apt = native_update(dockerfile, stage)
     assert apt is not None and apt.programs == ("apt",)
-    helpers = "".join(helper_stages(apt, stage))
+    helpers = "".join(helper_stages(apt, stage, dockerfile))
     # the image on the target (its configuration), the helper on the build machine
     assert "FROM debian:bookworm-slim AS buildorch-apt-target-1\n" in helpers
     assert "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS buildorch-apt-1\n" in helpers
@@ -57,6 +57,32 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
     )
 
 
+def test_a_stage_built_on_stages_gets_the_lists_of_what_they_left() -> None:
+    # a runtime base: the first stage sets a proxy and a source, the image's stage updates
+    dockerfile = parse_dockerfile(
+        BUILDER + "FROM debian:bookworm-slim AS os\n"
+        "ARG MIRROR=deb.example\n"
+        "ENV http_proxy=http://proxy.example:3128\n"
+        "RUN echo 'deb http://$MIRROR/debian bookworm-backports main' "
+        "> /etc/apt/sources.list.d/b.list\n"
+        "FROM os AS base\n"
+        "RUN apt-get update && apt-get install -y libonig5\n"
+        "FROM base\nCOPY --from=build /out/a /a\n"
+    )
+    stage = dockerfile.stages[2]
+    update = native_update(dockerfile, stage)
+    assert update is not None
+    assert update.image == "debian:bookworm-slim" and update.chain == (1,)
+    helpers = "".join(helper_stages(update, stage, dockerfile))
+    # the sources and status the stage before left, read on the target; apt-get from the
+    # first stage's image, on the build machine, with that stage's ARGs and ENVs
+    assert "FROM os AS buildorch-apt-target-2\n" in helpers
+    assert "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS buildorch-apt-2\n" in helpers
+    assert "ARG MIRROR=deb.example\nENV http_proxy=http://proxy.example:3128\n" in helpers
+    # an update the helper cannot make leaves the step its own (nothing matches `none`)
+    assert "else echo none > /buildorch-apt/read; fi" in helpers
+
+
 @pytest.mark.parametrize(
     "image_stage",
     [
@@ -67,9 +93,12 @@ def test_the_first_step_of_an_image_stage_gets_the_helpers_lists() -> None:
         # flags of its own: a secret or a mount the helper would not have
         "FROM debian:bookworm-slim\n"
         "RUN --mount=type=secret,id=auth,target=/etc/apt/auth.conf apt-get update\n",
-        # not an image on the target
+        # not on the target: the stage, or one it is built on, pinned to a platform
         "FROM --platform=linux/amd64 debian:bookworm-slim\nRUN apt-get update\n",
-        "FROM build AS more\nRUN apt-get update\n",
+        "FROM --platform=linux/amd64 debian:bookworm-slim AS os\n"
+        "FROM os AS base\nRUN apt-get update\n",
+        # a stage a build arg picks
+        "ARG FLAVOUR=build\nFROM ${FLAVOUR}\nRUN apt-get update\n",
         # no update (an install from lists the step does not fetch), or the exec form
         "FROM debian:bookworm-slim\nRUN apt-get install -y libzstd1\n",
         'FROM debian:bookworm-slim\nRUN ["apt-get", "update"]\n',

@@ -1167,3 +1167,33 @@ def test_the_images_update_is_changed_only_in_a_derived_dockerfile() -> None:
     assert moved is not None
     (image,) = [s for s in moved.stages if not s.moves]
     assert image.changes and "apt-get update runs on the build machine" in image.changes[0]
+
+
+def test_a_runtime_base_built_on_a_stage_gets_its_update_from_the_build_machine() -> None:
+    # jq's shape: `os` sets the users up, `base` adds the runtime library, the builder and the
+    # image are built on `base`
+    text = """\
+FROM debian:bookworm-slim AS os
+RUN useradd --create-home app
+FROM os AS base
+RUN apt-get update && apt-get install -y --no-install-recommends libonig5
+FROM base AS build
+RUN apt-get update && apt-get install -y gcc libonig-dev
+RUN gcc -o /out/app app.c -lonig
+FROM base
+COPY --from=build /out/app /usr/local/bin/app
+"""
+    _, derived = derived_of(text)
+    cross = parse_dockerfile(derived, "/p/Dockerfile.cross")
+    names = [s.name for s in cross.stages]
+    # the helper reads what `os` left, on the target, and runs apt-get from its image
+    assert names.index("buildorch-apt-target-1") < names.index("base")
+    assert "FROM os AS buildorch-apt-target-1\n" in derived
+    assert "FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS buildorch-apt-1\n" in derived
+    base = cross.stages[names.index("base")]
+    assert "from=buildorch-apt-1,source=/buildorch-apt/shim,target=/usr/bin/apt-get" in (
+        base.instructions[0].text
+    )
+    # the image is still built on `base`, the builder on its copy
+    assert cross.stages[-1].base == "base"
+    assert cross.stages[names.index("build")].base == "base-cross"
