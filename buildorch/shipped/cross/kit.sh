@@ -15,7 +15,8 @@
 #   wrappers     first in PATH, for what reads no environment: a Makefile's plain `gcc`,
 #                `ar`, `strip`; apt-get (libraries for the target through multiarch);
 #                cargo (--target, with outputs mirrored where the Dockerfile looks); go install;
-#                meson (--cross-file); pkg-config (the target's .pc files)
+#                meson (--cross-file); pkg-config (the target's .pc files); qemu-<arch>
+#                (a test that runs the target's program by QEMU's name)
 #   caches       ccache for C and C++, sccache for cargo's rustc, Go's build cache: folders
 #                per target in the cache mount buildorch adds to the stage's RUN steps
 # When the target is the build machine itself every command runs unchanged.
@@ -134,6 +135,12 @@ EOF
 	# steps install them)
 	for tool in "$gnu-pkg-config" "$gnu-gcc" "$gnu-g++" "$gnu-cross-exe-wrapper"; do
 		ln -sf ../kit "$KIT/bin/$tool"
+	done
+	# QEMU's user-mode emulator by the names a cross-aware build calls it (brotli's tests run
+	# `qemu-aarch64 PROGRAM` when the compiler's path names aarch64), where the stage has none
+	q=$(qemu_name "$deb")
+	for tool in "qemu-$q" "qemu-$q-static"; do
+		find_real "$tool" || ln -sf ../kit "$KIT/bin/$tool"
 	done
 	link_wrappers
 	ln -sf kit "$KIT/rustc-cache"
@@ -1142,6 +1149,44 @@ can_run() {
 	[ -x "$l" ] && "$l" --version >/dev/null 2>&1
 }
 
+# DEB: the target's name in QEMU's programs (qemu-aarch64)
+qemu_name() {
+	case "$1" in
+	arm64) echo aarch64 ;; armhf) echo arm ;; ppc64el) echo ppc64le ;; amd64) echo x86_64 ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# [OPTION...] PROGRAM ARGS...: as qemu-<arch>, the program through the emulator the builder
+# registered (binfmt_misc, which takes no options): QEMU's options as the environment it reads
+qemu_stand_in() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		-L) export QEMU_LD_PREFIX="$2" ;;
+		-cpu) export QEMU_CPU="$2" ;;
+		-E) export QEMU_SET_ENV="${QEMU_SET_ENV:+$QEMU_SET_ENV,}$2" ;;
+		-U) export QEMU_UNSET_ENV="${QEMU_UNSET_ENV:+$QEMU_UNSET_ENV,}$2" ;;
+		-s) export QEMU_STACK_SIZE="$2" ;;
+		-strace)
+			export QEMU_STRACE=1
+			shift
+			continue
+			;;
+		--)
+			shift
+			break
+			;;
+		-*) die "$called $1: the emulator this builder registered takes its options from the environment, and this one has no form there; run the program as it is (binfmt_misc runs it through QEMU)" ;;
+		*) break ;;
+		esac
+		[ $# -ge 2 ] || die "$called $1: the option needs a value"
+		shift 2
+	done
+	[ $# -gt 0 ] || die "usage: $called [-L PREFIX] [-cpu CPU] [-E VAR=VALUE] [-U VAR] [-s SIZE] [-strace] PROGRAM [ARG...]"
+	can_run || die "$called: no emulator for $gnu is registered with this builder (docker run --privileged --rm tonistiigi/binfmt --install all)"
+	exe_wrapper "$@"
+}
+
 # PROGRAM ARGS...: run through that loader, named: the program's own interpreter path may not
 # exist here, and QEMU_LD_PREFIX serves only QEMU (not a processor running i386 natively)
 exe_wrapper() {
@@ -1247,6 +1292,7 @@ kit | kit.sh)
 	sudo) sudo_tool "$@" ;;
 	# as Debian's cross-exe-wrapper (trixie on): the target's program, through the emulator
 	*-cross-exe-wrapper) exe_wrapper "$@" ;;
+	qemu-*) qemu_stand_in "$@" ;;
 	rustc-cache)
 		installed sccache
 		exec "$found" "$@"
