@@ -51,7 +51,7 @@ CACHE_DIR = "/root/.cache/buildorch-cross"
 CACHE_MOUNT = f"--mount=type=cache,id=buildorch-cross,target={CACHE_DIR}"
 _NATIVE_UPDATE = (
     "its first step's apt-get update runs on the build machine, for the target's architecture "
-    "with the image's own sources; the rest of the step runs as written"
+    "with the sources the stage starts from; the rest of the step runs as written"
 )
 _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 

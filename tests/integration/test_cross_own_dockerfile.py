@@ -146,13 +146,16 @@ def test_own_dockerfile_cross_compiles_and_runs_the_same(engine: Engine, tmp_pat
 def test_a_builder_on_the_images_own_base_cross_compiles_on_a_copy_of_it(
     classic: Engine, tmp_path: Path
 ) -> None:
-    # one base stage for the runtime libraries and the user, the builder and the image both
-    # built on it: the builder moves to a copy of the base, the image keeps the base itself
+    # one base stage for the runtime libraries, on one for the user, the builder and the image
+    # both built on it: the builder moves to a copy of the base, the image keeps the base
+    # itself, whose apt-get update runs on the build machine with what `os` left
     project = zstd_project(tmp_path / "zs")
     (project / "Dockerfile").write_text(
-        "FROM debian:bookworm-slim AS base\n"
+        "FROM debian:bookworm-slim AS os\n"
+        "RUN useradd -m app\n"
+        "FROM os AS base\n"
         "RUN apt-get update && apt-get install -y --no-install-recommends libzstd1 && \\\n"
-        "    rm -rf /var/lib/apt/lists/* && useradd -m app\n"
+        "    rm -rf /var/lib/apt/lists/*\n"
         "FROM base AS build\n"
         "RUN apt-get update && \\\n"
         "    apt-get install -y --no-install-recommends gcc libc6-dev make pkg-config libzstd-dev\n"
@@ -164,6 +167,7 @@ def test_a_builder_on_the_images_own_base_cross_compiles_on_a_copy_of_it(
     assert plan.json()["steps"][0]["strategy"] == "cross"
     stages = {s["name"]: s for s in plan.json()["cross"]["stages"]}
     assert stages["build"]["moves"] and not stages["base"]["moves"]
+    assert any("apt-get update runs on the build machine" in c for c in stages["base"]["changes"])
     tag = f"buildorch-test/zs-base:{uuid.uuid4().hex[:8]}"
     try:
         said = {}
