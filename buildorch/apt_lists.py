@@ -63,7 +63,8 @@ class NativeUpdate:
     programs: tuple[str, ...]
     """`apt-get`, `apt`: those the step runs, each replaced for the step by the helper's."""
     image: str
-    """The image the helper runs on: the stage's, or that of the first stage of its chain."""
+    """The image the helper runs on, as written (its ARGs expand at build time, as in the
+    stage's own FROM): the stage's, or that of the first stage of its chain."""
     chain: tuple[int, ...] = ()
     """The stages the stage is built on, first to last: their ARGs and ENVs hold in the
     helper too."""
@@ -98,7 +99,7 @@ def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
         return None
     programs = tuple(sorted(set(_APT.findall(step.command)), reverse=True))
     return NativeUpdate(
-        stage=stage.index, step=step, programs=programs, image=image, chain=tuple(chain)
+        stage=stage.index, step=step, programs=programs, image=root.base, chain=tuple(chain)
     )
 
 

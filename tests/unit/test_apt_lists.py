@@ -170,3 +170,18 @@ def test_the_stand_in_copies_the_lists_for_a_plain_update_of_the_same_sources(
     assert ran.returncode == 0, ran.stderr
     assert (tmp_path / "lib" / "apt" / "lists" / "Packages").exists() == copies
     assert ran.stdout == ("" if copies else f"real {' '.join(args)}\n")
+
+
+def test_the_helper_names_an_image_a_global_arg_picks_as_written() -> None:
+    # a build arg given to the build later picks the same image for the helper as for the stage
+    dockerfile = parse_dockerfile(
+        "ARG RUNTIME=debian:bookworm-slim\n"
+        + BUILDER
+        + "FROM ${RUNTIME} AS os\nRUN useradd app\n"
+        + "FROM os\nRUN apt-get update && apt-get install -y libzstd1\n"
+    )
+    stage = dockerfile.stages[-1]
+    update = native_update(dockerfile, stage)
+    assert update is not None
+    helpers = "".join(helper_stages(update, stage, dockerfile))
+    assert "FROM --platform=$BUILDPLATFORM ${RUNTIME} AS buildorch-apt-2\n" in helpers
