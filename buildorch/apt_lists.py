@@ -85,10 +85,13 @@ def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     while (parent := dockerfile.base_stage(root)) is not None:
         chain.insert(0, parent)
         root = dockerfile.stages[parent]
-    # the helper's FROM must name the same image: not one a platform's ARG picks; and every
-    # stage of the chain on the target (none pinned to a platform)
+    # the helper's FROM must name the same image: not one a platform's ARG picks; the chain
+    # the one the build reads (no stage a build arg picks, which another value would change);
+    # and every stage of the chain on the target (none pinned to a platform)
     image = dockerfile.expand_global(root.base)
-    if image is None or image.lower() == "scratch" or "$" in stage.base:
+    if image is None or image.lower() == "scratch":
+        return None
+    if any("$" in s.base for s in (stage, *(dockerfile.stages[i] for i in chain)) if s is not root):
         return None
     if any(s.platform is not None for s in (stage, *(dockerfile.stages[i] for i in chain))):
         return None

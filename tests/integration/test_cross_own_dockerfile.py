@@ -838,7 +838,8 @@ COPY . .
 RUN cmake -S . -B out -DCMAKE_BUILD_TYPE=Release && cmake --build out && \\
     ./out/hello-cmake > out/said.txt && cmake --install out --prefix /usr/local && \\
     qemu-aarch64 -L /usr/aarch64-linux-gnu ./out/hello-cmake > out/qemu-said.txt && \\
-    QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64-static ./out/hello-cmake >> out/qemu-said.txt
+    (cd out && QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64-static hello-cmake) \\
+        >> out/qemu-said.txt
 RUN meson setup m-out m && meson --buildtype=release m-old m
 
 FROM scratch

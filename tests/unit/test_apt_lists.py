@@ -97,8 +97,6 @@ def test_a_stage_built_on_stages_gets_the_lists_of_what_they_left() -> None:
         "FROM --platform=linux/amd64 debian:bookworm-slim\nRUN apt-get update\n",
         "FROM --platform=linux/amd64 debian:bookworm-slim AS os\n"
         "FROM os AS base\nRUN apt-get update\n",
-        # a stage a build arg picks
-        "ARG FLAVOUR=build\nFROM ${FLAVOUR}\nRUN apt-get update\n",
         # no update (an install from lists the step does not fetch), or the exec form
         "FROM debian:bookworm-slim\nRUN apt-get install -y libzstd1\n",
         'FROM debian:bookworm-slim\nRUN ["apt-get", "update"]\n',
@@ -185,3 +183,20 @@ def test_the_helper_names_an_image_a_global_arg_picks_as_written() -> None:
     assert update is not None
     helpers = "".join(helper_stages(update, stage, dockerfile))
     assert "FROM --platform=$BUILDPLATFORM ${RUNTIME} AS buildorch-apt-2\n" in helpers
+
+
+def test_an_image_a_global_arg_names_gets_the_helpers_lists() -> None:
+    dockerfile = parse_dockerfile(
+        "ARG DEBIAN=bookworm\n" + BUILDER + "FROM debian:${DEBIAN}-slim\n"
+        "RUN apt-get update && apt-get install -y libzstd1\n"
+    )
+    update = native_update(dockerfile, dockerfile.stages[-1])
+    assert update is not None and update.image == "debian:${DEBIAN}-slim"
+
+
+def test_a_stage_a_build_arg_picks_keeps_its_update() -> None:
+    # another value of the arg would build it on another stage than the helper read
+    dockerfile = parse_dockerfile(
+        "ARG FLAVOUR=build\n" + BUILDER + "FROM ${FLAVOUR}\nRUN apt-get update\n"
+    )
+    assert native_update(dockerfile, dockerfile.stages[-1]) is None

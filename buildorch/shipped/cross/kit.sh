@@ -136,12 +136,6 @@ EOF
 	for tool in "$gnu-pkg-config" "$gnu-gcc" "$gnu-g++" "$gnu-cross-exe-wrapper"; do
 		ln -sf ../kit "$KIT/bin/$tool"
 	done
-	# QEMU's user-mode emulator by the names a cross-aware build calls it (brotli's tests run
-	# `qemu-aarch64 PROGRAM` when the compiler's path names aarch64), where the stage has none
-	q=$(qemu_name "$deb")
-	for tool in "qemu-$q" "qemu-$q-static"; do
-		find_real "$tool" || ln -sf ../kit "$KIT/bin/$tool"
-	done
 	link_wrappers
 	ln -sf kit "$KIT/rustc-cache"
 	# the processor as a build on the target names it (uname -m there): CMake's and meson's own
@@ -472,6 +466,7 @@ run() {
 	else
 		export_unset build_alias "$build_gnu"
 	fi
+	link_qemu $runs
 	export_unset CMAKE_TOOLCHAIN_FILE "$KIT/toolchain.cmake"
 	export_unset GOOS linux
 	export_unset GOARCH "$goarch"
@@ -1149,6 +1144,22 @@ can_run() {
 	[ -x "$l" ] && "$l" --version >/dev/null 2>&1
 }
 
+# RUNS: QEMU's user-mode emulator by the names a cross-aware build calls it (brotli's tests
+# run `qemu-aarch64 PROGRAM` when the compiler's path names aarch64): where the builder runs
+# the target's programs (RUNS=1; a build that asks `command -v qemu-aarch64` before its tests
+# finds none where none would run) and the stage has no QEMU of its own
+link_qemu() {
+	[ -w "$KIT/bin" ] || return 0
+	q=$(qemu_name "$deb")
+	for tool in "qemu-$q" "qemu-$q-static"; do
+		if [ "$1" = 1 ] && ! find_real "$tool"; then
+			[ -e "$KIT/bin/$tool" ] || ln -s ../kit "$KIT/bin/$tool" 2>/dev/null || true
+		else
+			rm -f "$KIT/bin/$tool"
+		fi
+	done
+}
+
 # DEB: the target's name in QEMU's programs (qemu-aarch64)
 qemu_name() {
 	case "$1" in
@@ -1160,13 +1171,13 @@ qemu_name() {
 # [OPTION...] PROGRAM ARGS...: as qemu-<arch>, the program through the emulator the builder
 # registered (binfmt_misc, which takes no options): QEMU's options as the environment it reads
 qemu_stand_in() {
+	# a QEMU the stage installed after the link was made (by a step that could not remove it)
+	if find_real "$called"; then exec "$found" "$@"; fi
 	while [ $# -gt 0 ]; do
-		case "$1" in
-		-L) export QEMU_LD_PREFIX="$2" ;;
-		-cpu) export QEMU_CPU="$2" ;;
-		-E) export QEMU_SET_ENV="${QEMU_SET_ENV:+$QEMU_SET_ENV,}$2" ;;
-		-U) export QEMU_UNSET_ENV="${QEMU_UNSET_ENV:+$QEMU_UNSET_ENV,}$2" ;;
-		-s) export QEMU_STACK_SIZE="$2" ;;
+		# QEMU takes -option and --option alike
+		o=$1
+		case "$o" in --?*) o=${o#-} ;; esac
+		case "$o" in
 		-strace)
 			export QEMU_STRACE=1
 			shift
@@ -1176,15 +1187,34 @@ qemu_stand_in() {
 			shift
 			break
 			;;
-		-*) die "$called $1: the emulator this builder registered takes its options from the environment, and this one has no form there; run the program as it is (binfmt_misc runs it through QEMU)" ;;
+		-L | -cpu | -E | -U | -s | -g | -d | -D | -B | -R | -p | -seed) ;;
+		-*) die "$called $1: not an option this stand-in passes on to the emulator the builder registered (it takes -L, -cpu, -E, -U, -s, -g, -d, -D, -B, -R, -p, -seed and -strace); run the program as it is (binfmt_misc runs it through QEMU)" ;;
 		*) break ;;
 		esac
 		[ $# -ge 2 ] || die "$called $1: the option needs a value"
+		case "$o" in
+		-L) export QEMU_LD_PREFIX="$2" ;;
+		-cpu) export QEMU_CPU="$2" ;;
+		-E) export QEMU_SET_ENV="${QEMU_SET_ENV:+$QEMU_SET_ENV,}$2" ;;
+		-U) export QEMU_UNSET_ENV="${QEMU_UNSET_ENV:+$QEMU_UNSET_ENV,}$2" ;;
+		-s) export QEMU_STACK_SIZE="$2" ;;
+		-g) export QEMU_GDB="$2" ;;
+		-d) export QEMU_LOG="$2" ;;
+		-D) export QEMU_LOG_FILENAME="$2" ;;
+		-B) export QEMU_GUEST_BASE="$2" ;;
+		-R) export QEMU_RESERVED_VA="$2" ;;
+		-p) export QEMU_PAGESIZE="$2" ;;
+		-seed) export QEMU_RAND_SEED="$2" ;;
+		esac
 		shift 2
 	done
-	[ $# -gt 0 ] || die "usage: $called [-L PREFIX] [-cpu CPU] [-E VAR=VALUE] [-U VAR] [-s SIZE] [-strace] PROGRAM [ARG...]"
+	[ $# -gt 0 ] || die "usage: $called [-L PREFIX] [-cpu CPU] [-E VAR=VALUE] [-U VAR] [OPTION VALUE...] PROGRAM [ARG...]"
 	can_run || die "$called: no emulator for $gnu is registered with this builder (docker run --privileged --rm tonistiigi/binfmt --install all)"
-	exe_wrapper "$@"
+	# QEMU opens the program by its path, also a bare name (not through PATH)
+	program=$1
+	shift
+	case "$program" in */*) ;; *) program=./$program ;; esac
+	exe_wrapper "$program" "$@"
 }
 
 # PROGRAM ARGS...: run through that loader, named: the program's own interpreter path may not
