@@ -1168,6 +1168,11 @@ qemu_name() {
 	esac
 }
 
+# QEMU's options that take a value, each with the variable it reads instead (qemu-user's
+# linux-user/main.c): -E and -U add to theirs
+QEMU_OPTIONS="L:LD_PREFIX cpu:CPU E:SET_ENV U:UNSET_ENV s:STACK_SIZE g:GDB d:LOG D:LOG_FILENAME
+B:GUEST_BASE R:RESERVED_VA p:PAGESIZE seed:RAND_SEED"
+
 # [OPTION...] PROGRAM ARGS...: as qemu-<arch>, the program through the emulator the builder
 # registered (binfmt_misc, which takes no options): QEMU's options as the environment it reads
 qemu_stand_in() {
@@ -1176,7 +1181,7 @@ qemu_stand_in() {
 	while [ $# -gt 0 ]; do
 		# QEMU takes -option and --option alike
 		o=$1
-		case "$o" in --?*) o=${o#-} ;; esac
+		case "$o" in --?*) o=${o#-} ;; *) ;; esac
 		case "$o" in
 		-strace)
 			export QEMU_STRACE=1
@@ -1187,25 +1192,19 @@ qemu_stand_in() {
 			shift
 			break
 			;;
-		-L | -cpu | -E | -U | -s | -g | -d | -D | -B | -R | -p | -seed) ;;
-		-*) die "$called $1: not an option this stand-in passes on to the emulator the builder registered (it takes -L, -cpu, -E, -U, -s, -g, -d, -D, -B, -R, -p, -seed and -strace); run the program as it is (binfmt_misc runs it through QEMU)" ;;
+		-*) ;;
 		*) break ;;
 		esac
+		var="" known=""
+		for pair in $QEMU_OPTIONS; do
+			known="$known -${pair%%:*}"
+			[ "-${pair%%:*}" != "$o" ] || var=QEMU_${pair#*:}
+		done
+		[ -n "$var" ] || die "$called $1: not an option this stand-in passes on to the emulator the builder registered (it takes -strace$known); run the program as it is (binfmt_misc runs it through QEMU)"
 		[ $# -ge 2 ] || die "$called $1: the option needs a value"
-		case "$o" in
-		-L) export QEMU_LD_PREFIX="$2" ;;
-		-cpu) export QEMU_CPU="$2" ;;
-		-E) export QEMU_SET_ENV="${QEMU_SET_ENV:+$QEMU_SET_ENV,}$2" ;;
-		-U) export QEMU_UNSET_ENV="${QEMU_UNSET_ENV:+$QEMU_UNSET_ENV,}$2" ;;
-		-s) export QEMU_STACK_SIZE="$2" ;;
-		-g) export QEMU_GDB="$2" ;;
-		-d) export QEMU_LOG="$2" ;;
-		-D) export QEMU_LOG_FILENAME="$2" ;;
-		-B) export QEMU_GUEST_BASE="$2" ;;
-		-R) export QEMU_RESERVED_VA="$2" ;;
-		-p) export QEMU_PAGESIZE="$2" ;;
-		-seed) export QEMU_RAND_SEED="$2" ;;
-		esac
+		eval "old=\${$var:-}"
+		case "$var" in QEMU_SET_ENV | QEMU_UNSET_ENV) value=${old:+$old,}$2 ;; *) value=$2 ;; esac
+		export "$var=$value"
 		shift 2
 	done
 	[ $# -gt 0 ] || die "usage: $called [-L PREFIX] [-cpu CPU] [-E VAR=VALUE] [-U VAR] [OPTION VALUE...] PROGRAM [ARG...]"
