@@ -80,20 +80,15 @@ class NativeUpdate:
 
 def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
     """The step of `stage` (one that stays on the target) whose update can run natively."""
-    chain: list[int] = []
-    root = stage
-    while (parent := dockerfile.base_stage(root)) is not None:
-        chain.insert(0, parent)
-        root = dockerfile.stages[parent]
+    chain = dockerfile.chain(stage)
+    root = chain[-1]
     # the helper's FROM must name the same image: not one a platform's ARG picks; the chain
     # the one the build reads (no stage a build arg picks, which another value would change);
     # and every stage of the chain on the target (none pinned to a platform)
     image = dockerfile.expand_global(root.base)
     if image is None or image.lower() == "scratch":
         return None
-    if any("$" in s.base for s in (stage, *(dockerfile.stages[i] for i in chain)) if s is not root):
-        return None
-    if any(s.platform is not None for s in (stage, *(dockerfile.stages[i] for i in chain))):
+    if any("$" in s.base for s in chain[:-1]) or any(s.platform is not None for s in chain):
         return None
     step = _first_step(stage.instructions)
     if step is None or step.flags or step.heredocs or step.command.lstrip().startswith("["):
@@ -102,7 +97,11 @@ def native_update(dockerfile: Dockerfile, stage: Stage) -> NativeUpdate | None:
         return None
     programs = tuple(sorted(set(_APT.findall(step.command)), reverse=True))
     return NativeUpdate(
-        stage=stage.index, step=step, programs=programs, image=root.base, chain=tuple(chain)
+        stage=stage.index,
+        step=step,
+        programs=programs,
+        image=root.base,
+        chain=tuple(s.index for s in reversed(chain[1:])),
     )
 
 

@@ -232,7 +232,7 @@ def _commands(script: str) -> list[str]:
 
 def _root_image(dockerfile: Dockerfile, stage: Stage) -> str:
     """The image the stage's chain of stages starts from, as written with its global ARGs."""
-    root = list(_chain(dockerfile, stage))[-1]
+    root = dockerfile.chain(stage)[-1]
     return dockerfile.expand_global(root.base) or root.base
 
 
@@ -240,7 +240,7 @@ def _chain_runs(dockerfile: Dockerfile, stage: Stage, pattern: re.Pattern[str]) 
     """Whether a step of the stage, or of a stage it is built on, matches `pattern`."""
     return any(
         isinstance(i, Run) and pattern.search(i.script)
-        for s in _chain(dockerfile, stage)
+        for s in dockerfile.chain(stage)
         for i in s.instructions
     )
 
@@ -299,16 +299,6 @@ def _apk_compiling(script: str) -> str | None:
         if adding and not named:
             return "packages it reads from elsewhere"
     return None
-
-
-def _chain(dockerfile: Dockerfile, stage: Stage) -> Iterator[Stage]:
-    """The stage and the stages it is built on, nearest first."""
-    while True:
-        yield stage
-        parent = _parent(dockerfile, stage)
-        if parent is None:
-            return
-        stage = dockerfile.stages[parent]
 
 
 def _ubuntu_dev_without_ports(dockerfile: Dockerfile, stage: Stage) -> str | None:
@@ -397,7 +387,7 @@ def _commands_in_folders(
     """Each command matching `pattern` in the stage and the stages it is built on, with the
     folder it runs in (WORKDIR, then a `cd` before it in its step); "" where the text does not
     say (`cd $DIR`, a subshell)."""
-    for each in reversed(list(_chain(dockerfile, stage))):
+    for each in reversed(dockerfile.chain(stage)):
         workdir = "/"
         for instruction in each.instructions:
             if isinstance(instruction, Workdir):
@@ -471,7 +461,7 @@ def _takes_pip_places(path: str, venvs: list[str]) -> bool:
 def _on_alpine(dockerfile: Dockerfile, stage: Stage) -> bool:
     """Whether the stage runs on Alpine, as its steps (apk) or its image's tag say, the stages
     it is built on included."""
-    chain = _chain(dockerfile, stage)
+    chain = dockerfile.chain(stage)
     if any(isinstance(i, Run) and _runs_apk(i.script) for s in chain for i in s.instructions):
         return True
     return bool(_ALPINE_IMAGE.search(_root_image(dockerfile, stage)))
@@ -632,7 +622,7 @@ def derive(
     # the stages the image is built on stay on the target; a builder built on one of them is
     # built on a copy of it that runs on the build machine (`FROM base AS build` beside the
     # image's `FROM base`), whose steps install the target's libraries as a builder's do
-    image_chain = frozenset(s.index for s in _chain(dockerfile, dockerfile.stages[target]))
+    image_chain = frozenset(s.index for s in dockerfile.chain(dockerfile.stages[target]))
     shared, unshared = _shareable(dockerfile, target, on_build, targeting, meson_cross_branches)
     why_stays: dict[int, str] = {}
     for stage in dockerfile.stages:
@@ -781,7 +771,7 @@ def _shareable(
     found: set[int] = set()
     refused: dict[int, str] = {}
     reason: str | None = None
-    for stage in reversed(list(_chain(dockerfile, dockerfile.stages[target]))[1:]):
+    for stage in reversed(dockerfile.chain(dockerfile.stages[target])[1:]):
         if reason is not None:
             refused[stage.index] = reason
             continue
@@ -848,7 +838,7 @@ def _copy_names(
         s.index
         for m in dockerfile.stages
         if m.index in moved and m.index not in image_chain
-        for s in _chain(dockerfile, m)
+        for s in dockerfile.chain(m)
         if s.index in shared and s.index not in moved
     }
     taken = {s.name.lower() for s in dockerfile.stages if s.name}
@@ -1364,7 +1354,7 @@ def _moved_edits(
         family = [
             s
             for s in dockerfile.stages
-            if (s.index in moved or s.index in copies) and stage in _chain(dockerfile, s)
+            if (s.index in moved or s.index in copies) and stage in dockerfile.chain(s)
         ]
         # the kit's apt-get reads libclang as bindgen's when the stage's family builds Rust
         rust = any(_chain_runs(dockerfile, s, _RUST_STEP) for s in family)

@@ -246,6 +246,13 @@ class Dockerfile:
         name = self.expand_global(stage.base)
         return None if name is None else self.stage_named(name, before=stage.index)
 
+    def chain(self, stage: Stage) -> list[Stage]:
+        """The stage and the stages it is built on (base_stage), nearest first."""
+        chain = [stage]
+        while (parent := self.base_stage(chain[-1])) is not None:
+            chain.append(self.stages[parent])
+        return chain
+
     def expand_global(self, word: str) -> str | None:
         """`word` with the global ARGs in it expanded (an ARG with no value is empty, as in
         BuildKit); None when it reads a platform's ARG or a form this reading does not know."""
