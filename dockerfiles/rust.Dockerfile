@@ -50,7 +50,9 @@ COPY vendo[r] ./vendor/
 # platforms of one build, other builds, a host's own sccache) would meet one server, which
 # compiles in its own container and dies with it (neherlab/treetime#762). sccache's disk cache
 # takes one server at a time (its docs/Local.md): a step that finds the platform's folder in
-# use (another build of it) compiles without sccache.
+# use (another build of it) compiles without sccache. The server is started before cargo: one
+# that takes longer than sccache's 10 s to come up on a loaded machine (mozilla/sccache#317)
+# would otherwise fail the step's first rustc; the step compiles without it instead.
 RUN --mount=type=cache,target=/root/.cache/buildorch \
     set -eu; . /etc/buildorch-rust.env; \
     export SCCACHE_DIR=/root/.cache/buildorch/sccache/$CARGO_BUILD_TARGET SCCACHE_IGNORE_SERVER_IO_ERROR=1; \
@@ -58,6 +60,8 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
     mkdir -p "$SCCACHE_DIR"; exec 9>"$SCCACHE_DIR.lock"; unset RUSTC_WRAPPER; \
     if command -v flock >/dev/null && flock -n 9; then export RUSTC_WRAPPER=sccache; \
     else echo "another build is using $SCCACHE_DIR: compiling without sccache"; fi; \
+    if [ -n "${RUSTC_WRAPPER:-}" ] && ! sccache --start-server >/dev/null 2>&1; then \
+      unset RUSTC_WRAPPER; echo "sccache's server did not start: compiling without sccache"; fi; \
     targets="src/main.rs src/lib.rs $(sed -n 's/^path *= *"\(.*\.rs\)"/\1/p' Cargo.toml)"; \
     for stub in $targets; do mkdir -p "$(dirname "$stub")"; echo 'fn main() {}' > "$stub"; done; \
     if grep -q '^\[\(build-\|target\..*\.\)\?dependencies' Cargo.toml; then \
@@ -65,7 +69,7 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
     fi; \
     echo "$targets" > /etc/buildorch-rust-targets; \
     rm -f $targets; \
-    [ -z "${RUSTC_WRAPPER:-}" ] || sccache --stop-server >/dev/null 2>&1 || true
+    sccache --stop-server >/dev/null 2>&1 || true
 
 FROM deps AS build
 ARG BIN=""
@@ -77,6 +81,8 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
     mkdir -p "$SCCACHE_DIR"; exec 9>"$SCCACHE_DIR.lock"; unset RUSTC_WRAPPER; \
     if command -v flock >/dev/null && flock -n 9; then export RUSTC_WRAPPER=sccache; \
     else echo "another build is using $SCCACHE_DIR: compiling without sccache"; fi; \
+    if [ -n "${RUSTC_WRAPPER:-}" ] && ! sccache --start-server >/dev/null 2>&1; then \
+      unset RUSTC_WRAPPER; echo "sccache's server did not start: compiling without sccache"; fi; \
     [ -z "${RUSTC_WRAPPER:-}" ] || sccache --zero-stats >/dev/null; \
     for source in $(cat /etc/buildorch-rust-targets); do [ ! -e "$source" ] || touch "$source"; done; \
     cargo build --release; \
@@ -85,8 +91,8 @@ RUN --mount=type=cache,target=/root/.cache/buildorch \
       ${BIN:+-name "$BIN"} -exec cp {} /out/dist/ \; ; \
     if [ -n "${RUSTC_WRAPPER:-}" ]; then \
       sccache --show-stats | sed -n 's/^\(Compile requests\|Cache hits\|Cache misses\) \+\([0-9]\+\)$/sccache: \1 \2/p'; \
-      sccache --stop-server >/dev/null 2>&1 || true; \
-    fi
+    fi; \
+    sccache --stop-server >/dev/null 2>&1 || true
 
 FROM scratch
 # /out/dist, not /out: BuildKit checksums what is copied by walking its parent folder,

@@ -737,6 +737,25 @@ def test_a_cargo_step_that_finds_the_sccache_folder_in_use_compiles_without_it(
 
 
 @RUST_PROJECT
+def test_a_cargo_step_whose_sccache_server_cannot_start_compiles_without_it(
+    classic: Engine, tmp_path: Path
+) -> None:
+    # a server that does not come up (here sccache's config file is broken; on a loaded machine,
+    # one slower than sccache's 10 s) would fail the first rustc: the step builds without sccache
+    ran = cargo_in_rust_stage(
+        classic,
+        tmp_path,
+        f"mkdir -p {CACHE_DIR} /root/.config/sccache && "
+        "echo '[cache.disk' >/root/.config/sccache/config",
+        "cargo build --release --offline",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "sccache's server did not start: this step compiles without it" in ran.stderr
+    assert "sccache: Cache" not in ran.stderr
+    assert ran.stdout.split() == ["183"], "an aarch64 program where a native build puts it"
+
+
+@RUST_PROJECT
 def test_cargo_runs_again_on_the_target_folder_it_built_in(classic: Engine, tmp_path: Path) -> None:
     # a second cargo step, or the next build on a cache mount of target/: cargo locks
     # .cargo-lock in target/<triple>/release and in target/release, which must stay two files

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import REPO, Engine
-from tests.integration.helpers import buildorch, elf_machine
+from tests.integration.helpers import Run, buildorch, elf_machine
 
 PROJECTS = Path(__file__).parent / "projects"
 TEMPLATES = REPO / "dockerfiles"
@@ -139,14 +139,42 @@ def decoy_sccache_port() -> Iterator[None]:
 def test_rust_template_on_the_hosts_network_keeps_its_own_sccache(
     classic: Engine, registry: str, toolchain: str, tmp_path: Path
 ) -> None:
+    _build_hello_rust_for_arm64(classic, registry, toolchain, tmp_path)
+
+
+def _build_hello_rust_for_arm64(
+    classic: Engine, registry: str, rust_image: str, tmp_path: Path
+) -> Run:
+    """hello-rust through the Rust template on the host's network, checked on arm64."""
     project = tmp_path / "hello-rust"
     shutil.copytree(PROJECTS / "hello-rust", project, ignore=shutil.ignore_patterns("target"))
     (project / ".test-run").write_text(uuid.uuid4().hex)
     out = tmp_path / "out"
     run = buildorch(
         "build", "-C", str(project), "-f", str(TEMPLATES / "rust.Dockerfile"), "--target",
-        "arm64", "--network", "host", "-o", str(out), "--build-arg", f"RUST_IMAGE={toolchain}",
+        "arm64", "--network", "host", "-o", str(out), "--build-arg", f"RUST_IMAGE={rust_image}",
         env=classic.env(),
     )  # fmt: skip
     assert run.code == 0, run.err[-4000:]
     assert "511524" in _run(out / "hello-rust", "arm64", registry, classic)
+    return run
+
+
+def test_rust_template_whose_sccache_server_cannot_start_compiles_without_it(
+    classic: Engine, registry: str, toolchain: str, tmp_path: Path
+) -> None:
+    # a server that does not come up (here the image's sccache config is broken; on a loaded
+    # machine, one slower than sccache's 10 s) would fail cargo's first rustc
+    broken = f"{registry}/buildorch-test/broken-sccache:{uuid.uuid4().hex[:8]}"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {toolchain}\n"
+        "RUN mkdir -p /root/.config/sccache && echo '[cache.disk' >/root/.config/sccache/config\n"
+    )
+    pushed = subprocess.run(
+        ["docker", "buildx", "build", "--platform", "linux/amd64", "-t", broken, "--push",
+         str(tmp_path)],
+        capture_output=True, text=True, check=False, env=classic.env(),
+    )  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    run = _build_hello_rust_for_arm64(classic, registry, broken, tmp_path)
+    assert "sccache's server did not start: compiling without sccache" in run.out + run.err

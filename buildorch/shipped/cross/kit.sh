@@ -1009,14 +1009,24 @@ with_sccache() {
 		"$@"
 		return
 	fi
+	SCCACHE_DIR=/root/.cache/buildorch-cross/sccache-$deb
+	SCCACHE_SERVER_PORT=$(($(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000))
+	# a server lost on the way leaves rustc to compile on its own
+	SCCACHE_IGNORE_SERVER_IO_ERROR=1
+	export SCCACHE_DIR SCCACHE_SERVER_PORT SCCACHE_IGNORE_SERVER_IO_ERROR
+	# started before the step: one that takes longer than sccache's 10 s to come up on a loaded
+	# machine fails the first rustc instead (mozilla/sccache#317), where the step can go without
+	if ! "$sccache" --start-server >/dev/null 2>&1; then
+		say "sccache's server did not start: this step compiles without it"
+		"$sccache" --stop-server >/dev/null 2>&1 || true
+		exec 9>&-
+		"$@"
+		return
+	fi
 	# through a name of the kit's: the cc crate sends C compiles through a RUSTC_WRAPPER named
 	# sccache too, and those are ccache's (whose direct mode skips the preprocessor)
 	RUSTC_WRAPPER=$KIT/rustc-cache
-	SCCACHE_DIR=/root/.cache/buildorch-cross/sccache-$deb
-	SCCACHE_SERVER_PORT=$(($(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000))
-	# a server that cannot start (its port taken) leaves rustc to compile on its own
-	SCCACHE_IGNORE_SERVER_IO_ERROR=1
-	export RUSTC_WRAPPER SCCACHE_DIR SCCACHE_SERVER_PORT SCCACHE_IGNORE_SERVER_IO_ERROR
+	export RUSTC_WRAPPER
 	status=0
 	"$@" || status=$?
 	# the step's figures, as the templates print them (buildorch reports the hit rate)
